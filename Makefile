@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (the main job) and `make test` (the whole suite).
+# Both create .venv in the repo and install the pinned dependencies the first time.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(BIN)/.installed
+
+# the main job on the embedded default: the tiny preset, the built-in search, whatever device exists
+run: install
+	$(BIN)/autokernel run
+
+# the whole test suite: export drift, the notebooks' own tests, pytest, ruff
+test: install
+	$(BIN)/nbdev-export
+	git diff --exit-code -- autokernel || (echo "autokernel/ is out of sync with nbs/: run nbdev-export and commit" && exit 1)
+	@untracked=$$(git ls-files --others --exclude-standard -- autokernel); \
+	  if [ -n "$$untracked" ]; then echo "untracked exported files: $$untracked"; exit 1; fi
+	$(BIN)/ruff check autokernel tests
+	$(BIN)/python -m pytest tests
+
+lab: install
+	$(BIN)/jupyter lab --allow-root nbs/
+
+.PHONY: install run test lab
