@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0a04ad24
 from __future__ import annotations
-import configparser, importlib, importlib.util, json, os, re, sys, time, hashlib
+import configparser, importlib, importlib.util, json, os, re, sys, hashlib
 from pathlib import Path
 
 # %% auto #0
@@ -24,7 +24,7 @@ def _cuda_visible() -> bool:
 if not _cuda_visible(): os.environ.setdefault('TRITON_INTERPRET', '1')
 
 # %% ../nbs/00_core.ipynb #288b2c7f
-import torch
+import torch  # noqa: E402  (after the interpreter switch above)
 
 # %% ../nbs/00_core.ipynb #12df4fca
 class AutokernelError(Exception):

@@ -12,7 +12,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 def _make(cfg: dict, batch: int, seq: int, seed: int = 0):
     torch.manual_seed(seed)
     last = cfg['vocab_size'] - 1
-    config = GPT2Config(**cfg, bos_token_id=last, eos_token_id=last, attn_implementation='sdpa')
+    config = GPT2Config(**cfg, bos_token_id=last, eos_token_id=last, use_cache=False, attn_implementation='sdpa')
     model = GPT2LMHeadModel(config)
     model.loss_type = 'ForCausalLM'  # HF infers the loss from the class name, which GPT2LMHeadModel does not match
     g = torch.Generator().manual_seed(seed + 1)
@@ -22,9 +22,9 @@ def _make(cfg: dict, batch: int, seq: int, seed: int = 0):
 
 def build():
     "GPT-2 124M on 8 x 1024 tokens, with labels (the forward computes the loss)."
-    return _make(dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024, vocab_size=50257), batch=8, seq=1024)
+    return _make({'n_embd': 768, 'n_layer': 12, 'n_head': 12, 'n_positions': 1024, 'vocab_size': 50257}, batch=8, seq=1024)
 
 
 def build_tiny():
     "The same architecture, tiny: 2 layers, hidden 64, 4 heads, vocab 512, on 2 x 32 tokens."
-    return _make(dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, vocab_size=512), batch=2, seq=32)
+    return _make({'n_embd': 64, 'n_layer': 2, 'n_head': 4, 'n_positions': 64, 'vocab_size': 512}, batch=2, seq=32)

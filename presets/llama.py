@@ -11,7 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 def _make(cfg: dict, batch: int, seq: int, seed: int = 0):
     torch.manual_seed(seed)
-    config = LlamaConfig(**cfg, hidden_act='silu', rms_norm_eps=1e-5, tie_word_embeddings=False, attn_implementation='sdpa')
+    config = LlamaConfig(**cfg, hidden_act='silu', rms_norm_eps=1e-5, tie_word_embeddings=False, use_cache=False, attn_implementation='sdpa')
     model = LlamaForCausalLM(config)
     g = torch.Generator().manual_seed(seed + 1)
     ids = torch.randint(0, config.vocab_size, (batch, seq), generator=g)
@@ -20,11 +20,11 @@ def _make(cfg: dict, batch: int, seq: int, seed: int = 0):
 
 def build():
     "LLaMA-style 12 x 768 (12 heads, 4 KV heads, FFN 2048, vocab 32000) on 8 x 1024 tokens, with labels."
-    return _make(dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=4,
-                      intermediate_size=2048, vocab_size=32000, max_position_embeddings=2048), batch=8, seq=1024)
+    return _make({'hidden_size': 768, 'num_hidden_layers': 12, 'num_attention_heads': 12, 'num_key_value_heads': 4,
+                      'intermediate_size': 2048, 'vocab_size': 32000, 'max_position_embeddings': 2048}, batch=8, seq=1024)
 
 
 def build_tiny():
     "The same architecture, tiny: 2 layers, hidden 64, 4 heads (2 KV heads), FFN 128, vocab 512, on 2 x 32 tokens."
-    return _make(dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      intermediate_size=128, vocab_size=512, max_position_embeddings=64), batch=2, seq=32)
+    return _make({'hidden_size': 64, 'num_hidden_layers': 2, 'num_attention_heads': 4, 'num_key_value_heads': 2,
+                      'intermediate_size': 128, 'vocab_size': 512, 'max_position_embeddings': 64}, batch=2, seq=32)

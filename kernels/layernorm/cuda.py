@@ -21,7 +21,6 @@ longer than the block are handled by looping. Loads and stores move `VEC` elemen
 the row stride and every pointer allow it; otherwise the launcher picks the widest pack that does, down to 1.
 `weight` and `bias` may be None (no affine transform), like PyTorch's.
 """
-import torch
 
 META = dict(kind='layernorm', backend='cuda')
 PARAMS = dict(THREADS=256, ROWS=1, VEC=8)
@@ -215,5 +214,5 @@ def _module():
     return _MODULE
 
 
-def kernel_fn(x, weight, bias, *, eps):
+def kernel_fn(x, weight, bias, *, eps=1e-5):
     return _module().layernorm_fwd(x, weight, bias, eps, PARAMS['THREADS'], PARAMS['ROWS'], PARAMS['VEC'])

@@ -25,7 +25,6 @@ warp never spans two rows). Rows longer than the block are handled by looping: t
 16-byte transaction) when the row length, the row stride and both pointers allow it; otherwise the launcher
 picks the widest pack that does, down to 1. Knobs that make no sense for a shape are clamped, never wrong.
 """
-import torch
 
 META = dict(kind='softmax', backend='cuda')
 PARAMS = dict(THREADS=256, ROWS=1, VEC=8)

@@ -1,0 +1,271 @@
+"""Scaled dot-product attention, flash-style, as a CUDA C++ kernel (the baseline of the `attention` kind).
+
+`softmax(q k^T * scale [+ causal mask]) v` for `q [B, H, S, D]`, `k, v [B, Hkv, Sk, D]`, exactly as
+`F.scaled_dot_product_attention` (top-left causal mask: query `i` sees keys `j <= i`), with grouped-query
+attention: query head `h` reads key/value head `h / (H / Hkv)`. The default scale is `1 / sqrt(D)`.
+
+The algorithm: never build the `S x Sk` score matrix
+----------------------------------------------------
+The naive way writes all scores to memory, softmaxes them and multiplies by `v`: `O(S * Sk)` memory traffic.
+Flash attention streams the keys in tiles instead and keeps, per query, a running maximum `m`, a running
+normaliser `l = sum exp(s - m)` and a running output `acc = sum exp(s - m) v`. For each new tile of scores `s`:
+
+    m_new = max(m, max(s));   alpha = exp(m - m_new)            # rescale what was accumulated so far
+    p = exp(s - m_new);       l = l * alpha + sum(p);   acc = acc * alpha + p @ v_tile
+    m = m_new
+
+and at the end `out = acc / l`. Scores never leave the chip.
+
+This kernel's layout
+--------------------
+A block of `WARPS` warps handles `WARPS * QPW` consecutive queries of one (batch, head): each warp owns `QPW`
+queries. Keys come in tiles of 32, one per lane, staged in shared memory (as float32) by the whole block, so every
+query of the block reuses each tile. For a tile, lane `j` computes the score of key `j` against each of its
+warp's queries (a `D`-long dot product from shared memory; the queries are staged pre-multiplied by
+`scale * log2 e`, so `exp` becomes `exp2`); a warp shuffle reduction gives the tile maximum and the sum of `p`;
+then each lane accumulates its `D / 32` output dimensions over the 32 keys, reading `p_j` from lane `j` with a
+shuffle. With a causal mask, key tiles past the block's last query are skipped and the rest are masked per key.
+The head dimension may be anything up to 256 (each lane holds up to 8 output dimensions per query).
+`QPW` sizes register arrays, so it is a compile-time constant (`-DAK_QPW=...`, part of the build's hash): each
+value is its own build; `WARPS` is a launch argument.
+This is a readable SIMT baseline (no tensor cores): the obvious next steps are mma/wgmma tiles and bf16 staging.
+"""
+
+META = dict(kind='attention', backend='cuda')
+PARAMS = dict(WARPS=4, QPW=2)
+SPACE = dict(WARPS=[1, 2, 4, 8], QPW=[1, 2, 4])
+
+CUDA_SRC = r'''
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <math.h>
+
+namespace {
+
+// Conversions spelled out: PyTorch builds with __CUDA_NO_HALF_OPERATORS__ / __CUDA_NO_BFLOAT16_CONVERSIONS__.
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+constexpr int KT = 32;   // keys per tile: one per lane
+#ifndef AK_QPW
+#define AK_QPW 2         // queries per warp: a compile-time constant (it sizes the register arrays)
+#endif
+constexpr int QPW = AK_QPW;
+
+struct Shape {
+  int64_t B, H, Hkv, S, Sk, D;
+  int64_t qb, qh, qs, kb, kh, ks, vb, vh, vs;   // strides (elements); the last stride of q, k, v is 1
+  float qscale;                                // scale * log2(e)
+  bool causal;
+};
+
+__device__ __forceinline__ float warp_max(float v) {
+  #pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_sum(float v) {
+  #pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// DPL: output dimensions per lane (D <= 32 * DPL).
+template <typename T, int DPL>
+__global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                 T* __restrict__ o, Shape p) {
+  extern __shared__ float smem[];
+  const int D = (int)p.D, nwarps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int qpb = nwarps * QPW;                                  // queries per block
+  float* qs = smem;                                              // [qpb][D]
+  float* ks = qs + qpb * D;                                      // [KT][D + 1] (padded: no bank conflicts)
+  float* vs = ks + KT * (D + 1);                                 // [KT][D]
+
+  const int64_t b = blockIdx.z, h = blockIdx.y, hk = h / (p.H / p.Hkv);
+  const int64_t q0 = (int64_t)blockIdx.x * qpb;
+  const T* qg = q + b * p.qb + h * p.qh;
+  const T* kg = k + b * p.kb + hk * p.kh;
+  const T* vg = v + b * p.vb + hk * p.vh;
+
+  for (int i = threadIdx.x; i < qpb * D; i += blockDim.x) {
+    const int r = i / D, d = i - r * D;
+    qs[i] = q0 + r < p.S ? to_float(qg[(q0 + r) * p.qs + d]) * p.qscale : 0.f;
+  }
+
+  float m[QPW], l[QPW], acc[QPW][DPL];
+  #pragma unroll
+  for (int r = 0; r < QPW; ++r) {
+    m[r] = -INFINITY; l[r] = 0.f;
+    #pragma unroll
+    for (int t = 0; t < DPL; ++t) acc[r][t] = 0.f;
+  }
+
+  const int64_t q_last = min(q0 + qpb, p.S) - 1;
+  const int64_t k_end = p.causal ? min(p.Sk, q_last + 1) : p.Sk;
+  for (int64_t k0 = 0; k0 < k_end; k0 += KT) {
+    __syncthreads();                                             // everyone is done with the previous tile
+    for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
+      const int j = i / D, d = i - j * D;
+      const bool in = k0 + j < p.Sk;
+      ks[j * (D + 1) + d] = in ? to_float(kg[(k0 + j) * p.ks + d]) : 0.f;
+      vs[j * D + d] = in ? to_float(vg[(k0 + j) * p.vs + d]) : 0.f;
+    }
+    __syncthreads();
+
+    #pragma unroll
+    for (int r = 0; r < QPW; ++r) {
+      const int qi = warp * QPW + r;
+      const int64_t qpos = q0 + qi;
+      // lane j: score of key k0 + j (log2 units)
+      const float* qrow = qs + qi * D;
+      const float* krow = ks + lane * (D + 1);
+      float s = 0.f;
+      for (int d = 0; d < D; ++d) s += qrow[d] * krow[d];
+      const int64_t key = k0 + lane;
+      if (key >= p.Sk || (p.causal && key > qpos)) s = -INFINITY;
+      const float m_new = fmaxf(m[r], warp_max(s));
+      // m_new == -inf: every key so far is masked; keep everything at zero
+      const float alpha = m_new == -INFINITY ? 1.f : exp2f(m[r] - m_new);
+      const float pj = m_new == -INFINITY ? 0.f : exp2f(s - m_new);
+      l[r] = l[r] * alpha + warp_sum(pj);
+      m[r] = m_new;
+      #pragma unroll
+      for (int t = 0; t < DPL; ++t) acc[r][t] *= alpha;
+      for (int j = 0; j < KT; ++j) {
+        const float pk = __shfl_sync(0xffffffffu, pj, j);
+        const float* vrow = vs + j * D;
+        #pragma unroll
+        for (int t = 0; t < DPL; ++t) {
+          const int d = lane + 32 * t;
+          if (d < D) acc[r][t] += pk * vrow[d];
+        }
+      }
+    }
+  }
+
+  #pragma unroll
+  for (int r = 0; r < QPW; ++r) {
+    const int64_t qpos = q0 + warp * QPW + r;
+    if (qpos >= p.S) continue;
+    const float inv = 1.f / l[r];
+    T* orow = o + ((b * p.H + h) * p.S + qpos) * p.D;
+    #pragma unroll
+    for (int t = 0; t < DPL; ++t) {
+      const int d = lane + 32 * t;
+      if (d < D) orow[d] = from_float<T>(acc[r][t] * inv);
+    }
+  }
+}
+
+template <typename T, int DPL>
+cudaError_t launch2(const void* q, const void* k, const void* v, void* o, const Shape& p, int warps, cudaStream_t st) {
+  const int qpb = warps * QPW;
+  const size_t smem = sizeof(float) * ((size_t)qpb * p.D + (size_t)KT * (p.D + 1) + (size_t)KT * p.D);
+  auto kern = attention_kernel<T, DPL>;
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+  }
+  const dim3 grid((unsigned)((p.S + qpb - 1) / qpb), (unsigned)p.H, (unsigned)p.B);
+  kern<<<grid, warps * 32, smem, st>>>((const T*)q, (const T*)k, (const T*)v, (T*)o, p);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch(const void* q, const void* k, const void* v, void* o, const Shape& p, int warps, cudaStream_t st) {
+  if (p.D <= 64) return launch2<T, 2>(q, k, v, o, p, warps, st);
+  if (p.D <= 128) return launch2<T, 4>(q, k, v, o, p, warps, st);
+  return launch2<T, 8>(q, k, v, o, p, warps, st);
+}
+
+}  // namespace
+
+// dtype: 0 float32, 1 float16, 2 bfloat16. q [B, H, S, D], k/v [B, Hkv, Sk, D], each with strides
+// (batch, head, token, 1) given in `st` = {qb, qh, qs, kb, kh, ks, vb, vh, vs}; o contiguous [B, H, S, D].
+// H must be a multiple of Hkv, D <= 256.
+extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
+                                           int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
+                                           const int64_t* st, float scale, int causal, int warps,
+                                           cudaStream_t stream) {
+  if (B * H * S * D == 0) return cudaSuccess;
+  if (D > 256 || Hkv <= 0 || H % Hkv != 0 || Sk <= 0) return cudaErrorInvalidValue;
+  warps = warps < 1 ? 1 : (warps > 32 ? 32 : warps);
+  const Shape p{B, H, Hkv, S, Sk, D, st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8],
+                scale * 1.4426950408889634f, causal != 0};
+  switch (dtype) {
+    case 0: return launch<float>(q, k, v, o, p, warps, stream);
+    case 1: return launch<__half>(q, k, v, o, p, warps, stream);
+    case 2: return launch<__nv_bfloat16>(q, k, v, o, p, warps, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+'''
+
+CPP_SRC = r'''
+#include <torch/extension.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cmath>
+
+extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
+                                           int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
+                                           const int64_t* st, float scale, int causal, int warps,
+                                           cudaStream_t stream);
+
+static int dtype_code(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat: return 0;
+    case torch::kHalf: return 1;
+    case torch::kBFloat16: return 2;
+    default: TORCH_CHECK(false, "attention: unsupported dtype ", t.scalar_type()); return -1;
+  }
+}
+
+torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, bool causal,
+                            c10::optional<double> scale, int64_t warps) {
+  TORCH_CHECK(q.is_cuda() && k.device() == q.device() && v.device() == q.device(),
+              "attention: q, k, v must be on one CUDA device");
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be [B, H, S, D]");
+  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "attention: one dtype");
+  const int64_t B = q.size(0), H = q.size(1), S = q.size(2), D = q.size(3), Hkv = k.size(1), Sk = k.size(2);
+  TORCH_CHECK(k.size(0) == B && v.size(0) == B && v.size(1) == Hkv && v.size(2) == Sk && k.size(3) == D &&
+              v.size(3) == D, "attention: k and v must be [B, Hkv, Sk, D] with q's B and D");
+  TORCH_CHECK(Hkv > 0 && H % Hkv == 0, "attention: query heads must be a multiple of key/value heads");
+  TORCH_CHECK(D <= 256, "attention: head dimension above 256 is not supported");
+  const c10::cuda::CUDAGuard guard(q.device());
+  auto o = torch::empty({B, H, S, D}, q.options());
+  if (o.numel() == 0) return o;
+  TORCH_CHECK(Sk > 0, "attention: no keys");
+  auto unit = [](const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
+  auto qc = unit(q), kc = unit(k), vc = unit(v);
+  const int64_t st[9] = {qc.stride(0), qc.stride(1), qc.stride(2), kc.stride(0), kc.stride(1), kc.stride(2),
+                         vc.stride(0), vc.stride(1), vc.stride(2)};
+  const float sc = scale.has_value() ? (float)*scale : (float)(1.0 / std::sqrt((double)D));
+  auto err = ak_attention_launch(dtype_code(q), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(), o.data_ptr(), B, H, Hkv,
+                                 S, Sk, D, st, sc, causal, (int)warps, at::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(err == cudaSuccess, "attention kernel failed: ", cudaGetErrorString(err));
+  return o;
+}
+'''
+
+_MODULES = {}
+
+
+def _module():
+    "The build for the current QPW (a compile-time constant, so each value is its own cached build)."
+    flags = (f"-DAK_QPW={PARAMS['QPW']}",)
+    if flags not in _MODULES:
+        from autokernel.core import load_cuda
+        _MODULES[flags] = load_cuda('ak_attention', CPP_SRC, CUDA_SRC, ['attention_fwd'], extra_cuda_cflags=flags)
+    return _MODULES[flags]
+
+
+def kernel_fn(q, k, v, *, causal=False, scale=None):
+    return _module().attention_fwd(q, k, v, causal, scale, PARAMS['WARPS'])

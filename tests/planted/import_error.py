@@ -1,0 +1,3 @@
+"""Fault: raises when imported."""
+META = dict(kind='softmax', backend='triton')
+raise RuntimeError('this kernel cannot be imported')

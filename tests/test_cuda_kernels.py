@@ -1,0 +1,115 @@
+"""The CUDA C++ baselines `kernels/<kind>/cuda.py`, checked without a GPU.
+
+Every kind's `CUDA_SRC` must compile with nvcc alone for sm_90a (no torch headers), under the same macros
+`load_inline` uses (`__CUDA_NO_HALF_OPERATORS__` & co., so implicit half/bfloat16 arithmetic is caught here);
+each file must follow the kernel.py contract of DESIGN.md (META, one-line PARAMS / SPACE literals with matching
+keys, `kernel_fn` with the reference's exact signature, a binding that declares the launchers, checks the launch and
+uses the current stream). The GPU run is `benchmarks/check_cuda.py`.
+"""
+import ast
+import inspect
+import re
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autokernel import core, ops
+
+KINDS = list(ops.KINDS)
+HAS_NVCC = bool(shutil.which('nvcc')) or Path('/usr/local/cuda/bin/nvcc').exists()
+
+
+def load(kind):
+    return ops.load_kernel_module(ops.baseline_path(kind, 'cuda'))
+
+
+def load_inline_prelude(defines=()) -> str:
+    "What `load_inline` puts in front of a CUDA source, minus torch/types.h: PyTorch's nvcc macros and CUDA headers."
+    from torch.utils.cpp_extension import COMMON_NVCC_FLAGS
+    macros = [f[2:] for f in COMMON_NVCC_FLAGS if f.startswith('-D')]
+    lines = [f"#define {m.replace('=', ' ', 1)}" for m in [*macros, *defines]]
+    return '\n'.join(lines + ['#include <cuda.h>', '#include <cuda_runtime.h>', ''])
+
+
+def extreme_matmul_defines(which):
+    space = load('matmul').SPACE
+    return tuple(f'AK_{k}={v[which]}' for k, v in space.items())
+
+
+@pytest.fixture(scope='module')
+def compiled():
+    "nvcc results for every kind (and the largest matmul tiles), compiled two at a time."
+    if not HAS_NVCC: pytest.skip('nvcc not installed')
+    jobs = {k: load_inline_prelude() + load(k).CUDA_SRC for k in KINDS}
+    jobs['matmul[largest tiles]'] = load_inline_prelude(extreme_matmul_defines(-1)) + load('matmul').CUDA_SRC
+    with ThreadPoolExecutor(2) as ex:
+        futs = {k: ex.submit(core.nvcc_compile_check, src) for k, src in jobs.items()}
+        return {k: f.result() for k, f in futs.items()}
+
+
+@pytest.mark.parametrize('kind', KINDS + ['matmul[largest tiles]'])
+def test_cuda_src_compiles(compiled, kind):
+    ok, log = compiled[kind]
+    assert ok, f'{kind}: nvcc failed:\n{log}'
+
+
+def module_literal(src, name):
+    "The dict literal of the one-line top-level `NAME = dict(...)` of a kernel file."
+    lines = [line for line in src.splitlines() if line.startswith(f'{name} = ')]
+    assert len(lines) == 1, f'{name} must be assigned on exactly one top-level line'
+    node = ast.parse(lines[0]).body[0].value
+    assert isinstance(node, ast.Call) and node.func.id == 'dict' and not node.args, f'{name} must be a dict(...) literal'
+    return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_kernel_file_contract(kind):
+    path = ops.baseline_path(kind, 'cuda')
+    src, mod = path.read_text(), load(kind)
+    assert mod.META == {'kind': kind, 'backend': 'cuda'}
+    assert len((mod.__doc__ or '').splitlines()) > 5, 'the module docstring explains the algorithm'
+    params, space = module_literal(src, 'PARAMS'), module_literal(src, 'SPACE')
+    assert params == mod.PARAMS and space == mod.SPACE
+    assert set(params) == set(space) and params, 'PARAMS and SPACE have the same knobs'
+    for k, v in params.items():
+        assert v in space[k], f'PARAMS[{k!r}]={v!r} is not in SPACE'
+        assert len(space[k]) > 1, f'SPACE[{k!r}] offers no choice'
+        body = src.split('\nCUDA_SRC')[1]
+        assert f"'{k}'" in body, f'kernel_fn never reads PARAMS[{k!r}]'
+    assert inspect.signature(mod.kernel_fn) == inspect.signature(ops.get_kind(kind).reference)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_sources_split_cleanly(kind):
+    mod = load(kind)
+    cuda, cpp = mod.CUDA_SRC, mod.CPP_SRC
+    assert not re.search(r'#include\s*<(torch|ATen|c10)/', cuda), 'CUDA_SRC must not need torch headers'
+    assert '__global__' in cuda and 'template <typename T' in cuda, 'kernels are templated on the element type'
+    for t in ('__half', '__nv_bfloat16'): assert t in cuda
+    launchers = re.findall(r'extern "C" cudaError_t (\w+)\(', cuda)
+    assert launchers, 'CUDA_SRC defines extern "C" launchers'
+    for name in launchers: assert f'extern "C" cudaError_t {name}(' in cpp, f'CPP_SRC must declare {name}'
+    assert 'at::cuda::getCurrentCUDAStream()' in cpp and 'cudaGetErrorString(err)' in cpp
+    assert 'CUDAGuard' in cpp and 'is_cuda()' in cpp
+    bound = re.search(r"load_cuda\('(\w+)', CPP_SRC, CUDA_SRC, \['(\w+)'\]", inspect.getsource(mod))
+    assert bound and re.search(rf'\b{bound.group(2)}\(', cpp), 'the bound function is defined in CPP_SRC'
+    assert bound.group(1) == f'ak_{kind}'
+
+
+def test_matmul_space_is_valid_everywhere():
+    "Every tile combination the search may try fits a block (<= 1024 threads) and the micro-tile divides the tile."
+    import itertools
+    space = load('matmul').SPACE
+    for bm, bn, bk, tm, tn in itertools.product(*(space[k] for k in ('BM', 'BN', 'BK', 'TM', 'TN'))):
+        assert bm % tm == 0 and bn % tn == 0
+        assert 1 <= (bm // tm) * (bn // tn) <= 1024
+        assert 4 * bk * (bm + bn + 2) <= 48 * 1024, 'static shared memory stays under 48 KiB'
+
+
+def test_kernel_fn_needs_no_gpu_to_import():
+    "Importing a kernel file builds nothing: the extension is compiled lazily, on the first call."
+    for kind in KINDS:
+        mod = load(kind)
+        assert getattr(mod, '_MODULE', None) is None and not getattr(mod, '_MODULES', None)

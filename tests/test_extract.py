@@ -1,0 +1,242 @@
+"""Extraction end to end: tiny presets profiled on the CPU, the hand-made mapping fixture, any full preset profiles in
+presets/*.profile.json, the extracted Triton kernels against their references, and the CLI's errors."""
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from autokernel.cli import main
+from autokernel.core import AutokernelError, load_json, load_model, repo_root, save_json
+from autokernel.extract import candidates, extract, extract_cmd, fold, map_attention
+from autokernel.ops import baseline_path, check_kernel, load_kernel_module
+from autokernel.profile import profile
+
+ROOT = repo_root()
+FIX = ROOT / "tests" / "fixtures" / "mappings.profile.json"
+PRESET_PROFILES = sorted((ROOT / "presets").glob("*.profile.json"))
+
+
+def quiet_extract(*a, **kw):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return extract(*a, **kw)
+
+
+# --- does a spec's case come from the profile? -------------------------------------------------------------------
+
+def _views(t):
+    "The ways a recorded tensor may appear in a case: as is, W.T (linear), [B,S,H,D] -> [B,H,S,D], a [b,1,S,D] table squeezed."
+    sh, st = list(t["shape"]), list(t["stride"])
+    yield sh, st
+    if len(sh) >= 2:
+        yield sh[:-2] + [sh[-1], sh[-2]], st[:-2] + [st[-1], st[-2]]
+    if len(sh) == 4:
+        yield [sh[0], sh[2], sh[1], sh[3]], [st[0], st[2], st[1], st[3]]
+        if sh[1] == 1:
+            yield [sh[0], sh[2], sh[3]], [st[0], st[2], st[3]]
+    if len(sh) == 2 and sh[0] == 1:
+        yield sh[1:], st[1:]
+
+
+def assert_case_from_profile(spec, prof):
+    "Every input of the spec's case is a tensor of the source records (shape and strides exact, up to the documented views)."
+    recs = [r for r in prof["ops"] if r["op"] in spec["source"]["ops"] and r.get("scope") in spec["source"]["scopes"]]
+    assert recs, spec["source"]
+    tensors = [t for r in recs for t in r.get("inputs") or [] if isinstance(t, dict) and "shape" in t and t.get("stride")]
+    for m in spec["case"]["inputs"]:
+        if m is None:
+            continue
+        hits = [t for t in tensors if [m["shape"], m["stride"]] in [list(v) for v in _views(t)]]
+        assert hits, (spec["name"], m)
+        assert m["dtype"] in {t["dtype"] for t in tensors if t["shape"] == hits[0]["shape"]}, (spec["name"], m)
+    assert spec["source"]["calls"] <= sum(r["calls"] for r in recs)
+    assert spec["case"] == spec["test_cases"][0]
+
+
+def check_extraction(idx, prof, out):
+    "The folders match the index; each spec comes from the profile; the index accounts for every op."
+    assert sorted(p.name for p in Path(out).iterdir() if p.is_dir()) == [k["name"] for k in idx["kernels"]]
+    for i, k in enumerate(idx["kernels"]):
+        assert k["name"] == f"{i + 1:02d}_{k['kind']}"
+        spec = load_json(Path(out) / k["name"] / "spec.json", "autokernel.spec")
+        assert (spec["kind"], spec["source"]["ops"], spec["source"]["calls"]) == (k["kind"], k["ops"], k["calls"])
+        assert_case_from_profile(spec, prof)
+    times = [k["time_ms"] for k in idx["kernels"]]
+    assert times == sorted(times, reverse=True)
+    cov, wall = idx["coverage"], prof["wall_ms"]
+    assert math.isclose(cov["extracted"] + cov["below_top_n"] + cov["not_extractable"],
+                        sum(r["time_ms"] for r in prof["ops"]) / wall, rel_tol=1e-9)
+    assert math.isclose(cov["best_speedup"], 1 / (1 - cov["extracted"]), rel_tol=1e-9)
+
+
+# --- the tiny presets, profiled on the CPU ------------------------------------------------------------------------
+
+EXPECTED = {  # kinds each tiny preset must yield as candidates
+    "gpt2-tiny": {"matmul", "layernorm", "gelu", "attention", "cross_entropy"},
+    "llama-tiny": {"matmul", "attention", "rotary", "silu_mul", "cross_entropy"},
+    "bert-tiny": {"matmul", "layernorm", "gelu", "attention"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_profiles():
+    out = {}
+    for name in EXPECTED:
+        model, inputs = load_model(name, "cpu")
+        out[name] = json.loads(json.dumps(profile(model, inputs, warmup=0, iters=1, wall_reps=1, name=name)))
+    return out
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_tiny_preset_extraction(name, tiny_profiles, tmp_path):
+    prof = tiny_profiles[name]
+    items, skipped = candidates(prof)
+    assert EXPECTED[name] <= {it["kind"] for it in items}, [(it["kind"], it["ops"]) for it in items]
+    idx = quiet_extract(prof, top_n=50, backend="triton", out=tmp_path)
+    check_extraction(idx, prof, tmp_path)
+    with_baseline = [it for it in items if baseline_path(it["kind"], "triton").exists()]
+    assert [k["kind"] for k in idx["kernels"]] == [it["kind"] for it in with_baseline]
+    # the profile's scalar arguments reach the spec
+    for it in items:
+        if it["kind"] == "layernorm":
+            assert it["case"]["args"]["eps"] == (1e-12 if name == "bert-tiny" else 1e-5)
+        if it["kind"] == "attention":
+            assert it["case"]["args"]["causal"] == (name != "bert-tiny")
+        if it["kind"] == "gelu":
+            assert it["case"]["args"]["approximate"] == ("none" if name == "bert-tiny" else "tanh")
+    if name == "llama-tiny":   # RMSNorm: extracted with the recorded eps, or listed with the reason it was not
+        rms = [it for it in items if it["kind"] == "rmsnorm"]
+        assert (rms and rms[0]["case"]["args"]["eps"] == 1e-5) or any(
+            "RMSNorm" in s["op"] and "eps" in s["reason"] for s in skipped)
+    # on a CPU the composite ops (linear, sdpa, ...) are wrappers: their inner op is the kernel, as on a GPU
+    assert not any(op in ("aten::linear", "aten::matmul", "aten::scaled_dot_product_attention")
+                   for it in items for op in it["ops"])
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_tiny_extracted_triton_kernels_pass(name, tiny_profiles, tmp_path):
+    idx = quiet_extract(tiny_profiles[name], top_n=50, backend="triton", out=tmp_path)
+    assert idx["kernels"], "no Triton baseline matched any op"
+    for k in idx["kernels"]:
+        spec = load_json(tmp_path / k["name"] / "spec.json", "autokernel.spec")
+        fn = load_kernel_module(tmp_path / k["name"] / "kernel.py").kernel_fn
+        r = check_kernel(fn, spec["kind"], spec["test_cases"][-1], "float32")
+        assert r["ok"], (k["name"], r)
+
+
+# --- the hand-made fixture: one record per mapping ----------------------------------------------------------------
+
+def test_fixture_mappings(tmp_path):
+    prof = load_json(FIX, "autokernel.profile")
+    items, skipped = candidates(prof)
+    kinds = {}
+    for it in items:
+        kinds.setdefault(it["kind"], []).append(it)
+    assert set(kinds) == {"matmul", "softmax", "layernorm", "rmsnorm", "gelu", "silu_mul", "attention", "cross_entropy",
+                          "rotary", "reduce"}
+    mm = {tuple(it["ops"]): it["case"] for it in kinds["matmul"]}
+    assert mm[("aten::linear",)]["inputs"][1]["stride"] == [1, 64]            # W.T view of a [128, 64] weight
+    assert mm[("aten::addmm",)]["inputs"][2]["shape"] == [256]
+    assert mm[("aten::baddbmm", "aten::bmm")]["inputs"][0]["shape"] == [8, 32, 16]
+    assert kinds["silu_mul"][0]["case"]["inputs"][1]["stride"] == [8192, 256, 1]   # `up` as recorded
+    assert kinds["rmsnorm"][0]["calls"] == 5 and kinds["rmsnorm"][0]["case"]["args"] == {"eps": 1e-5}
+    assert kinds["cross_entropy"][0]["case"]["inputs"][1]["dtype"] == "int64"
+    reasons = " | ".join(s["reason"] for s in skipped)
+    for why in ("mask", "beta=1", "not the last", "'eps'", "no library kernel for embedding", "cos/sin"):
+        assert why in reasons, why
+    idx = quiet_extract(FIX, top_n=50, backend="cuda", out=tmp_path)
+    check_extraction(idx, prof, tmp_path)
+    for k in idx["kernels"]:
+        assert load_json(tmp_path / k["name"] / "spec.json", "autokernel.spec")["backend"] == "cuda"
+        assert (tmp_path / k["name"] / "kernel.py").read_text().endswith(baseline_path(k["kind"], "cuda").read_text())
+
+
+def test_gpu_level_attention_records():
+    "On a GPU the kernel is launched by _flash_attention_forward / _efficient_attention_forward, on [B,S,H,D] views."
+    q = {"shape": [2, 64, 8, 32], "stride": [16384, 256, 32, 1], "dtype": "bfloat16"}   # [B,S,H,D] view of [B,H,S,D]
+    kv = {"shape": [2, 64, 2, 32], "stride": [4096, 64, 32, 1], "dtype": "bfloat16"}
+    flash = {"op": "aten::_flash_attention_forward", "inputs": [q, kv, kv, None, None, None, None],
+             "args": {"dropout_p": 0.0, "is_causal": True, "return_debug_mask": False, "scale": 0.125}}
+    kind, c = map_attention(flash)
+    assert kind == "attention" and c["args"] == {"causal": True, "scale": 0.125}
+    assert c["inputs"][0] == {"shape": [2, 8, 64, 32], "stride": [16384, 32, 256, 1], "dtype": "bfloat16"}
+    eff = {"op": "aten::_efficient_attention_forward", "inputs": [q, kv, kv, None, None, None],
+           "args": {"dropout_p": 0.0, "custom_mask_type": 0, "compute_log_sumexp": False, "scale": None}}
+    assert map_attention(eff)[1]["args"] == {"causal": False, "scale": None}
+
+
+def test_cpu_helpers_fold_into_their_op():
+    "A CPU profile's helper ops (the bias copy inside addmm) count as the op's time; composite wrappers are set apart."
+    t = {"shape": [4, 8], "stride": [8, 1], "dtype": "float32"}
+    ops = [{"op": "aten::addmm", "inputs": [{"shape": [8], "stride": [1], "dtype": "float32"}, t, t | {"shape": [8, 8]}],
+            "args": {"beta": 1, "alpha": 1}, "scope": ["Linear"], "parents": ["aten::linear"], "calls": 1, "time_ms": 1.0},
+           {"op": "aten::copy_", "inputs": [t, t], "args": {}, "scope": ["Linear"], "parents": ["aten::linear", "aten::addmm"],
+            "calls": 1, "time_ms": 0.25},
+           {"op": "aten::linear", "inputs": [t, t, None], "args": {}, "scope": ["Linear"], "parents": [], "calls": 1, "time_ms": 0.1}]
+    recs, wrappers = fold(ops)
+    assert [(r["op"], r["time_ms"]) for r in recs] == [("aten::addmm", 1.25)]
+    assert [w["op"] for w in wrappers] == ["aten::linear"]
+    items, skipped = candidates({"model": "m", "wall_ms": 2.0, "ops": ops})
+    assert [(it["kind"], it["time_ms"]) for it in items] == [("matmul", 1.25)]
+    assert [s["op"] for s in skipped] == ["aten::linear"] and "dispatch" in skipped[0]["reason"]
+
+
+# --- full preset profiles (the lead adds presets/*.profile.json from the H100) --------------------------------------
+
+@pytest.mark.parametrize("path", PRESET_PROFILES or [None], ids=[p.name for p in PRESET_PROFILES] or ["none-yet"])
+def test_preset_profiles_extract(path, tmp_path):
+    if path is None:
+        pytest.skip("no presets/*.profile.json yet")
+    prof = load_json(path, "autokernel.profile")
+    for backend in ("triton", "cuda"):
+        idx = quiet_extract(path, top_n=8, backend=backend, out=tmp_path / backend)
+        check_extraction(idx, prof, tmp_path / backend)
+        assert len(idx["kernels"]) <= 8
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------------
+
+def run_cli(*argv):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        rc = main(["extract", *argv])
+    return rc, out.getvalue(), err.getvalue().strip()
+
+
+def test_cli(tmp_path):
+    rc, out, err = run_cli("--profile", str(FIX), "--top", "2", "--out", str(tmp_path / "k"))
+    assert rc == 0 and "extracted 2 kernels" in out and "not extractable" in out and "Amdahl" in out, (out, err)
+    assert len(load_json(tmp_path / "k" / "extract.json", "autokernel.extract")["kernels"]) == 2
+    save_json({"x": 1}, tmp_path / "bench.json", "autokernel.bench")
+    (tmp_path / "torn.json").write_text('{"format": "autokernel.profile", "ops": [')
+    for argv, msg in [(["--profile", str(FIX), "--backend", "rocm"], "unknown backend 'rocm'"),
+                      (["--profile", str(FIX), "--top", "0"], "--top must be at least 1"),
+                      (["--profile", str(tmp_path / "none.json")], "no such file"),
+                      (["--profile", str(tmp_path / "bench.json")], "not an autokernel.profile file"),
+                      (["--profile", str(tmp_path / "torn.json")], "not valid JSON"),
+                      ([], "--profile is required")]:
+        rc, out, err = run_cli(*argv, "--out", str(tmp_path / "e"))
+        assert rc == 2 and msg in err and len(err.splitlines()) == 1, (argv, err)
+
+
+def test_default_folder(tmp_path, monkeypatch):
+    "Defaults from settings: top_n, backend, and the folder kernels/<model>/ (the library's kernels/<kind>/ stay where they are)."
+    import autokernel.extract as ex
+    monkeypatch.setattr(ex, "kernels_dir", lambda: tmp_path)
+    monkeypatch.setenv("AUTOKERNEL_TOP_N", "3")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert extract_cmd(["--profile", str(FIX)]) == 0
+    idx = load_json(tmp_path / "mappings" / "extract.json", "autokernel.extract")
+    assert idx["top_n"] == 3 and idx["backend"] == "triton" and len(idx["kernels"]) == 3
+
+
+def test_edited_kernel_is_not_overwritten(tmp_path):
+    quiet_extract(FIX, top_n=1, out=tmp_path)
+    kp = next(tmp_path.glob("01_*/kernel.py"))
+    kp.write_text(kp.read_text() + "# tuned by hand\n")
+    with pytest.raises(AutokernelError, match="edited since it was extracted"):
+        quiet_extract(FIX, top_n=1, out=tmp_path)
+    quiet_extract(FIX, top_n=1, out=tmp_path, force=True)
+    assert "tuned by hand" not in kp.read_text()

@@ -1,0 +1,255 @@
+"""The optimize loop: keep/revert decisions, the logs, the run folder, resuming after kill -9, and a real run in the interpreter.
+
+Most tests use `fake_bench`, a stand-in for `autokernel.bench.bench` whose verdict and timing follow the candidate's PARAMS
+(so every decision is predictable); `test_real_bench_*` runs the real bench on tiny softmax/layernorm cases.
+"""
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autokernel import core, ops
+from autokernel.agents import read_dict, source_hash, write_params
+from autokernel.optimize import candidate_dirs, format_summary, incumbent, optimize
+from autokernel.schedule import amdahl
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def tiny_kernel(root, name, kind, shapes, fraction, **args):
+    "A kernel folder: the library's Triton kernel of `kind` and a spec with tiny float32 cases."
+    d = Path(root) / name
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ops.baseline_path(kind, 'triton'), d / 'kernel.py')
+    case = ops.make_case(kind, shapes, 'float32', **args)
+    tests = ops.get_kind(kind).test_cases(case)
+    spec = {'name': name, 'kind': kind, 'op_class': ops.get_kind(kind).op_class, 'backend': 'triton', 'case': case,
+            'dtypes': ['float32'], 'test_cases': [tests[0], tests[-1]],
+            'source': {'profile': 'test', 'model': 'test', 'fraction': fraction}}
+    core.save_json(spec, d / 'spec.json', 'autokernel.spec')
+    return d
+
+
+def two_kernels(root):
+    return [tiny_kernel(root, '01_layernorm', 'layernorm', [[4, 40], [40], [40]], 0.3, eps=1e-5),
+            tiny_kernel(root, '02_softmax', 'softmax', [[4, 40]], 0.1)]
+
+
+def fake_ms(p: dict) -> float:
+    "A made-up cost model: the best point is BLOCK_N=2048, num_warps=8, one row per program."
+    return (1.0 + 0.15 * abs(math.log2(p.get('BLOCK_N', 1024) / 2048)) + 0.1 * abs(math.log2(p.get('num_warps', 4) / 8))
+            + 0.05 * (p.get('ROWS_PER_PROG', 1) - 1) + 0.02 * (p.get('num_stages', 1) - 1))
+
+
+def fake_bench(kernel_dir, spec=None, device=None, timing=True, sleep=0.0):
+    "Verdict and timing from PARAMS: any ALGO other than one_pass fails the edges stage; 0.3% multiplicative noise."
+    src = (Path(kernel_dir) / 'kernel.py').read_text()
+    p = read_dict(src, 'PARAMS') or {}
+    if sleep: time.sleep(sleep)
+    ok = p.get('ALGO', 'one_pass') == 'one_pass'
+    stages = {s: {'ok': True, 'checks': 1, 'max_rel_err': 0.0, 'detail': ''} for s in ('smoke', 'sweep', 'stability', 'determinism')}
+    stages['edges'] = {'ok': ok, 'checks': 2, 'max_rel_err': 0.0 if ok else 1.0, 'detail': '' if ok else 'wrong result on [1, 5]'}
+    ms = fake_ms(p) * (1 + random.uniform(-0.003, 0.003))
+    t = {'kernel_ms': ms, 'kernel_spread_ms': [ms * 0.998, ms * 1.002], 'eager_ms': 1.2, 'compile_ms': 1.1,
+         'speedup_eager': 1.2 / ms, 'speedup_compile': 1.1 / ms, 'roofline_pct': 50 / ms, 'bound': 'memory'}
+    return {'format': 'autokernel.bench', 'version': 1, 'kernel_dir': str(kernel_dir), 'comparable': True,
+            'ok': ok, 'verdict': 'pass' if ok else 'fail', 'reason': None if ok else 'edges: wrong result on [1, 5]',
+            'stages': stages, 'timing': t if (ok and timing) else None, 'elapsed_s': {'total': sleep}}
+
+
+def rows_of(run):
+    return core.read_jsonl(Path(run) / 'results.jsonl')
+
+
+def check_run_invariants(run, n_experiments):
+    "What every run folder must satisfy, however it got there."
+    rows = rows_of(run)
+    exps = [r for r in rows if r['decision'] != 'baseline']
+    assert len(exps) == n_experiments
+    assert sorted(r['n'] for r in exps) == list(range(1, n_experiments + 1))        # numbered once each
+    keys = [(r['kernel'], r['candidate']) for r in rows if r['candidate']]
+    assert len(keys) == len(set(keys))                                              # no candidate counted twice
+    for name in {r['kernel'] for r in rows}:
+        cands = candidate_dirs(run, name)
+        assert {c.name for c in cands} == {c for k, c in keys if k == name}         # no orphan folder, no row without one
+        for c in cands:
+            assert (c / 'kernel.py').exists() and (c / 'bench.json').exists() and (c / 'meta.json').exists()
+        hashes = [source_hash((c / 'kernel.py').read_text()) for c in cands]
+        assert len(hashes) == len(set(hashes))                                      # never the same kernel twice
+        best = Path(run) / name / 'best'
+        inc = incumbent(rows, name)
+        assert (best / 'kernel.py').read_text() == (Path(run) / name / 'candidates' / inc / 'kernel.py').read_text()
+    return rows
+
+
+def test_loop_keeps_only_significant_passing_candidates(tmp_path):
+    run = tmp_path / 'run'
+    s = optimize(run, kernels=two_kernels(tmp_path / 'src'), max_experiments=40, budget='1h', device='cpu',
+                 bench_fn=fake_bench, progress=False, say=lambda s: None)
+    rows = check_run_invariants(run, 40)
+    exps = [r for r in rows if r['decision'] != 'baseline']
+    assert [r['decision'] for r in rows[:2]] == ['baseline', 'baseline']
+    assert exps[0]['kernel'] == '01_layernorm'                                      # 3x the weight of the softmax
+    for r in exps:
+        assert r['proposer'] == 'search' and r['backend'] == 'triton' and r['idea']
+        if r['verdict'] == 'fail':
+            assert r['decision'] == 'revert' and not r['kept'] and 'edges' in r['reason'] and r['failing'] == ['edges']
+        if r['kept']:
+            assert r['verdict'] == 'pass' and r['gain'] > r['noise'] > 0 and r['reason'].startswith('faster')
+            cdir = run / r['kernel'] / 'candidates' / r['candidate']
+            assert (cdir / 'retime_1.json').exists() and (cdir / 'retime_1_incumbent.json').exists()  # timed again, both
+    assert any(r['kept'] for r in exps), 'the search should find a faster point in 40 experiments'
+    assert any(r['decision'] == 'revert' for r in exps)
+    for name in ('01_layernorm', '02_softmax'):                                   # the incumbent only ever gets faster
+        best_ms = [r['best']['best_ms'] for r in rows if r['kernel'] == name]
+        assert all(b <= a for a, b in itertools.pairwise(best_ms))
+    # the scheduler's log and state
+    sched = core.read_jsonl(run / 'schedule.jsonl')
+    picks = [d for d in sched if d['decision'] in ('pick', 'comeback')]
+    assert len(picks) == 40 and all(d['reason'] and d['scores'] for d in picks)
+    assert sched[-1]['decision'] == 'stop' and '40 experiments' in sched[-1]['reason']
+    state = core.load_json(run / 'state.json', 'autokernel.schedule')
+    assert state['experiments'] == 40
+    # the summary: Amdahl over the kernels' best speedups
+    ks = {k['kernel']: k for k in s['kernels']}
+    assert ks['01_layernorm']['speedup_eager'] == rows[-1]['best']['speedup'] or rows[-1]['kernel'] != '01_layernorm'
+    want = amdahl([(k['fraction'], max(k['speedup_eager'], 1.0)) for k in s['kernels']])
+    assert abs(s['amdahl_eager'] - want) < 1e-12 and s['amdahl_eager'] >= 1.0
+    assert (run / 'DONE').exists() and s['experiments'] == 40
+
+
+def test_failing_baseline_is_replaced_by_first_passing_candidate(tmp_path):
+    k = tiny_kernel(tmp_path / 'src', '01_softmax', 'softmax', [[4, 40]], 0.2)
+    text = (k / 'kernel.py').read_text()
+    (k / 'kernel.py').write_text(text.replace("ALGO='one_pass')", "ALGO='online')", 1))     # fake_bench fails it
+    s = optimize(tmp_path / 'run', kernels=[k], max_experiments=5, budget='1h', device='cpu', bench_fn=fake_bench,
+                 progress=False, say=lambda s: None)
+    rows = check_run_invariants(tmp_path / 'run', 5)
+    assert rows[0]['decision'] == 'baseline' and not rows[0]['ok']
+    first = next(r for r in rows[1:] if r['verdict'] == 'pass')
+    assert first['kept'] and first['reason'] == 'first candidate that passes every stage'
+    assert s['kernels'][0]['ok'] and s['kernels'][0]['speedup_eager'] > 0
+
+
+def test_plateau_moves_on_and_exhausted_space_ends(tmp_path, monkeypatch):
+    monkeypatch.setenv('AUTOKERNEL_PLATEAU', '2')
+    src = tmp_path / 'src'
+    k = tiny_kernel(src, '01_softmax', 'softmax', [[4, 40]], 0.2)
+    text = (k / 'kernel.py').read_text()       # shrink the space to 2 x 2 points so it can be exhausted
+    sp = read_dict(text, 'SPACE')
+    line = next(l for l in text.splitlines() if l.startswith('SPACE ='))
+    text = write_params(text.replace(line, f"SPACE = dict(BLOCK_N=[1024, 2048], num_warps=[4, 8])  # was {len(sp)} knobs"),
+                        {**read_dict(text, 'PARAMS'), 'BLOCK_N': 1024, 'num_warps': 4})
+    (k / 'kernel.py').write_text(text)
+    s = optimize(tmp_path / 'run', kernels=[k, tiny_kernel(src, '02_layernorm', 'layernorm', [[4, 40], [40], [40]], 0.1, eps=1e-5)],
+                 max_experiments=60, budget='1h', device='cpu', bench_fn=fake_bench, progress=False, say=lambda s: None)
+    sched = core.read_jsonl(tmp_path / 'run' / 'schedule.jsonl')
+    assert any(d['decision'] == 'exhausted' and d['kernel'] == '01_softmax' for d in sched)
+    sm = [r for r in rows_of(tmp_path / 'run') if r['kernel'] == '01_softmax' and r['decision'] != 'baseline']
+    assert len(sm) == 3                                      # the 3 untried points of a 4-point space, then exhausted
+    reasons = ' '.join(d.get('reason') or '' for d in sched)
+    assert 'parked (plateau)' in reasons or 'parked at plateau' in reasons        # moved on at a plateau of 2
+    assert s['experiments'] <= 60
+
+
+def test_resume_after_kill_9(tmp_path):
+    src, run = tmp_path / 'src', tmp_path / 'run'
+    two_kernels(src)
+    script = f"""
+import sys; sys.path.insert(0, {str(HERE)!r})
+from functools import partial
+from test_optimize import fake_bench
+from autokernel.optimize import optimize
+optimize({str(run)!r}, kernels=[{str(src / '01_layernorm')!r}, {str(src / '02_softmax')!r}], max_experiments=10,
+         budget='1h', device='cpu', bench_fn=partial(fake_bench, sleep=0.15), progress=False)
+"""
+    env = {**os.environ, 'AUTOKERNEL_HOME': str(ROOT)}
+    p = subprocess.Popen([sys.executable, '-c', script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(rows_of(run)) < 6 and p.poll() is None: time.sleep(0.05)
+    time.sleep(0.07)                                          # most likely mid-bench
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, p.stderr.read().decode()[-2000:]
+    before = rows_of(run)
+    assert 6 <= len(before) < 12 and not (run / 'DONE').exists()
+    optimize(run, max_experiments=10, budget='1h', device='cpu', bench_fn=fake_bench, progress=False, say=lambda s: None)
+    rows = check_run_invariants(run, 10)
+    assert rows[:len(before)] == before                       # the log is append-only
+
+
+def test_resume_finishes_in_flight_and_unlogged_candidates(tmp_path):
+    run = tmp_path / 'run'
+    kw = dict(budget='1h', device='cpu', bench_fn=fake_bench, progress=False, say=lambda s: None)
+    optimize(run, kernels=two_kernels(tmp_path / 'src'), max_experiments=4, **kw)
+    rows = rows_of(run)
+    last = rows[-1]
+    # a kill between bench.json and the log row: the candidate is benched, not logged
+    (run / 'results.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows[:-1]))
+    # a kill mid-bench: a newer candidate folder without bench.json
+    cdir = run / last['kernel'] / 'candidates' / last['candidate']
+    flight = cdir.with_name(f'{int(cdir.name) + 1:04d}')
+    shutil.copytree(cdir, flight)
+    (flight / 'bench.json').unlink()
+    src = (flight / 'kernel.py').read_text()
+    (flight / 'kernel.py').write_text(src.replace(next(l for l in src.splitlines() if l.startswith('PARAMS =')),
+                                                  "PARAMS = dict(BLOCK_N=4096, ROWS_PER_PROG=1, num_warps=16, num_stages=1, ALGO='one_pass')"))
+    msgs = []
+    optimize(run, max_experiments=6, **{**kw, 'say': msgs.append})
+    assert any('recovering' in m and 'in flight' in m for m in msgs) and any('benched, not logged' in m for m in msgs)
+    rows2 = check_run_invariants(run, 6)
+    assert [r['candidate'] for r in rows2 if r['kernel'] == last['kernel']].count(flight.name) == 1
+
+
+def test_real_bench_softmax_layernorm_interpreter(tmp_path):
+    "The loop with the real bench (isolated workers, Triton interpreter): every decision follows the bench JSON on disk."
+    run = tmp_path / 'run'
+    s = optimize(run, kernels=two_kernels(tmp_path / 'src'), max_experiments=1, budget='10m', device='cpu', confirm=1,
+                 progress=False, say=lambda s: None)
+    rows = check_run_invariants(run, 1)
+    base = {r['kernel']: r for r in rows if r['decision'] == 'baseline'}
+    assert base['02_softmax']['verdict'] == 'pass', base['02_softmax']['reason']
+    assert all(r['comparable'] is False for r in rows if r['verdict'] == 'pass')       # CPU wall clock, labelled
+    for r in rows:
+        b = core.load_json(run / r['kernel'] / 'candidates' / r['candidate'] / 'bench.json', 'autokernel.bench')
+        assert b['verdict'] == r['verdict'] and set(b['stages']) == {'smoke', 'sweep', 'stability', 'determinism', 'edges'}
+        assert r['ok'] == (b['ok'] and b['verdict'] == 'pass')
+        if r['decision'] != 'baseline':
+            assert r['kept'] == (r['decision'] == 'keep')
+            if r['verdict'] != 'pass': assert r['decision'] == 'revert'
+            # a kept candidate either replaced a failing baseline or won against it on repeated timings
+            if r['kept'] and base[r['kernel']]['ok']:
+                assert (run / r['kernel'] / 'candidates' / r['candidate'] / 'retime_1.json').exists() and r['gain'] > r['noise']
+    assert s['comparable'] is False
+    assert 'not comparable' in format_summary(s)
+
+
+def test_cli_profile_extract_optimize_resume(tmp_path, monkeypatch, capsys):
+    "`autokernel optimize --preset ...` profiles, extracts, benches the baselines, runs; the same command resumes."
+    import autokernel.optimize as opt
+    from autokernel.cli import main
+    monkeypatch.setattr(opt, 'pool_bench', lambda device: (fake_bench, lambda: None))
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
+    run = tmp_path / 'run'
+    argv = ['optimize', '--preset', 'gpt2-tiny', '--top', '2', '--max-experiments', '2', '--run', str(run), '--device', 'cpu', '--quiet']
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert 'whole model (Amdahl' in out and f'run folder: {run}' in out
+    for f in ('run.json', 'profile.json', 'results.jsonl', 'schedule.jsonl', 'state.json', 'DONE'): assert (run / f).exists(), f
+    names = core.load_json(run / 'run.json', 'autokernel.run')['kernels']
+    assert len(names) == 2 and all((run / 'kernels' / n / 'spec.json').exists() for n in names)
+    check_run_invariants(run, 2)
+    assert main(argv[:6] + ['4'] + argv[7:]) == 0                                  # same run, more experiments: resumed
+    assert 'resuming after' in capsys.readouterr().out
+    check_run_invariants(run, 4)
+    assert main(['optimize', '--run', str(tmp_path / 'nothing')]) == 2             # one clear error, exit 2
+    assert 'needs --profile' in capsys.readouterr().err

@@ -1,0 +1,230 @@
+"""Every Triton baseline in kernels/<kind>/triton.py against its float64 reference (autokernel.ops).
+
+On a machine without a GPU the kernels run in Triton's interpreter (conftest.py sets TRITON_INTERPRET=1) on tiny shapes,
+non-powers-of-two included, in every dtype; once with the library's PARAMS and once with tiny blocks that force every
+loop over a row, a vocabulary or K to take several steps with a ragged tail. Outputs are allocated NaN-poisoned, so a
+kernel that leaves part of its output unwritten fails. On a GPU the same tests run natively, plus `test_gpu_*`: the
+realistic test sizes of each kind and a sample of its SPACE.
+"""
+import ast
+import contextlib
+import inspect
+import os
+import random
+
+import pytest
+import torch
+
+import autokernel.core  # noqa: F401  (sets TRITON_INTERPRET before any kernel is defined)
+from autokernel import ops
+from autokernel.ops import tensor_meta, transposed_meta
+
+DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
+DTYPES = ['bfloat16', 'float16', 'float32']
+
+
+def _bhsd_from_bshd(B, H, S, D, dtype='float32'):
+    "q/k/v as HF makes them: a [B, S, H, D] projection seen as [B, H, S, D] (a transposed view)."
+    return tensor_meta([B, H, S, D], dtype, [S * H * D, D, H * D, 1])
+
+
+def tiny_cases(kind):
+    "Tiny cases of `kind`: odd sizes, strided/transposed layouts and each argument variant."
+    c = ops.make_case
+    if kind == 'matmul':
+        return [c(kind, [(17, 33), transposed_meta([33, 29]), (29,)], activation='gelu_tanh'),   # Linear: b = w.t()
+                c(kind, [(2, 7, 33), (33, 29), None], activation='relu'),
+                c(kind, [(3, 9, 20), (3, 20, 18)]),                                               # bmm
+                c(kind, [(5, 70), transposed_meta([70, 9]), (9,)], activation='silu'),
+                c(kind, [(6, 24), (24, 40), (40,)], activation='gelu')]
+    if kind == 'attention':
+        return [c(kind, [(1, 2, 19, 16), (1, 1, 19, 16), (1, 1, 19, 16)], causal=True),           # GQA, causal
+                c(kind, [_bhsd_from_bshd(1, 2, 19, 16)] * 3, causal=False),                       # transposed views
+                c(kind, [(1, 2, 5, 24), (1, 2, 19, 24), (1, 2, 19, 24)], causal=True, scale=0.3)]  # Sq != Sk, D=24
+    if kind == 'rotary':
+        bcast = tensor_meta([3, 5, 16], stride=[0, 16, 1])                                      # one table for the batch
+        return [c(kind, [_bhsd_from_bshd(2, 3, 7, 24), (2, 7, 24), (2, 7, 24)]),
+                c(kind, [(3, 2, 5, 16), bcast, bcast]), c(kind, [(2, 2, 5, 16), (1, 5, 16), (1, 5, 16)])]
+    if kind == 'cross_entropy':
+        return [c(kind, [(3, 130), (3,)]), c(kind, [tensor_meta([4, 301], stride=[320, 1]), (4,)])]
+    if kind == 'reduce':
+        return [c(kind, [(3, 65)]), c(kind, [tensor_meta([2, 3, 130], stride=[520, 160, 1])], op='mean')]
+    if kind == 'silu_mul':   # gate and up: the two halves of one fused [.., 2N] projection
+        return [c(kind, [(3, 65), (3, 65)]), c(kind, [tensor_meta([2, 3, 33], stride=[198, 66, 1])] * 2)]
+    if kind in ('gelu', 'bias_gelu'):
+        vec = [(65,)] if kind == 'bias_gelu' else []
+        return [c(kind, [(3, 65), *vec]), c(kind, [tensor_meta([2, 5, 65], stride=[800, 160, 1]), *vec], approximate='none')]
+    k = ops.KINDS[kind]   # row-wise norms and softmax: one contiguous, one with padded rows
+    first = k.example(lead=(3,), N=65)
+    second = k.example(lead=(2, 3), N=130)
+    second['inputs'] = [tensor_meta(m['shape'], m['dtype'], [3 * 160, 160, 1]) if len(m['shape']) == 3 else m
+                        for m in second['inputs']]
+    return [first, second]
+
+
+@contextlib.contextmanager
+def nan_poisoned_outputs():
+    "torch.empty* hand out NaN-filled memory (integers: a large sentinel), so outputs a kernel never writes show up."
+    real = torch.empty, torch.empty_like, torch.empty_strided
+
+    def poison(t):
+        return t.fill_(float('nan')) if t.is_floating_point() else t.fill_(-(2 ** 31) + 7)
+    torch.empty = lambda *a, **k: poison(real[0](*a, **k))
+    torch.empty_like = lambda *a, **k: poison(real[1](*a, **k))
+    torch.empty_strided = lambda *a, **k: poison(real[2](*a, **k))
+    try:
+        yield
+    finally:
+        torch.empty, torch.empty_like, torch.empty_strided = real
+
+
+def small_params(mod):
+    "PARAMS with every block at its smallest useful value: forces multi-step loops with ragged tails on tiny shapes."
+    p = dict(mod.PARAMS)
+    for k in p:
+        if k.startswith('BLOCK') and k != 'BLOCK_D':
+            p[k] = 16
+        elif k in ('ROWS_PER_PROG', 'HEADS_PER_PROG', 'GROUP_M'):
+            p[k] = 2
+        elif k == 'ALGO':
+            p[k] = [a for a in mod.SPACE['ALGO'] if a != mod.PARAMS['ALGO']][0]
+        elif k == 'BLOCK':
+            p[k] = 16
+    return p
+
+
+def check(mod, kind, case, dtype, seed):
+    args, kw = ops.make_inputs(kind, ops.with_dtype(case, dtype), DEVICE, seed)
+    with nan_poisoned_outputs():
+        out = mod.kernel_fn(*args, **kw)
+    ref = ops.reference64(kind, args, kw, device=DEVICE if DEVICE == 'cuda' else 'cpu')
+    res = ops.compare(out, ref, dtype)
+    expect = ops.KINDS[kind].reference(*args, **kw)
+    outs, exps = (out, expect) if isinstance(out, tuple) else ((out,), (expect,))
+    for o, e in zip(outs, exps):
+        assert o.dtype == e.dtype and o.device == e.device, (o.dtype, e.dtype)
+    return res
+
+
+def load(kind):
+    return ops.load_kernel_module(ops.baseline_path(kind, 'triton'))
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('kind', sorted(ops.KINDS))
+def test_triton_baseline(kind, dtype):
+    mod = load(kind)
+    seed = 0
+    for params in (dict(mod.PARAMS), small_params(mod)):
+        mod.PARAMS = params
+        for case in tiny_cases(kind):
+            seed += 1
+            res = check(mod, kind, case, dtype, seed)
+            assert res['ok'], (kind, dtype, params, case, res)
+
+
+@pytest.mark.parametrize('kind', sorted(ops.KINDS))
+def test_space_sample(kind):
+    "Two random points of SPACE (what the built-in search writes) on a tiny case, in bfloat16."
+    mod = load(kind)
+    rng = random.Random(kind)
+    for i in range(2):
+        mod.PARAMS = {name: rng.choice(vals) for name, vals in mod.SPACE.items()}
+        res = check(mod, kind, tiny_cases(kind)[-1], 'bfloat16', 100 + i)
+        assert res['ok'], (kind, mod.PARAMS, res)
+
+
+@pytest.mark.parametrize('kind', sorted(ops.KINDS))
+def test_kernel_file_contract(kind):
+    "META, one-line PARAMS/SPACE literals with PARAMS inside SPACE, and kernel_fn with the reference's signature."
+    path = ops.baseline_path(kind, 'triton')
+    src = path.read_text()
+    mod = ops.load_kernel_module(path)
+    assert mod.META == {'kind': kind, 'backend': 'triton'}
+    assert (mod.__doc__ or '').count('\n') >= 5, 'the module docstring should explain the algorithm'
+    for name in ('PARAMS', 'SPACE'):
+        lines = [line for line in src.splitlines() if line.startswith(f'{name} = ')]
+        assert len(lines) == 1, name
+        tree = ast.parse(lines[0]).body[0].value
+        assert isinstance(tree, ast.Call) and tree.func.id == 'dict'
+        assert {k.arg: ast.literal_eval(k.value) for k in tree.keywords} == getattr(mod, name)   # a pure literal
+    assert set(mod.PARAMS) == set(mod.SPACE)
+    for k, v in mod.PARAMS.items():
+        assert v in mod.SPACE[k], (k, v)
+    ref, fn = inspect.signature(ops.KINDS[kind].reference), inspect.signature(mod.kernel_fn)
+    assert [(p.name, p.kind, p.default) for p in ref.parameters.values()] == \
+           [(p.name, p.kind, p.default) for p in fn.parameters.values()]
+
+
+def test_nan_poisoning_catches_unwritten_output():
+    "The poisoning is real: a kernel that skips its last row fails the comparison."
+    mod = load('softmax')
+    real = mod.kernel_fn
+    lazy = lambda x: torch.cat([real(x[:-1]), torch.empty_like(x[-1:])])   # "forgets" the last row
+    res = check(type('M', (), {'kernel_fn': staticmethod(lazy)}), 'softmax', ops.make_case('softmax', [(4, 33)]), 'float32', 1)
+    assert not res['ok'] and 'non-finite' in res['detail']
+
+
+def test_inf_and_nan_inputs_follow_the_reference():
+    "NaN/Inf in the input land where PyTorch puts them (softmax: a NaN row, a -inf masked entry)."
+    mod = load('softmax')
+    x = torch.randn(3, 40, device=DEVICE)
+    x[0, 5] = float('nan')
+    x[1, :7] = float('-inf')
+    res = ops.compare(mod.kernel_fn(x), ops.reference64('softmax', (x,), {}), 'float32')
+    assert res['ok'], res
+
+
+# --- on a GPU: realistic sizes and the search space ---------------------------------------------------------------
+
+def realistic_cases(kind):
+    "GPT-2 / LLaMA-like cases (bfloat16) for the GPU tests."
+    c, bf = ops.make_case, 'bfloat16'
+    return {
+        'matmul': lambda: [c(kind, [(4096, 768), transposed_meta([768, 3072], bf), (3072,)], bf, activation='gelu_tanh'),
+                   c(kind, [(2048, 4096), transposed_meta([4096, 4096], bf), None], bf)],
+        'softmax': lambda: [c(kind, [(4, 12, 512, 512)], bf), c(kind, [(64, 50257)], bf)],
+        'layernorm': lambda: [c(kind, [(8, 512, 768), (768,), (768,)], bf)],
+        'rmsnorm': lambda: [c(kind, [(4, 512, 4096), (4096,)], bf)],
+        'add_layernorm': lambda: [c(kind, [(8, 512, 768), (8, 512, 768), (768,), (768,)], bf)],
+        'gelu': lambda: [c(kind, [(8, 512, 3072)], bf)],
+        'bias_gelu': lambda: [c(kind, [(8, 512, 3072), (3072,)], bf)],
+        'silu_mul': lambda: [c(kind, [tensor_meta([4, 512, 11008], bf, [512 * 22016, 22016, 1])] * 2, bf)],
+        'cross_entropy': lambda: [c(kind, [(2048, 50257), (2048,)], bf)],
+        'rotary': lambda: [c(kind, [_bhsd_from_bshd(4, 32, 512, 128, bf), (4, 512, 128), (4, 512, 128)], bf)],
+        'attention': lambda: [c(kind, [_bhsd_from_bshd(4, 12, 512, 64, bf)] * 3, bf, causal=True),
+                      c(kind, [(2, 32, 1024, 128), (2, 8, 1024, 128), (2, 8, 1024, 128)], bf, causal=True)],
+        'reduce': lambda: [c(kind, [(4096, 768)], bf, op='mean')],
+    }[kind]()
+
+
+N_SPACE_SAMPLES = int(os.environ.get('AUTOKERNEL_SPACE_SAMPLES', '3'))
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+
+
+@gpu
+@pytest.mark.parametrize('kind', sorted(ops.KINDS))
+def test_gpu_test_cases(kind):
+    "The five test cases of realistic cases, in every dtype, on the GPU."
+    mod = load(kind)
+    k = ops.KINDS[kind]
+    for case in realistic_cases(kind):
+        for i, t in enumerate(k.test_cases(case)):
+            for dtype in DTYPES:
+                res = check(mod, kind, t, dtype, i)
+                assert res['ok'], (kind, dtype, t, res)
+
+
+@gpu
+@pytest.mark.parametrize('kind', sorted(ops.KINDS))
+def test_gpu_space_sample(kind):
+    "A random sample of SPACE on a non-power-of-two case: every combination the search may write must be correct."
+    mod = load(kind)
+    k = ops.KINDS[kind]
+    rng = random.Random(0)
+    case = k.test_cases(realistic_cases(kind)[0])[3]
+    for i in range(N_SPACE_SAMPLES):
+        mod.PARAMS = {name: rng.choice(vals) for name, vals in mod.SPACE.items()}
+        for dtype in ('bfloat16', 'float32'):
+            res = check(mod, kind, case, dtype, i)
+            assert res['ok'], (kind, dtype, mod.PARAMS, res)
