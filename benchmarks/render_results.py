@@ -1,0 +1,80 @@
+"""Print the recorded GPU results (benchmarks/results/*.json, written by the scripts in benchmarks/) as markdown tables.
+
+    python3 benchmarks/render_results.py > /tmp/tables.md     # the tables in BENCHMARKS.md come from this
+"""
+import json
+from pathlib import Path
+
+R = Path(__file__).resolve().parent / "results"
+PRESETS = Path(__file__).resolve().parent.parent / "presets"
+
+
+def fmt(x, nd=3):
+    return "-" if x is None else f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+
+def table(rows, cols):
+    out = ["| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(f(r) for _, f in cols) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def baselines(name):
+    d = json.loads((R / name).read_text())
+    c = d["ceilings"]
+    print(f"### Baselines: {name} ({d['device']}; measured copy {c['copy_gbps']:.0f} GB/s, bf16 matmul {c['matmul_tflops']['bfloat16']:.0f} TFLOP/s)\n")
+    cols = [("preset", lambda r: r["preset"]), ("kind", lambda r: r["kind"]), ("shape", lambda r: r["shape"]),
+            ("backend", lambda r: r["backend"]), ("correct", lambda r: r["correct"]),
+            ("kernel ms", lambda r: fmt(r["kernel_ms"], 4)), ("% roof", lambda r: fmt(r["kernel_%roof"], 1)),
+            ("eager ms", lambda r: fmt(r["eager_ms"], 4)), ("% roof", lambda r: fmt(r["eager_%roof"], 1)),
+            ("compile ms", lambda r: fmt(r["compile_ms"], 4)), ("% roof", lambda r: fmt(r["compile_%roof"], 1)),
+            ("x eager", lambda r: fmt(r["vs_eager"], 2)), ("x compile", lambda r: fmt(r["vs_compile"], 2)),
+            ("bound", lambda r: r["bound"] or "-")]
+    rows = sorted(d["rows"], key=lambda r: (r["preset"], r["kind"], r["backend"]))
+    print(table(rows, cols) + "\n")
+    bad = [r for r in rows if r["correct"] != "pass"]
+    for r in bad:
+        print(f"- {r['preset']} {r['kind']} {r['backend']}: {r['reason']}")
+    print()
+
+
+def profile_check():
+    d = json.loads((PRESETS / "profile_check.json").read_text())
+    rows = d["rows"] if isinstance(d, dict) and "rows" in d else d
+    print(f"### Profiler against CUDA events ({d['env']['device']}, torch {d['env']['torch']}, {d['reps']} reps)\n")
+    keys = ["model", "cuda_event_ms", "cuda_graph_ms", "profiler_busy_ms", "wall_ms", "gap_ms",
+            "busy_vs_event_pct", "busy_vs_graph_pct", "wall_vs_event_pct"]
+    print(table(rows, [(k, lambda r, k=k: fmt(r.get(k), 2)) for k in keys]) + "\n")
+
+
+def pace():
+    s = json.loads((R / "harness_pace_h100.json").read_text())["summary"]
+    print(f"### Harness pace ({s['device']}, {s['kind']}, {s['n']} candidates, {s['workers']} workers)\n")
+    keys = ["candidates_per_hour", "median_worker_start_s", "median_compile_s", "median_correctness_s", "median_timing_s",
+            "median_wall_s", "pool_ready_s", "wall_s"]
+    print(table([s], [(k, lambda r, k=k: fmt(r[k], 2)) for k in keys]))
+    print(f"\nverdicts: {s['verdicts']}\n")
+
+
+def exploits():
+    d = json.loads((R / "gpu_exploits_h100.json").read_text())
+    print(f"### Planted candidates on the GPU ({d['device']})\n")
+    cols = [("candidate", lambda r: r["candidate"]), ("as expected", lambda r: r["as_expected"]),
+            ("verdict", lambda r: r["verdict"]), ("cause", lambda r: r["cause"] or "-"), ("stage", lambda r: r["stage"] or "-"),
+            ("reason", lambda r: (r["reason"] or "").replace("|", "/")[:110])]
+    print(table(d["rows"], cols) + "\n")
+
+
+def check_cuda():
+    s = json.loads((R / "check_cuda_h100.json").read_text())["summary"]
+    print(f"### CUDA C++ baselines, correctness ({s['device']}, torch {s['torch']}): "
+          f"{s['checks']} checks, {s['failures']} failures, {s['elapsed_s']} s\n")
+
+
+if __name__ == "__main__":
+    profile_check()
+    baselines("baselines_h100.json")
+    baselines("baselines_h100_triton_rerun.json")
+    check_cuda()
+    pace()
+    exploits()
