@@ -26,7 +26,7 @@ test: install
 	git diff --exit-code -- autokernel || (echo "autokernel/ is out of sync with nbs/: run nbdev-export and commit" && exit 1)
 	@untracked=$$(git ls-files --others --exclude-standard -- autokernel); \
 	  if [ -n "$$untracked" ]; then echo "untracked exported files: $$untracked"; exit 1; fi
-	$(BIN)/ruff check autokernel tests
+	$(BIN)/ruff check autokernel tests benchmarks
 	$(BIN)/python -m pytest tests
 
 lab: install

@@ -1,7 +1,6 @@
 """Print what the GPU machine has: versions, the card, its measured copy bandwidth and bf16 matmul rate, and how
 torch.profiler reports a HF GPT-2 forward there (event attributes, kernel names). Run: python3 benchmarks/env_probe.py"""
 import json
-import os
 import sys
 import time
 
