@@ -194,6 +194,8 @@ def _import_file(path: Path):
 # %% ../nbs/00_core.ipynb #cca0d7a3
 def find_factory(spec: str):
     "The factory function named by a preset name, `file.py:factory` or `package.module:factory`."
+    if ':' not in spec and (spec.endswith('.py') or '/' in spec):
+        raise AutokernelError(f"{spec!r} looks like a file: name its factory too, as {spec}:factory (a function returning (model, inputs))")
     if ':' not in spec:
         base, tiny = (spec[:-5], True) if spec.endswith('-tiny') else (spec, False)
         path = presets_dir()/f'{base}.py'

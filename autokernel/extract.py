@@ -19,9 +19,9 @@ from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind
 from .profile import load_profile as read_profile
 
 # %% auto #0
-__all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'WRAPPERS', 'PAIR_OPS', 'NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype',
-           'numel', 'transposed', 'load_profile', 'arg', 'module_arg', 'inp', 'short', 'case', 'check_dtype',
-           'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim', 'map_softmax',
+__all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'PAIR_OPS', 'NotExtractable', 'is_tensor',
+           'tmeta', 'safe_dtype', 'numel', 'transposed', 'load_profile', 'arg', 'module_arg', 'inp', 'short', 'case',
+           'check_dtype', 'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim', 'map_softmax',
            'map_layernorm', 'map_reduce', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
            'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
            'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
@@ -235,10 +235,12 @@ SINGLE = {'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm,
           '_softmax': map_softmax, 'softmax': map_softmax, 'native_layer_norm': map_layernorm, 'layer_norm': map_layernorm,
           'sum': map_reduce, 'mean': map_reduce, 'gelu': map_gelu, 'cross_entropy_loss': map_cross_entropy}
 
+ATTENTION_OPS = ('scaled_dot_product_attention', '_flash_attention_forward', '_efficient_attention_forward', '_cudnn_attention_forward')
+
 def single_mapper(op: str):
     "The mapper for one aten op, or `None`."
     s = short(op)
-    if s.startswith('_scaled_dot_product_') or s in ('scaled_dot_product_attention', '_flash_attention_forward', '_efficient_attention_forward'):
+    if s.startswith('_scaled_dot_product_') or s in ATTENTION_OPS:
         return map_attention
     return SINGLE.get(s)
 
@@ -332,7 +334,8 @@ def rotary_cases(recs) -> list[tuple[dict, list]]:
 
 # %% ../nbs/02_extract.ipynb #0c71eb70
 WRAPPERS = {'linear', 'matmul', 'layer_norm', 'softmax', 'log_softmax', 'scaled_dot_product_attention', 'cross_entropy_loss',
-            'nll_loss', 'nll_loss_nd', '_scaled_dot_product_flash_attention', '_scaled_dot_product_efficient_attention'}
+            'nll_loss', 'nll_loss_nd', '_scaled_dot_product_flash_attention', '_scaled_dot_product_efficient_attention',
+            '_scaled_dot_product_cudnn_attention'}
 PAIR_OPS = {'silu', 'silu_', '_log_softmax', 'log_softmax', 'nll_loss_forward', 'nll_loss', 'nll_loss_nd', 'nll_loss2d_forward'}
 
 def is_kernel_op(op) -> bool: return single_mapper(op) is not None or short(op) in PAIR_OPS

@@ -282,9 +282,9 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
              kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None) -> dict:
     "Run (or resume) the optimize loop in `run_dir`; returns `summary(run_dir)`."
     run_dir = Path(run_dir)
+    budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
     run = setup_run(run_dir, profile, top_n, backend, kernels)
     P, backend = run_paths(run_dir), run['backend']
-    budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))
     max_exp = int(max_experiments if max_experiments is not None else setting('max_experiments', 0)) or None
     dev = str(get_device(device))
     if progress is None: progress = sys.stderr.isatty() or 'ipykernel' in sys.modules
@@ -452,4 +452,7 @@ def optimize_cmd(argv: list[str]) -> int:
                  max_experiments=a.max_experiments, device=a.device, timing=not a.no_timing, progress=False if a.quiet else None,
                  say=print if a.quiet else None)
     print(f'run folder: {s["run"]}')
+    if not any(k['ok'] for k in s['kernels']):
+        print('autokernel optimize: no kernel passed the bench, not even a baseline: see the reasons in results.jsonl', file=sys.stderr)
+        return 1
     return 0

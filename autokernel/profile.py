@@ -18,9 +18,9 @@ from .core import (AutokernelError, dtype_name, environment, get_device, is_gpu,
                              load_model, run_model, save_json, setting, sync)
 
 # %% auto #0
-__all__ = ['SCOPED_FUNCTIONS', 'SPEEDUPS', 'tree_inputs', 'event_call', 'string_args', 'op_class', 'op_pattern',
-           'collect_records', 'time_forward', 'profile', 'rank', 'amdahl_speedup', 'amdahl', 'by_class',
-           'format_profile', 'show_profile', 'plot_profile', 'save_profile', 'load_profile', 'profile_cmd']
+__all__ = ['SCOPED_FUNCTIONS', 'SCOPE_ARG_NAMES', 'SPEEDUPS', 'tree_inputs', 'event_call', 'string_args', 'op_class',
+           'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'rank', 'amdahl_speedup', 'amdahl',
+           'by_class', 'format_profile', 'show_profile', 'plot_profile', 'save_profile', 'load_profile', 'profile_cmd']
 
 # %% ../nbs/01_profile.ipynb #fa904eb0
 SCOPED_FUNCTIONS = ('apply_rotary_pos_emb', 'apply_rotary_emb')
@@ -352,6 +352,24 @@ def time_forward(model, inputs, device, reps: int = 10) -> dict:
     ts.sort()
     return {'median_ms': statistics.median(ts), 'min_ms': ts[0], 'max_ms': ts[-1], 'reps': reps}
 
+# %% ../nbs/01_profile.ipynb #066faebd
+SCOPE_ARG_NAMES = ('eps', 'variance_epsilon', 'epsilon', 'approximate')
+
+def _hyper(mod) -> dict:
+    "The module's float / str attributes named in `SCOPE_ARG_NAMES`."
+    vals = {n: getattr(mod, n, None) for n in SCOPE_ARG_NAMES}
+    return {n: v for n, v in vals.items() if isinstance(v, (float, str)) and not isinstance(v, bool)}
+
+def scope_args(model: torch.nn.Module) -> dict:
+    "`{module class: {name: value}}`: the hyper-parameters all instances of a class in `model` share."
+    by_cls = {}
+    for mod in model.modules(): by_cls.setdefault(type(mod).__name__, []).append(_hyper(mod))
+    out = {}
+    for cls, hps in sorted(by_cls.items()):
+        shared = {k: v for k, v in hps[0].items() if all(k in h and h[k] == v for h in hps)}
+        if shared: out[cls] = shared
+    return out
+
 # %% ../nbs/01_profile.ipynb #ef5b3496
 def _progress(n: int, desc: str, enabled: bool):
     if enabled:
@@ -406,6 +424,7 @@ def profile(model, inputs, warmup: int | None = None, iters: int | None = None, 
     else: busy_us = sum(r['time_us'] for r in recs.values())
     prof = _assemble(recs, busy_us / iters / 1e3, wall, profiled_ms, iters, warmup, device, model, inputs, name)
     prof['kernels_per_forward'] = len(dev) / iters if gpu else None
+    prof['scope_args'] = scope_args(model)
     return prof
 
 def _model_device(model, inputs):

@@ -705,6 +705,11 @@ def verify_cmd(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     run = Path(a.run)
     if not run.is_dir(): raise AutokernelError(f"no run folder {run}")
+    used, skipped = run_kernels(run, a.min_speedup)          # cheap: say so before building the model if there is nothing to plug in
+    if not used:
+        raise AutokernelError(f"{run} has no kernel to plug in: " + ('; '.join(f"{s.get('name')}: {s.get('reason')}" for s in skipped[:4])
+                              or 'no best/ kernel yet (run autokernel optimize first)'))
+    print(f"plugging in {len(used)} kernel(s); building the model...", flush=True)
     model, inputs, _ = model_from_run(run, a.device)
     res = verify(run, model, inputs, compile=False if a.no_compile else None, reps=a.reps, min_speedup=a.min_speedup)
     print(f"wrote {run/'verify.json'}")
