@@ -7,9 +7,11 @@ timing against the real PyTorch op on the same card, and the roofline."""
 from __future__ import annotations
 import argparse
 import fcntl
+import gc
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import tempfile
 import threading
 import time
 import traceback
+import types
 from contextlib import contextmanager
 from pathlib import Path
 import torch
@@ -27,12 +30,13 @@ from . import core
 from .core import AutokernelError
 
 # %% auto #0
-__all__ = ['STABILITY_VARIANTS', 'STAGES', 'TOO_GOOD', 'snapshot', 'tampered', 'Judged', 'fail', 'reject', 'classify_exception',
-           'flat_tensors', 'bits', 'same_bits', 'storage_span', 'overlaps', 'poison', 'nan_fill_', 'Watch',
-           'stability_transform_', 'Context', 'watched_call', 'check_outputs', 'check_like_reference', 'compare_all',
+__all__ = ['HARNESS_MODULES', 'STABILITY_VARIANTS', 'STAGES', 'TOO_GOOD', 'KEPT_BYTES', 'snapshot', 'tampered',
+           'harness_snapshot', 'harness_tampered', 'Judged', 'fail', 'reject', 'classify_exception', 'flat_tensors',
+           'bits', 'same_bits', 'storage_span', 'overlaps', 'poison', 'nan_fill_', 'Watch', 'stability_transform_',
+           'Context', 'integrity', 'watched_call', 'check_outputs', 'check_like_reference', 'compare_all',
            'device_lock', 'check', 'is_edge', 'plan', 'run_stages', 'time_cuda', 'time_cpu', 'measure_ceilings',
-           'roofline', 'time_stage', 'run_job', 'warm_up', 'worker_main', 'worker_env', 'Worker', 'run_on', 'finish',
-           'summary', 'bench', 'BenchPool', 'bench_cmd']
+           'roofline', 'time_stage', 'run_job', 'warm_up', 'frozen_judge', 'worker_main', 'worker_env', 'Worker',
+           'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #6c379921
 _perf = time.perf_counter
@@ -76,6 +80,53 @@ def snapshot(extra=()) -> list:
 def tampered(snap) -> list[str]:
     "Names of the watched attributes that no longer hold the object in `snap`."
     return [f"{getattr(o, '__name__', type(o).__name__)}.{a}" for o, a, v in snap if getattr(o, a, None) is not v]
+
+# %% ../nbs/03_bench.ipynb #6adf5944
+HARNESS_MODULES = ('autokernel', 'autokernel.bench', 'autokernel.ops', 'autokernel.core', 'builtins')
+_MISSING = object()
+
+def _fn_state(v) -> tuple:
+    "What a function's behaviour hangs on besides its identity: code, defaults, keyword defaults (items too)."
+    kw = getattr(v, '__kwdefaults__', None)
+    return (getattr(v, '__code__', None), getattr(v, '__defaults__', None), kw, tuple(kw.items()) if kw else None)
+
+def _same_state(a, b) -> bool:
+    return all(x is y for x, y in zip(a[:3], b[:3])) and (a[3] is None) == (b[3] is None) and \
+        (a[3] is None or (len(a[3]) == len(b[3]) and all(k1 == k2 and v1 is v2 for (k1, v1), (k2, v2) in zip(a[3], b[3]))))
+
+def _lookup(owner, name):
+    return owner.get(name, _MISSING) if isinstance(owner, dict) else vars(owner).get(name, _MISSING)
+
+def _owner_name(o) -> str:
+    if isinstance(o, dict): return "the judge's namespace"
+    if isinstance(o, types.ModuleType): return o.__name__
+    if isinstance(o, type): return f"{o.__module__}.{o.__qualname__}"
+    return f"ops.KINDS[{getattr(o, 'name', '?')!r}]"
+
+def _hooks() -> tuple: return (sys.gettrace(), sys.getprofile(), len(gc.callbacks))
+
+def harness_snapshot(extra_owners=()) -> dict:
+    "Every callable the judge relies on, with its code and defaults, and the interpreter's hooks (see above)."
+    import importlib
+    from autokernel import ops
+    mods = [importlib.import_module(m) for m in HARNESS_MODULES]
+    owners = [*mods, *[v for m in mods for v in vars(m).values() if isinstance(v, type) and v.__module__ == m.__name__]]
+    entries = []
+    for o in [*owners, *extra_owners]:
+        d = o if isinstance(o, dict) else vars(o)
+        entries += [(o, k, v, _fn_state(v)) for k, v in list(d.items())
+                    if callable(v) or isinstance(v, (staticmethod, classmethod, types.ModuleType))]
+    entries = [(o, f"{_owner_name(o)}.{k}", k, v, st) for o, k, v, st in entries]
+    entries += [(ops.KINDS, f"ops.KINDS[{k!r}]", k, v, None) for k, v in ops.KINDS.items()]
+    entries += [(kd, f"ops.KINDS[{kd.name!r}].{k}", k, v, _fn_state(v)) for kd in ops.KINDS.values() for k, v in vars(kd).items()]
+    return {'entries': entries, 'hooks': _hooks()}
+
+def harness_tampered(hsnap) -> list[str]:
+    "Names of what changed since `harness_snapshot`: replaced attributes, rewritten functions, installed hooks."
+    bad = [label for o, label, k, v, st in hsnap['entries']
+           if _lookup(o, k) is not v or (st is not None and not _same_state(_fn_state(v), st))]
+    if _hooks() != hsnap['hooks']: bad.append('sys.settrace/sys.setprofile/gc.callbacks (a hook)')
+    return bad
 
 # %% ../nbs/03_bench.ipynb #df930b7d
 class Judged(Exception):
@@ -182,12 +233,23 @@ def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) ->
 # %% ../nbs/03_bench.ipynb #22f7e5ea
 class Context:
     "What the checks of one candidate share."
-    def __init__(self, kernel_fn, kind: str, device, snap=None):
+    def __init__(self, kernel_fn, kind: str, device, snap=None, hsnap=None):
         from autokernel import ops
         self.fn, self.kind, self.device = kernel_fn, ops.KINDS[kind], torch.device(device)
         self.kind_name = kind
         self.snap = snap if snap is not None else snapshot()
-        self.prev_outputs, self.checks = [], 0
+        self.hsnap = hsnap if hsnap is not None else harness_snapshot()
+        self.prev_outputs, self.checks, self.first_call_s = [], 0, None
+
+def _replaced(bad) -> str: return ', '.join(bad[:6]) + (f" and {len(bad) - 6} more" if len(bad) > 6 else '')
+
+def integrity(ctx, when=''):
+    "Reject if the candidate replaced a timer (`timer_patch`) or anything else the judge relies on (`harness_patch`)."
+    if bad := tampered(ctx.snap):
+        timer = any(b.split('.')[-1] in _TIMERS for b in bad)
+        raise reject('timer_patch' if timer else 'harness_patch', f"the candidate replaced {_replaced(bad)}{when}")
+    if bad := harness_tampered(ctx.hsnap):
+        raise reject('harness_patch', f"the candidate replaced {_replaced(bad)}{when}")
 
 def _rand_seed() -> int: return int.from_bytes(os.urandom(4), 'little')
 
@@ -217,8 +279,10 @@ def watched_call(ctx, args, kwargs, sizes):
     sentinel, w = torch.ones(1, dtype=torch.bool), Watch(ctx.kind.aten_ops)
     w.__enter__()
     try:
+        t0 = _perf()
         out = ctx.fn(*args, **kwargs)
         core.sync(ctx.device)
+        if ctx.first_call_s is None: ctx.first_call_s = _perf() - t0     # JIT compilation + one call
         w.probe(sentinel)
     except BaseException as e:
         _exit_watch(w)
@@ -227,9 +291,7 @@ def watched_call(ctx, args, kwargs, sizes):
     if not _exit_watch(w): raise reject('harness_patch', "the candidate switched off the harness's dispatch mode")
     core.sync(ctx.device)
     ctx.checks += 1
-    if bad := tampered(ctx.snap):
-        timer = any(b.split('.')[-1] in _TIMERS for b in bad)
-        raise reject('timer_patch' if timer else 'harness_patch', f"the candidate replaced {', '.join(bad)}")
+    integrity(ctx)
     if not w.sentinel: raise reject('harness_patch', "the candidate switched off the harness's dispatch mode")
     if w.forbidden: raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces ({', '.join(w.forbidden)})")
     new = _new_threads(before)
@@ -414,7 +476,7 @@ def _sleep_cycles(ms: float) -> int:
 
 def _pct(xs, q): xs = sorted(xs); return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
 
-def time_cuda(fn, arg_sets, reps=100, warmup=5, refresh=None, keep_last=0) -> dict:
+def time_cuda(fn, arg_sets, reps=100, warmup=5, refresh=None, keep=()) -> dict:
     "Time `fn(*args, **kwargs)` over rotating `arg_sets` with CUDA events and an L2 flush: median and spread in ms."
     dev = flat_tensors(arg_sets)[0].device if flat_tensors(arg_sets) else torch.device('cuda')
     flush = _flush_buffer(dev)
@@ -434,21 +496,22 @@ def time_cuda(fn, arg_sets, reps=100, warmup=5, refresh=None, keep_last=0) -> di
         if refresh: refresh(i)
         flush.fill_(i)
         torch.cuda._sleep(cycles)        # the GPU stays busy while the CPU enqueues the call: launch overhead unmeasured
+        saved = _clone_args(a, k) if i in keep else None     # before the events: not timed
         s, e = _Event(enable_timing=True), _Event(enable_timing=True)
         _ev_record(s); out = fn(*a, **k); _ev_record(e)
         _ev_sync(e)
         t = _perf(); _cuda_sync(); leftovers.append((_perf() - t) * 1e3)
         times.append(_ev_elapsed(s, e))
-        if i >= reps - keep_last: kept.append(out)
+        if saved: kept.append((i, saved, out))
         del out
     wall = (_perf() - t0) * 1e3
     res = {'median_ms': _pct(times, .5), 'p20_ms': _pct(times, .2), 'p80_ms': _pct(times, .8), 'min_ms': min(times),
            'reps': reps, 'leftover_ms': _pct(leftovers, .5), 'wall_ms': wall, 'event_sum_ms': sum(times)}
-    if keep_last: res['last_outputs'] = kept
+    if keep: res['kept'] = kept
     return res
 
 # %% ../nbs/03_bench.ipynb #5ff24582
-def time_cpu(fn, arg_sets, reps=3, warmup=1, refresh=None, keep_last=0) -> dict:
+def time_cpu(fn, arg_sets, reps=3, warmup=1, refresh=None, keep=()) -> dict:
     "Wall-clock time of `fn` on the CPU (few reps): same keys as `time_cuda`."
     for i in range(warmup):
         a, k = arg_sets[i % len(arg_sets)]; fn(*a, **k)
@@ -456,11 +519,12 @@ def time_cpu(fn, arg_sets, reps=3, warmup=1, refresh=None, keep_last=0) -> dict:
     for i in range(reps):
         a, k = arg_sets[i % len(arg_sets)]
         if refresh: refresh(i)
+        saved = _clone_args(a, k) if i in keep else None
         t = _perf(); out = fn(*a, **k); times.append((_perf() - t) * 1e3)
-        if i >= reps - keep_last: kept.append(out)
+        if saved: kept.append((i, saved, out))
     res = {'median_ms': _pct(times, .5), 'p20_ms': _pct(times, .2), 'p80_ms': _pct(times, .8), 'min_ms': min(times),
            'reps': reps, 'leftover_ms': 0.0, 'wall_ms': sum(times), 'event_sum_ms': sum(times)}
-    if keep_last: res['last_outputs'] = kept
+    if keep: res['kept'] = kept
     return res
 
 # %% ../nbs/03_bench.ipynb #ceb7a36c
@@ -525,6 +589,8 @@ def _input_sets(kind, case, device, min_bytes):
     n = max(2, min(16, math.ceil(min_bytes / per)))
     return [first] + [kind.make_inputs(case, device, _rand_seed()) for _ in range(n - 1)]
 
+KEPT_BYTES = 2 << 30     # at most this much memory (or 2 calls' worth) for the copies of the secretly checked calls
+
 def time_stage(ctx, spec, baseline=None, reps=None) -> dict:
     "Time candidate, eager and torch.compile; judge timing exploits. `baseline` may carry a known `compile_ms`."
     from autokernel import ops
@@ -534,25 +600,29 @@ def time_stage(ctx, spec, baseline=None, reps=None) -> dict:
     reps = reps or (core.setting('timing_reps', 100) if gpu else 3)
     l2 = getattr(torch.cuda.get_device_properties(ctx.device), 'L2_cache_size', 0) if gpu else 0
     sets = _input_sets(ctx.kind, c, ctx.device, 2 * l2)
-    sources = [ctx.kind.make_inputs(c, ctx.device, _rand_seed()) for _ in range(2)]
     def refresh(i):
-        src = flat_tensors(sources[(i // len(sets)) % len(sources)])
+        src = flat_tensors(ctx.kind.make_inputs(c, ctx.device, _rand_seed()))
         for t, s in zip(flat_tensors(sets[i % len(sets)]), src): t.copy_(s)
+    per_set = sum(t.numel() * t.element_size() for t in flat_tensors(sets[0])) or 1
+    n_keep = min(reps, 2 * len(sets), max(2, KEPT_BYTES // (2 * per_set)))   # inputs + outputs of a kept call
+    keep = set(random.Random(os.urandom(16)).sample(range(reps), n_keep))
     timer = time_cuda if gpu else time_cpu
     w, before, starts = Watch(ctx.kind.aten_ops), set(threading.enumerate()), _thread_starts[0]
     def watched(*a, **k):
         with w: return ctx.fn(*a, **k)
     with device_lock(ctx.device):
         ceilings = measure_ceilings(ctx.device)          # measured (once per card) while nothing else runs
-        cand = timer(watched, sets, reps=reps, refresh=refresh, keep_last=len(sets))
+        cand = timer(watched, sets, reps=reps, refresh=refresh, keep=keep)
         threads = _thread_starts[0] != starts or bool(_new_threads(before))   # before torch.compile's own
+        integrity(ctx, ' while timed')                   # before torch.compile, which may install hooks of its own
         eager = timer(ctx.kind.reference, sets, reps=reps)
         comp_ms, comp_note = (baseline or {}).get('compile_ms'), None
         if comp_ms is None and gpu:
             try: comp_ms = timer(torch.compile(ctx.kind.reference, dynamic=False), sets, reps=reps)['median_ms']
             except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
         elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
-    if bad := tampered(ctx.snap): raise reject('timer_patch', f"the candidate replaced {', '.join(bad)}")
+    ctx.hsnap['hooks'] = _hooks()                         # the harness's own eager / torch.compile runs since
+    integrity(ctx, ' while timed')
     if w.forbidden: raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(w.forbidden)})")
     if threads: raise reject('thread', "kernel_fn started threads while timed")
     ms = cand['median_ms']
@@ -565,13 +635,13 @@ def time_stage(ctx, spec, baseline=None, reps=None) -> dict:
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
                      f"({rl['min_possible_ms']:.4f} ms on this card): too good to be true")
-    outs = cand.pop('last_outputs')
-    for i, o in zip(range(reps - len(outs), reps), outs):
-        a, k = sets[i % len(sets)]
+    kept = cand.pop('kept')
+    for i, (a, k), o in kept:
         r64 = ops.reference64(ctx.kind_name, a, k, device=ctx.device if gpu else 'cpu')
         if not compare_all(o, r64, dtype)['ok']:
-            raise reject('caching', "outputs of timed calls are wrong: results cached on pointers or contents?")
-    del outs
+            raise reject('timed_wrong', f"timed call {i} of {reps} returned a wrong result (correct when judged, "
+                         "wrong when timed: results cached, or skipped work?)")
+    del kept
     ctx.prev_outputs = []
     try: check(ctx, case, dtype)
     except Judged as j:
@@ -597,8 +667,8 @@ def _limit_memory():
 def _emit(path, obj):
     with open(path, 'a') as f: f.write(json.dumps(obj, default=str) + '\n'); f.flush()
 
-def run_job(job: dict, snap) -> dict:
-    "Judge one candidate in this process (the worker side of `bench`)."
+def run_job(job: dict, snap, hsnap=None) -> dict:
+    "Judge one candidate in this process (the worker side of `bench`); `hsnap` is the harness snapshot taken before."
     from autokernel import ops
     device, spec, out = torch.device(job['device']), job['spec'], job['result']
     emit = lambda **k: _emit(out, k)
@@ -606,6 +676,7 @@ def run_job(job: dict, snap) -> dict:
     snap = snap + [(ops, 'compare'), (ops, 'reference64'), (ops, 'with_dtype'), (ops.KINDS[spec['kind']], 'make_inputs'),
                    (ops.KINDS[spec['kind']], 'reference')]
     snap = [(o, a, getattr(o, a)) for o, a, *_ in snap]
+    hsnap = hsnap if hsnap is not None else harness_snapshot()
     t0 = _perf()
     emit(stage='import')
     try: mod = ops.load_kernel_module(job['kernel'])
@@ -617,22 +688,25 @@ def run_job(job: dict, snap) -> dict:
     fn = getattr(mod, 'kernel_fn', None)
     if not callable(fn):
         return {**res, 'verdict': 'error', 'cause': 'import_error', 'stage': 'import', 'reason': 'kernel.py defines no kernel_fn'}
-    ctx = Context(fn, spec['kind'], device, snap)
-    if bad := tampered(snap):
-        cause = 'timer_patch' if any(b.split('.')[-1] in _TIMERS for b in bad) else 'harness_patch'
-        return {**res, 'verdict': 'rejected', 'cause': cause, 'stage': 'import', 'reason': f"importing kernel.py replaced {', '.join(bad)}"}
+    ctx = Context(fn, spec['kind'], device, snap, hsnap)
+    try: integrity(ctx, ' while kernel.py was imported')
+    except Judged as j: return {**res, 'verdict': j.verdict, 'cause': j.cause, 'stage': 'import', 'reason': j.reason}
     t2 = _perf()
     st = run_stages(ctx, spec, on_stage=lambda s: emit(stage=s))
     res.update(st)
     if res['cause'] == 'compile_error' and res['stage'] == 'smoke': res['stage'] = 'compile'
     smoke = st['stages']['smoke'].get('seconds', 0.0)
-    res['elapsed_s'].update(compile=smoke, correctness=_perf() - t2 - smoke)
+    res['elapsed_s'].update(compile=ctx.first_call_s or 0.0, smoke=smoke, correctness=_perf() - t2 - smoke)
     if res['verdict'] == 'pass' and job.get('timing', True):
         emit(stage='timing')
         t3 = _perf()
         try: res['timing'] = time_stage(ctx, spec, job.get('baseline'))
         except Judged as j: res.update(verdict=j.verdict, cause=j.cause, reason=f"timing: {j.reason}", stage='timing')
         res['elapsed_s']['timing'] = _perf() - t3
+    try:
+        if res['cause'] not in ('harness_patch', 'timer_patch'): integrity(ctx, ' (seen after judging)')
+    except Judged as j:
+        res.update(verdict=j.verdict, cause=j.cause, reason=j.reason, stage=res['stage'] or 'timing', timing=None)
     res['elapsed_s']['total'] = _perf() - t0
     return res
 
@@ -652,6 +726,17 @@ def warm_up(device):
     torch.zeros(2, 2, device=device).clone().copy_(torch.ones(2, 2, device=device))
 
 # %% ../nbs/03_bench.ipynb #f19be14d
+def frozen_judge() -> dict:
+    "A copy of this module's namespace whose functions call each other through the copy, not through the module."
+    g = dict(globals())
+    for k, v in list(g.items()):
+        if isinstance(v, types.FunctionType) and v.__module__ == g['__name__'] and v.__globals__ is globals():
+            f = types.FunctionType(v.__code__, g, v.__name__, v.__defaults__, v.__closure__)
+            f.__kwdefaults__, f.__qualname__, f.__doc__ = v.__kwdefaults__, v.__qualname__, v.__doc__
+            g[k] = f
+    return g
+
+# %% ../nbs/03_bench.ipynb #1c42e81e
 def worker_main():
     "Entry point of a worker process: get ready, take one job from stdin, write its result, exit."
     ctl = os.fdopen(os.dup(1), 'w', buffering=1)
@@ -664,20 +749,24 @@ def worker_main():
     warm_up(device)
     if not core.is_gpu(device): _limit_memory()
     threading.Thread.start = _counting_start
+    judge = frozen_judge()
+    run, emit, classify, judged, exit_ = judge['run_job'], judge['_emit'], judge['classify_exception'], Judged, os._exit
     snap = snapshot()
+    hsnap = judge['harness_snapshot'](extra_owners=[judge])
     ctl.write('ready\n'); ctl.flush()
     line = sys.stdin.readline()
-    if not line: os._exit(0)
-    job = json.loads(line)
-    try: res = run_job(job, snap)
-    except Judged as j: res = {'verdict': j.verdict, 'cause': j.cause, 'reason': j.reason}
+    if not line: exit_(0)
+    job = json.loads(line); del line
+    nonce, result_path = job.pop('nonce'), job['result']
+    try: res = run(job, snap, hsnap)
+    except judged as j: res = {'verdict': j.verdict, 'cause': j.cause, 'reason': j.reason}
     except BaseException as e:
-        j = classify_exception(e)
+        j = classify(e)
         res = {'verdict': 'error' if j.verdict == 'fail' else j.verdict, 'cause': j.cause if j.verdict != 'fail' else 'harness',
                'reason': f"{j.reason}", 'traceback': traceback.format_exc()[-2000:]}
-    _emit(job['result'], {'nonce': job['nonce'], 'result': res})
+    emit(result_path, {'nonce': nonce, 'result': res})
     sys.stdout.flush(); sys.stderr.flush()
-    os._exit(0)
+    exit_(0)
 
 # %% ../nbs/03_bench.ipynb #3a400aab
 _SECRET_WORDS = ('KEY', 'TOKEN', 'SECRET', 'PASSWORD', 'PASSWD', 'CREDENTIAL')
@@ -765,12 +854,18 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     worker.kill()
     rows = []
     for line in _tail(result_path, 1 << 20).splitlines():
-        try: rows.append(json.loads(line))
-        except json.JSONDecodeError: pass
+        try: row = json.loads(line)
+        except json.JSONDecodeError: row = None
+        rows.append(row if isinstance(row, dict) else {'unreadable': line[:100]})
     stage = next((r['stage'] for r in reversed(rows) if 'stage' in r), None)
-    final = next((r for r in rows if r.get('nonce') == nonce and 'result' in r), None)
+    finals = [n for n, r in enumerate(rows) if isinstance(r, dict) and 'result' in r]
+    final = rows[finals[0]] if len(finals) == 1 and finals[0] == len(rows) - 1 and rows[finals[0]].get('nonce') == nonce else None
     log = _tail(worker.dir / 'log.txt')
-    if final: res = final['result']
+    if finals and not final:
+        res = {'verdict': 'rejected', 'cause': 'forgery', 'stage': stage, 'stages': {}, 'timing': None,
+               'reason': f"the result file holds {len(finals)} result line(s), not exactly one final line with this job's "
+                         "nonce: the candidate wrote a result of its own"}
+    elif final: res = final['result']
     elif not started:
         res = {'verdict': 'error', 'cause': 'worker_start', 'stage': None, 'stages': {}, 'timing': None,
                'reason': f"the bench worker failed to start (exit {rc}): {log.strip().splitlines()[-1][:300] if log.strip() else 'no output'}"}

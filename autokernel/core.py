@@ -12,7 +12,7 @@ __all__ = ['DTYPES', 'AutokernelError', 'repo_root', 'settings_path', 'settings'
            'kernels_dir', 'presets_dir', 'parse_duration', 'get_device', 'is_gpu', 'device_name', 'sync', 'to_dtype',
            'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl', 'list_presets',
            'find_factory', 'move_inputs', 'load_model', 'run_model', 'cuda_arch_flags', 'cache_dir', 'load_cuda',
-           'nvcc_compile_check', 'environment']
+           'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment']
 
 # %% ../nbs/00_core.ipynb #0cc48fc5
 def _cuda_visible() -> bool:
@@ -274,6 +274,24 @@ def nvcc_compile_check(cuda_src: str, arch=(9, 0), timeout=300) -> tuple[bool, s
         r = subprocess.run([nvcc, '-c', '-std=c++17', *cuda_arch_flags(arch), str(src), '-o', str(Path(d)/'k.o')],
                            capture_output=True, text=True, timeout=timeout)
     return r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+
+# %% ../nbs/00_core.ipynb #45baca83
+def amdahl(parts) -> float:
+    "Whole-model speedup from `(fraction, speedup)` pairs: `1 / (1 - sum f (1 - 1/s))`; `None` speedups count as unchanged."
+    import math
+    saved = sum(f * (1 - (0 if math.isinf(s) else 1 / s)) for f, s in parts if s and s > 0)
+    return 1 / (1 - saved) if saved < 1 else math.inf
+
+# %% ../nbs/00_core.ipynb #4aafc9ab
+def cut(s: str, n: int) -> str:
+    "`s`, shortened to `n` characters with an ellipsis."
+    return s if len(s) <= n else s[:n - 1] + '…'
+
+def text_table(rows: list, cols: list, indent: str = '') -> str:
+    "A plain text table: `cols` is a list of `(header, function of a row -> str)`."
+    cells = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in rows]
+    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    return '\n'.join(indent + '  '.join(c.ljust(w[i]) for i, c in enumerate(row)).rstrip() for row in cells)
 
 # %% ../nbs/00_core.ipynb #b23178ec
 def environment(device) -> dict:

@@ -14,7 +14,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from .core import AutokernelError, dtype_name, kernels_dir, load_json, repo_root, save_json, setting
+from .core import AutokernelError, amdahl, cut, dtype_name, kernels_dir, text_table, load_json, repo_root, save_json, setting
 from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind
 from .profile import load_profile as read_profile
 
@@ -553,7 +553,7 @@ def _merge_skipped(rows) -> list[dict]:
         m['records'] += 1
     return sorted(out.values(), key=lambda r: -r['time_ms'])
 
-def _amdahl(f) -> float | None: return None if f >= 1 else 1 / (1 - f)   # None: unbounded
+def _amdahl(f) -> float | None: return None if f >= 1 else amdahl([(f, math.inf)])   # None: unbounded
 
 # %% ../nbs/02_extract.ipynb #63b85eb2
 def extract(profile, top_n: int | None = None, backend: str | None = None, out=None, force: bool = False, verbose: bool = True) -> dict:
@@ -593,12 +593,8 @@ def extract(profile, top_n: int | None = None, backend: str | None = None, out=N
     return index
 
 # %% ../nbs/02_extract.ipynb #861fe469
-def _table(rows, cols) -> str:
-    cells = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in rows]
-    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    return '\n'.join('  ' + '  '.join(c.ljust(w[i]) for i, c in enumerate(row)).rstrip() for row in cells)
-
-def _cut(s, n): return s if len(s) <= n else s[:n - 1] + '…'
+def _table(rows, cols) -> str: return text_table(rows, cols, indent='  ')
+_cut = cut
 def _pct(f): return '' if f is None else f'{100 * f:.1f}%'
 
 def format_extract(index, max_rows: int = 12) -> str:

@@ -362,6 +362,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
           attention_test_cases, ('aten::scaled_dot_product_attention', 'aten::_scaled_dot_product_flash_attention',
           'aten::_scaled_dot_product_efficient_attention', 'aten::_scaled_dot_product_cudnn_attention',
           'aten::_scaled_dot_product_attention_math', 'aten::_flash_attention_forward', 'aten::_efficient_attention_forward',
+          'aten::_cudnn_attention_forward', 'aten::_scaled_dot_product_flash_attention_for_cpu',
+          'aten::_scaled_dot_product_fused_attention_overrideable', 'aten::_scaled_dot_product_attention_math_for_mps',
           'aten::bmm', 'aten::baddbmm', 'aten::matmul', 'aten::mm', *_SOFTMAX_ATEN), same_as_x(), _attn_example),
     _row_kind('reduce', 'reduction', reduce, ('x',), ('act',), {'op': 'sum'}, 1, ('aten::sum', 'aten::mean', 'aten::nansum'),
               outputs=_reduce_outputs),

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 import torch
-from .core import (AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
+from .core import (amdahl as core_amdahl, cut, text_table, AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
                              load_model, run_model, save_json, setting, sync)
 
 # %% auto #0
@@ -495,8 +495,7 @@ def rank(profile: dict, top: int | None = None) -> list[dict]:
 
 def amdahl_speedup(fraction: float, s: float) -> float:
     "End-to-end speedup when a part taking `fraction` of the time gets `s` times faster (`s=inf`: takes no time)."
-    rest = 1 - fraction + (0 if math.isinf(s) else fraction / s)
-    return math.inf if rest <= 0 else 1 / rest
+    return core_amdahl([(fraction, s)])
 
 # %% ../nbs/01_profile.ipynb #71049541
 SPEEDUPS = (1.5, 2, 3, 5)
@@ -519,13 +518,7 @@ def by_class(profile: dict) -> list[dict]:
     rows.append({'op_class': 'gap', 'time_ms': profile['gap_ms'], 'fraction': profile['gap_ms'] / profile['wall_ms']})
     return sorted(rows, key=lambda r: -r['time_ms'])
 
-def _table(rows: list[dict], cols: list[tuple]) -> str:
-    "A plain text table: `cols` is a list of (header, function of a row -> str)."
-    cells = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in rows]
-    w = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    return '\n'.join('  '.join(c.ljust(w[i]) for i, c in enumerate(row)).rstrip() for row in cells)
-
-_cut = lambda s, n: s if len(s) <= n else s[:n - 1] + '…'
+_table, _cut = text_table, cut
 
 def _speedup_col(s):
     return lambda r: f"{r[f'x{s:g}']:.3f}x"

@@ -4,20 +4,16 @@
 
 # %% ../nbs/04_schedule.ipynb #58743161
 from __future__ import annotations
-import math
 import time
 from pathlib import Path
 from .core import setting, parse_duration, append_jsonl, save_json, load_json
 
 # %% auto #0
-__all__ = ['amdahl', 'new_entry', 'observe', 'headroom', 'success_odds', 'expected_gain', 'experiment_secs', 'score',
-           'schedule_settings', 'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state']
+__all__ = ['new_entry', 'observe', 'headroom', 'success_odds', 'expected_gain', 'experiment_secs', 'score', 'schedule_settings',
+           'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state']
 
 # %% ../nbs/04_schedule.ipynb #97a87b2f
-def amdahl(parts) -> float:
-    "Whole-model speedup from `(fraction, speedup)` pairs: `1 / (1 - sum f (1 - 1/s))`."
-    saved = sum(f * (1 - 1 / s) for f, s in parts if s and s > 0)
-    return 1 / (1 - saved) if saved < 1 else math.inf
+from .core import amdahl   # noqa: F401  (the one formula, shared by every stage; re-exported here)
 
 # %% ../nbs/04_schedule.ipynb #1177f8ab
 def new_entry(name: str, spec: dict) -> dict:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from .core import (AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model,
+from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model,
                    run_model, save_json, sync, to_dtype)
 
 # %% auto #0
@@ -538,8 +538,7 @@ def time_modes(modes: dict, device, reps: int = 20, warmup: int = 3) -> dict:
 def amdahl(kernels, calls: dict, key='speedup_eager') -> float | None:
     "Predicted end-to-end speedup from the kernels that ran: `1 / (1 - sum f + sum f/s)`."
     fs = [(k['fraction'], k[key]) for k in kernels if calls.get(k['name']) and k.get('fraction') and k.get(key)]
-    if not fs: return None
-    return 1 / (1 - sum(f for f, _ in fs) + sum(f / s for f, s in fs))
+    return core_amdahl(fs) if fs else None
 
 def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measured, comparable: bool, modules: list,
                timing: dict | None = None) -> list[str]:

@@ -69,7 +69,8 @@ def test_honest_passes_every_stage(results):
     t = res["timing"]
     assert t["comparable"] is False and t["kernel_ms"] > 0 and t["eager_ms"] > 0
     assert t["bound"] in ("memory", "compute") and t["floor_ms"] > 0
-    assert {"compile", "correctness", "timing", "wall"} <= set(res["elapsed_s"])
+    assert {"compile", "smoke", "correctness", "timing", "wall"} <= set(res["elapsed_s"])
+    assert 0 < res["elapsed_s"]["compile"] <= res["elapsed_s"]["smoke"]
 
 
 def test_crash_records_carry_stderr(results):

@@ -10,7 +10,7 @@ import pytest
 
 from autokernel.cli import main
 from autokernel.core import AutokernelError, load_json, load_model, repo_root, save_json
-from autokernel.extract import candidates, extract, extract_cmd, fold, map_attention
+from autokernel.extract import NotExtractable, candidates, extract, extract_cmd, fold, map_attention
 from autokernel.ops import baseline_path, check_kernel, load_kernel_module
 from autokernel.profile import profile
 
@@ -106,10 +106,12 @@ def test_tiny_preset_extraction(name, tiny_profiles, tmp_path):
             assert it["case"]["args"]["causal"] == (name != "bert-tiny")
         if it["kind"] == "gelu":
             assert it["case"]["args"]["approximate"] == ("none" if name == "bert-tiny" else "tanh")
-    if name == "llama-tiny":   # RMSNorm: extracted with the recorded eps, or listed with the reason it was not
+    if name == "llama-tiny":   # RMSNorm: its eps is no op argument; the profile's scope_args carry it
+        assert prof["scope_args"]["LlamaRMSNorm"] == {"variance_epsilon": 1e-5}
         rms = [it for it in items if it["kind"] == "rmsnorm"]
-        assert (rms and rms[0]["case"]["args"]["eps"] == 1e-5) or any(
-            "RMSNorm" in s["op"] and "eps" in s["reason"] for s in skipped)
+        assert [it["case"]["args"] for it in rms] == [{"eps": 1e-5}], rms
+        _, sk = candidates({**prof, "scope_args": {}})
+        assert any("RMSNorm" in s["op"] and "eps" in s["reason"] for s in sk)
     # on a CPU the composite ops (linear, sdpa, ...) are wrappers: their inner op is the kernel, as on a GPU
     assert not any(op in ("aten::linear", "aten::matmul", "aten::scaled_dot_product_attention")
                    for it in items for op in it["ops"])
@@ -165,6 +167,52 @@ def test_gpu_level_attention_records():
     eff = {"op": "aten::_efficient_attention_forward", "inputs": [q, kv, kv, None, None, None],
            "args": {"dropout_p": 0.0, "custom_mask_type": 0, "compute_log_sumexp": False, "scale": None}}
     assert map_attention(eff)[1]["args"] == {"causal": False, "scale": None}
+
+
+def test_cudnn_attention_records():
+    "SDPA on an H100 may run cuDNN: _cudnn_attention_forward takes the [B,H,S,D] views, GQA k/v with their own heads."
+    q = {"shape": [2, 8, 64, 32], "stride": [49152, 32, 768, 1], "dtype": "bfloat16"}
+    kv = {"shape": [2, 2, 64, 32], "stride": [12288, 32, 192, 1], "dtype": "bfloat16"}
+    rec = {"op": "aten::_cudnn_attention_forward", "inputs": [q, kv, kv, None, None, None],
+           "args": {"max_q": 64, "max_k": 64, "compute_log_sumexp": False, "dropout_p": 0.0, "is_causal": True,
+                    "return_debug_mask": False, "scale": 0.125}}
+    kind, c = map_attention(rec)
+    assert (kind, c["inputs"], c["args"]) == ("attention", [q, kv, kv], {"causal": True, "scale": 0.125})
+    for bad, why in ((dict(rec, inputs=[q, kv, kv, q | {"shape": [2, 8, 64, 64]}, None, None]), "bias"),
+                     (dict(rec, inputs=[q, kv, kv, None, {"shape": [3], "stride": [1], "dtype": "int32"}, None]), "varlen"),
+                     (dict(rec, args={**rec["args"], "dropout_p": 0.1}), "dropout"),
+                     (dict(rec, args={k: v for k, v in rec["args"].items() if k != "is_causal"}), "is_causal")):
+        with pytest.raises(NotExtractable, match=why):
+            map_attention(bad)
+    # the wrapper around it is dispatch time, not a second attention
+    wrapper = {"op": "aten::_scaled_dot_product_cudnn_attention", "inputs": [q, kv, kv, None], "args": rec["args"],
+               "scope": ["Attn"], "parents": [], "calls": 1, "time_ms": 0.01}
+    items, skipped = candidates({"model": "m", "wall_ms": 1.0, "ops": [
+        {**rec, "scope": ["Attn"], "parents": [wrapper["op"]], "calls": 1, "time_ms": 0.5}, wrapper]})
+    assert [(it["kind"], it["ops"]) for it in items] == [("attention", ["aten::_cudnn_attention_forward"])]
+    assert [s["op"] for s in skipped] == [wrapper["op"]] and "dispatch" in skipped[0]["reason"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "bert"])
+def test_h100_presets_cover_cudnn_attention_and_rmsnorm(name):
+    "The shipped H100 profiles: cuDNN attention extracts (GQA k/v with 4 heads for LLaMA); LLaMA's RMSNorm gets its eps."
+    path = ROOT / "presets" / f"{name}.profile.json"
+    if not path.exists():
+        pytest.skip(f"no {path.name}")
+    prof = load_json(path, "autokernel.profile")
+    items, skipped = candidates(prof)
+    recs = [r for r in prof["ops"] if r["op"] == "aten::_cudnn_attention_forward"]
+    att = [it for it in items if it["kind"] == "attention"]
+    assert not any(s["op"] == "aten::_cudnn_attention_forward" for s in skipped)
+    assert sum(it["calls"] for it in att) == sum(r["calls"] for r in recs)
+    for it in att:
+        assert it["case"]["inputs"] in [r["inputs"][:3] for r in recs]
+        assert it["case"]["args"]["causal"] == (name != "bert")
+    if name == "llama":
+        assert [m["shape"][1] for m in att[0]["case"]["inputs"]] == [12, 4, 4]
+        rms = [it for it in items if it["kind"] == "rmsnorm"]
+        assert [it["case"]["args"] for it in rms] == [{"eps": prof["scope_args"]["LlamaRMSNorm"]["variance_epsilon"]}]
+        assert not any("RMSNorm" in s["op"] for s in skipped)
 
 
 def test_cpu_helpers_fold_into_their_op():

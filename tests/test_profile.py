@@ -5,8 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from autokernel.cli import main
+from autokernel.core import find_factory, load_json
+from autokernel.profile import scope_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +70,7 @@ def test_user_model_file(capsys, tmp_path):
     assert all(o['op_class'] == 'matmul' and o['calls'] == 1 and o['scope'] == ['Linear'] for o in mm)
     ops = {o['op']: o for o in prof['ops']}
     assert ops['aten::gelu']['args']['approximate'] == 'tanh' and ops['aten::gelu']['scope'] == ['GELU']
+    assert prof['scope_args'] == {'GELU': {'approximate': 'tanh'}}
     assert 'Top ops' in capsys.readouterr().out
 
 
@@ -83,3 +87,31 @@ def test_preset_prints_the_table(preset, tmp_path):
     shown = subprocess.run([sys.executable, '-c', 'import sys; from autokernel.cli import main; sys.exit(main(sys.argv[1:]))',
                             'profile', '--profile', str(out), '--top', '3'], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert shown.returncode == 0 and preset in shown.stdout, shown.stderr[-2000:]
+
+
+def test_scope_args_shared_only():
+    "A class's hyper-parameter is recorded only when all its instances agree; ints, bools and other names are not."
+    class Norm(torch.nn.Module):
+        def __init__(self, eps, n=4):
+            super().__init__()
+            self.variance_epsilon, self.epsilon, self.hidden, self.elementwise_affine = eps, str(eps), n, True
+    eps = float(torch.rand(()).item() * 1e-3 + 1e-8)
+    m = torch.nn.ModuleList([Norm(eps), Norm(eps, 8), torch.nn.LayerNorm(4, eps=eps), torch.nn.GELU()])
+    assert scope_args(m) == {'Norm': {'variance_epsilon': eps, 'epsilon': str(eps)}, 'LayerNorm': {'eps': eps},
+                             'GELU': {'approximate': 'none'}}
+    m.append(Norm(eps * 3))
+    assert 'Norm' not in scope_args(m)
+
+
+@pytest.mark.parametrize('name', ['gpt2', 'llama', 'bert'])
+def test_preset_profiles_carry_scope_args(name):
+    "The shipped profiles carry the scope_args the full-size model (built on the meta device) has."
+    path = ROOT / 'presets' / f'{name}.profile.json'
+    if not path.exists():
+        pytest.skip(f'no {path.name}')
+    with torch.device('meta'):
+        model, _ = find_factory(name)()
+    prof = load_json(path, 'autokernel.profile')
+    assert prof['scope_args'] == json.loads(json.dumps(scope_args(model)))
+    if name == 'llama':
+        assert prof['scope_args']['LlamaRMSNorm'] == {'variance_epsilon': model.config.rms_norm_eps}

@@ -37,6 +37,10 @@ def add_layernorm_kernel(x_ptr, r_ptr, w_ptr, b_ptr, y_ptr, s_ptr, R, N, eps,
     y_rows = y_ptr + rows64 * stride_yr
     s_rows = s_ptr + rows64 * stride_yr
     cols = tl.arange(0, BLOCK_N)
+    # means are taken of s - s0 (s0: the row's first sum, rounded as stored) and s0 added back, so a constant row gets
+    # a mean of exactly s0 and a variance of exactly 0 (1/sqrt(eps) would amplify a rounded mean ~300x)
+    s0 = (tl.load(x_rows, mask=row_ok[:, None], other=0.0).to(tl.float32)
+          + tl.load(r_rows, mask=row_ok[:, None], other=0.0).to(tl.float32)).to(s_ptr.dtype.element_ty).to(tl.float32)
     if ONE_PASS:
         mask = row_ok[:, None] & (cols[None, :] < N)
         x = tl.load(x_rows + cols[None, :] * stride_xn, mask=mask, other=0.0).to(tl.float32)
@@ -44,7 +48,7 @@ def add_layernorm_kernel(x_ptr, r_ptr, w_ptr, b_ptr, y_ptr, s_ptr, R, N, eps,
         s = (x + r).to(s_ptr.dtype.element_ty)
         tl.store(s_rows + cols[None, :], s, mask=mask)
         s = s.to(tl.float32)
-        mean = tl.sum(s, axis=1) / N
+        mean = tl.sum(tl.where(mask, s - s0, 0.0), axis=1) / N + tl.sum(s0, axis=1)
         sc = tl.where(mask, s - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(sc * sc, axis=1) / N + eps)
         y = sc * rstd[:, None]
@@ -66,13 +70,14 @@ def add_layernorm_kernel(x_ptr, r_ptr, w_ptr, b_ptr, y_ptr, s_ptr, R, N, eps,
             s = s.to(tl.float32)
             n_a = start * 1.0
             n_b = tl.minimum(N - start, BLOCK_N) * 1.0
-            mean_b = tl.sum(s, axis=1) / n_b
-            sc = tl.where(mask, s - mean_b[:, None], 0.0)
+            mean_b = tl.sum(tl.where(mask, s - s0, 0.0), axis=1) / n_b       # of the shifted values
+            sc = tl.where(mask, s - s0 - mean_b[:, None], 0.0)
             delta = mean_b - mean
             n = n_a + n_b
             mean = mean + delta * (n_b / n)
             m2 = m2 + tl.sum(sc * sc, axis=1) + delta * delta * (n_a * n_b / n)
         rstd = 1.0 / tl.sqrt(m2 / N + eps)
+        mean = mean + tl.sum(s0, axis=1)                          # shift back
         for start in range(0, N, BLOCK_N):
             c = start + cols
             mask = row_ok[:, None] & (c[None, :] < N)

@@ -33,10 +33,13 @@ def layernorm_kernel(x_ptr, w_ptr, b_ptr, y_ptr, R, N, eps, stride_xr, stride_xn
     x_rows = x_ptr + rows.to(tl.int64)[:, None] * stride_xr
     y_rows = y_ptr + rows.to(tl.int64)[:, None] * stride_yr
     cols = tl.arange(0, BLOCK_N)
+    # every mean is taken of x - x0 (x0: the row's first element) and x0 added back: a constant row then has a mean of
+    # exactly x0 and a variance of exactly 0 (a plain sum / N rounds, and 1/sqrt(eps) amplifies that rounding ~300x)
+    x0 = tl.load(x_rows, mask=row_ok[:, None], other=0.0).to(tl.float32)            # [BLOCK_R, 1]
     if ONE_PASS:
         mask = row_ok[:, None] & (cols[None, :] < N)
         x = tl.load(x_rows + cols[None, :] * stride_xn, mask=mask, other=0.0).to(tl.float32)
-        mean = tl.sum(x, axis=1) / N
+        mean = tl.sum(tl.where(mask, x - x0, 0.0), axis=1) / N + tl.sum(x0, axis=1)
         xc = tl.where(mask, x - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(xc * xc, axis=1) / N + eps)
         y = xc * rstd[:, None]
@@ -54,14 +57,15 @@ def layernorm_kernel(x_ptr, w_ptr, b_ptr, y_ptr, R, N, eps, stride_xr, stride_xn
             x = tl.load(x_rows + c[None, :] * stride_xn, mask=mask, other=0.0).to(tl.float32)
             n_a = start * 1.0                                   # elements seen so far
             n_b = tl.minimum(N - start, BLOCK_N) * 1.0           # elements in this chunk
-            mean_b = tl.sum(x, axis=1) / n_b
-            xc = tl.where(mask, x - mean_b[:, None], 0.0)
+            mean_b = tl.sum(tl.where(mask, x - x0, 0.0), axis=1) / n_b     # of the shifted values
+            xc = tl.where(mask, x - x0 - mean_b[:, None], 0.0)
             m2_b = tl.sum(xc * xc, axis=1)
             delta = mean_b - mean
             n = n_a + n_b
             mean = mean + delta * (n_b / n)
             m2 = m2 + m2_b + delta * delta * (n_a * n_b / n)
         rstd = 1.0 / tl.sqrt(m2 / N + eps)
+        mean = mean + tl.sum(x0, axis=1)                          # shift back
         for start in range(0, N, BLOCK_N):
             c = start + cols
             mask = row_ok[:, None] & (c[None, :] < N)

@@ -11,7 +11,7 @@ EXPECT = {
     "subclass_out": ("rejected", {"subclass"}, "smoke"),
     "patch_timer": ("rejected", {"timer_patch"}, "import"),
     "patch_event": ("rejected", {"timer_patch"}, "import"),
-    "cache_by_ptr": (("fail", "rejected"), {"wrong", "caching"}, None),
+    "cache_by_ptr": (("fail", "rejected"), {"wrong", "caching", "timed_wrong"}, None),
     "calls_torch": ("rejected", {"forbidden_op"}, "smoke"),
     "dispatch_off": ("rejected", {"harness_patch"}, "smoke"),
     "reuse_output": ("rejected", {"aliasing"}, "sweep"),
@@ -26,8 +26,14 @@ EXPECT = {
     "segfault": ("error", {"segfault"}, "smoke"),
     "exit_early": ("error", {"crash"}, "smoke"),
     "oom": ("error", {"oom"}, "smoke"),
+    "patch_harness": ("rejected", {"harness_patch"}, "import"),
+    "patch_code": ("rejected", {"harness_patch"}, "import"),
+    "patch_ops": ("rejected", {"harness_patch"}, "smoke"),
+    "forge_result": ("rejected", {"forgery"}, None),
+    "timed_garbage": ("rejected", {"timed_wrong"}, "timing"),
+    "content_cache": ("pass", {None}, None),          # passes only if no two timed calls see the same contents
 }
-TIMED = {"baseline_softmax", "cache_by_ptr"}        # candidates also run through the timing stage
+TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
 
 
