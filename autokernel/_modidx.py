@@ -140,6 +140,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'autokernel.core.move_inputs': ('core.html#move_inputs', 'autokernel/core.py'),
                                  'autokernel.core.nvcc_compile_check': ('core.html#nvcc_compile_check', 'autokernel/core.py'),
                                  'autokernel.core.parse_duration': ('core.html#parse_duration', 'autokernel/core.py'),
+                                 'autokernel.core.positive_int': ('core.html#positive_int', 'autokernel/core.py'),
                                  'autokernel.core.presets_dir': ('core.html#presets_dir', 'autokernel/core.py'),
                                  'autokernel.core.read_jsonl': ('core.html#read_jsonl', 'autokernel/core.py'),
                                  'autokernel.core.repo_root': ('core.html#repo_root', 'autokernel/core.py'),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DTYPES', 'AutokernelError', 'repo_root', 'settings_path', 'settings', 'setting', 'resolve_path', 'runs_dir',
-           'kernels_dir', 'presets_dir', 'parse_duration', 'get_device', 'is_gpu', 'device_name', 'sync', 'to_dtype',
-           'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl', 'list_presets',
-           'find_factory', 'move_inputs', 'load_model', 'run_model', 'cuda_arch_flags', 'cache_dir', 'load_cuda',
-           'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment']
+           'kernels_dir', 'presets_dir', 'parse_duration', 'positive_int', 'get_device', 'is_gpu', 'device_name',
+           'sync', 'to_dtype', 'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl',
+           'list_presets', 'find_factory', 'move_inputs', 'load_model', 'run_model', 'cuda_arch_flags', 'cache_dir',
+           'load_cuda', 'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment']
 
 # %% ../nbs/00_core.ipynb #0cc48fc5
 def _cuda_visible() -> bool:
@@ -81,6 +81,15 @@ def parse_duration(s) -> float:
     if not parts or ''.join(n+u for n, u in parts) != s.replace(' ', ''):
         raise AutokernelError(f"can't read the duration {s!r}: use e.g. 90s, 10m, 8h or 1h30m")
     return sum(float(n) * dict(s=1, m=60, h=3600, d=86400)[u] for n, u in parts)
+
+# %% ../nbs/00_core.ipynb #07cdcedf
+def positive_int(s) -> int:
+    "An argparse type: a whole number >= 1."
+    import argparse
+    try: n = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if n < 1: raise argparse.ArgumentTypeError(f"{n} must be at least 1")
+    return n
 
 # %% ../nbs/00_core.ipynb #6340d921
 def get_device(name: str | None = None) -> torch.device:

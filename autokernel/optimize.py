@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from .core import (AutokernelError, setting, parse_duration, save_json, load_json, append_jsonl, read_jsonl,
+from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl, read_jsonl,
                              get_device, runs_dir)
 from .schedule import schedule_settings, replay, record, pick, save_state, amdahl
 from .agents import make_proposer, search_propose, read_dict, source_hash, body_hash
@@ -424,7 +424,7 @@ def _parser():
     src = p.add_mutually_exclusive_group()
     src.add_argument('--profile', help='a profile JSON (autokernel profile --out)')
     src.add_argument('--preset', help='profile this preset (or file.py:factory) first')
-    p.add_argument('--top', type=int, default=None, help='how many of the top ops to extract (default: settings top_n)')
+    p.add_argument('--top', type=positive_int, default=None, help='how many of the top ops to extract (default: settings top_n)')
     p.add_argument('--budget', default=None, help='wall-time budget of the run: 30s, 10m, 8h (default: settings budget)')
     p.add_argument('--max-experiments', type=int, default=None, help='stop after this many experiments (baselines not counted)')
     p.add_argument('--agent', choices=['search', 'llm'], default=None, help='the proposer (default: settings agent)')

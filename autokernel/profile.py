@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 import torch
-from .core import (amdahl as core_amdahl, cut, text_table, AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
+from .core import (amdahl as core_amdahl, positive_int, cut, text_table, AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
                              load_model, run_model, save_json, setting, sync)
 
 # %% auto #0
@@ -593,7 +593,7 @@ def _parser():
     src.add_argument('--profile', help='show a saved profile JSON instead of profiling')
     ap.add_argument('--device', default=None, help='cpu, cuda or auto (default: settings)')
     ap.add_argument('--dtype', default=None, help='bfloat16, float16 or float32 (default: bfloat16 on GPU, float32 on CPU)')
-    ap.add_argument('--top', type=int, default=None, help='how many ops to rank (default: settings top_n)')
+    ap.add_argument('--top', type=positive_int, default=None, help='how many ops to rank (default: settings top_n)')
     ap.add_argument('--out', default=None, help='save the profile JSON here')
     ap.add_argument('--chart', default=None, help='save a chart of the ranking here (.png, .svg, .pdf)')
     ap.add_argument('--warmup', type=int, default=None); ap.add_argument('--iters', type=int, default=None)

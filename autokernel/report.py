@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .core import load_json, parse_duration, read_jsonl, repo_root, runs_dir, setting
+from .core import load_json, positive_int, parse_duration, read_jsonl, repo_root, runs_dir, setting
 
 # %% auto #0
 __all__ = ['template_path', 'html_table', 'diff_html', 'source_html', 'kernel_names', 'best_sources', 'experiments', 'fake_run',
@@ -253,7 +253,7 @@ def _overnight_parser(prog='autokernel overnight', budget_default=None):
     ap.add_argument('--backend', choices=['triton', 'cuda'], default=None, help='kernel backend (default: settings backend)')
     ap.add_argument('--agent', choices=['search', 'llm'], default=None, help='the proposer (default: settings agent)')
     ap.add_argument('--budget', default=budget_default, help='optimize wall-time budget: 30s, 10m, 8h (default: settings budget)')
-    ap.add_argument('--top', type=int, default=None, help='how many top ops to extract (default: settings top_n)')
+    ap.add_argument('--top', type=positive_int, default=None, help='how many top ops to extract (default: settings top_n)')
     ap.add_argument('--max-experiments', type=int, default=None, help='stop after this many experiments')
     ap.add_argument('--device', default=None, help='cuda, cpu or auto')
     ap.add_argument('--run', default=None, help='the run folder (default: runs/<date>_<name>); an existing one is resumed')
