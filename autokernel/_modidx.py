@@ -93,6 +93,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.bench.is_edge': ('bench.html#is_edge', 'autokernel/bench.py'),
                                   'autokernel.bench.measure_ceilings': ('bench.html#measure_ceilings', 'autokernel/bench.py'),
                                   'autokernel.bench.nan_fill_': ('bench.html#nan_fill_', 'autokernel/bench.py'),
+                                  'autokernel.bench.no_worse_than_eager': ('bench.html#no_worse_than_eager', 'autokernel/bench.py'),
                                   'autokernel.bench.overlaps': ('bench.html#overlaps', 'autokernel/bench.py'),
                                   'autokernel.bench.plan': ('bench.html#plan', 'autokernel/bench.py'),
                                   'autokernel.bench.poison': ('bench.html#poison', 'autokernel/bench.py'),
