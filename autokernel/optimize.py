@@ -182,8 +182,12 @@ def _extract(profile_path, top_n, backend, out) -> None:
 def setup_run(run_dir, profile=None, top_n=None, backend=None, kernels=None) -> dict:
     "Create (or reopen) a run folder; returns `run.json`. `kernels`: baseline folders to copy instead of extracting."
     P = run_paths(run_dir)
-    if P['run'].exists():
-        return load_json(P['run'], 'autokernel.run')
+    if P['run'].exists():                          # resume: the run keeps the settings it was created with
+        run = load_json(P['run'], 'autokernel.run')
+        asked = {'top_n': top_n, 'backend': backend, 'profile': None if profile is None or isinstance(profile, dict) else str(profile)}
+        clash = [f"{k} {v!r} (the run has {run.get(k)!r})" for k, v in asked.items() if v is not None and str(v) != str(run.get(k))]
+        if clash: raise AutokernelError(f"{run_dir} is an existing run: resume it as it was created, or pick a new --run; asked for {', '.join(clash)}")
+        return run
     backend = backend or setting('backend', 'triton')
     if backend not in ('triton', 'cuda'): raise AutokernelError(f"unknown backend {backend!r}: use triton or cuda")
     top_n = int(top_n or setting('top_n', 8))

@@ -253,3 +253,19 @@ def test_cli_profile_extract_optimize_resume(tmp_path, monkeypatch, capsys):
     check_run_invariants(run, 4)
     assert main(['optimize', '--run', str(tmp_path / 'nothing')]) == 2             # one clear error, exit 2
     assert 'needs --profile' in capsys.readouterr().err
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    "An existing run folder is resumed as created: asking it for another --top or --backend is an error, not ignored."
+    from autokernel.core import AutokernelError
+    from autokernel.optimize import setup_run
+    k = tiny_kernel(tmp_path / 'src', '01_softmax', 'softmax', [[4, 40]], 0.2)
+    run = setup_run(tmp_path / 'run', kernels=[k], top_n=2, backend='triton')
+    assert setup_run(tmp_path / 'run', top_n=2, backend='triton') == run          # the same command resumes
+    for kw, word in [({'top_n': 3}, 'top_n 3'), ({'backend': 'cuda'}, "backend 'cuda'")]:
+        try:
+            setup_run(tmp_path / 'run', **kw)
+        except AutokernelError as e:
+            assert 'existing run' in str(e) and word in str(e), e
+        else:
+            raise AssertionError(f'{kw} was silently ignored')
