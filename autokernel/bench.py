@@ -455,10 +455,12 @@ def plan(spec) -> dict:
 STAGES = ('smoke', 'sweep', 'stability', 'determinism', 'edges')
 
 # %% ../nbs/03_bench.ipynb #fa65f829
-def run_stages(ctx, spec, on_stage=None) -> dict:
-    "Run the five stages on `ctx.fn`; returns `{'stages', 'verdict', 'cause', 'reason', 'stage'}`."
+def run_stages(ctx, spec, on_stage=None, only=STAGES) -> dict:
+    "Run the five stages (or those in `only`) on `ctx.fn`; returns `{'stages', 'verdict', 'cause', 'reason', 'stage'}`."
     stages, res = {}, {'verdict': 'pass', 'cause': None, 'reason': None, 'stage': None}
     for name, checks in plan(spec).items():
+        if name not in only:
+            stages[name] = {'ok': None, 'checks': 0, 'max_rel_err': None, 'detail': 'not run (a re-timing)'}; continue
         if res['verdict'] != 'pass':
             stages[name] = {'ok': None, 'checks': 0, 'max_rel_err': None, 'detail': 'skipped'}; continue
         if on_stage: on_stage(name)
@@ -708,7 +710,7 @@ def run_job(job: dict, snap, hsnap=None) -> dict:
     try: integrity(ctx, ' while kernel.py was imported')
     except Judged as j: return {**res, 'verdict': j.verdict, 'cause': j.cause, 'stage': 'import', 'reason': j.reason}
     t2 = _perf()
-    st = run_stages(ctx, spec, on_stage=lambda s: emit(stage=s))
+    st = run_stages(ctx, spec, on_stage=lambda s: emit(stage=s), only=('smoke',) if job.get('timing') == 'retime' else STAGES)
     res.update(st)
     if res['cause'] == 'compile_error' and res['stage'] == 'smoke': res['stage'] = 'compile'
     smoke = st['stages']['smoke'].get('seconds', 0.0)
@@ -935,7 +937,9 @@ def summary(res: dict) -> str:
 
 # %% ../nbs/03_bench.ipynb #5757299e
 def bench(kernel_dir, spec=None, device=None, timing=True, timeout=None, verbose=True) -> dict:
-    "Judge `kernel_dir/kernel.py` in a fresh worker process: the bench JSON (see DESIGN.md). Writes nothing."
+    """Judge `kernel_dir/kernel.py` in a fresh worker process: the bench JSON (see DESIGN.md). Writes nothing.
+    `timing=False` skips the timing stage; `timing='retime'` runs only the smoke check and the timing stage (the optimize
+    loop's keep rule re-times a candidate that already passed all five stages: its bench must not pass as a full one)."""
     kernel_dir = Path(kernel_dir)
     if not (kernel_dir / 'kernel.py').exists(): raise AutokernelError(f"{kernel_dir}: no kernel.py there")
     spec = _load_spec(kernel_dir, spec)

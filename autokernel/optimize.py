@@ -18,9 +18,9 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 
 # %% auto #0
 __all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'significant', 'failing_stages',
-           'bench_reason', 'passed', 'decide', 'default_bench', 'pool_bench', 'bench_kernel', 'progress_bar',
-           'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent', 'sync_best', 'run_experiment', 'recover',
-           'optimize', 'summary', 'format_summary', 'optimize_cmd']
+           'bench_reason', 'passed', 'retime_passed', 'decide', 'default_bench', 'pool_bench', 'bench_kernel',
+           'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent', 'sync_best',
+           'run_experiment', 'recover', 'optimize', 'summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #67e5414b
 def run_paths(run_dir) -> dict:
@@ -84,6 +84,11 @@ def passed(b) -> bool:
     return bool(b) and b.get('ok') is True and b.get('verdict') == 'pass' and all(
         (v or {}).get('ok') is True for v in (b.get('stages') or {}).values())
 
+def retime_passed(b) -> bool:
+    "Did a re-timing pass: verdict `pass`, its smoke check ok (the other stages are not run again) and a time?"
+    return bool(b) and b.get('ok') is True and b.get('verdict') == 'pass' and \
+        ((b.get('stages') or {}).get('smoke') or {}).get('ok') is True and _ms(b) is not None
+
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
     both again; it is called `confirm` times, only for a candidate that passes and looks faster."""
@@ -96,9 +101,9 @@ def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: f
     for _ in range(confirm if retime else 0):
         c2, i2 = retime()
         retimes += [c2, i2]
-        if not passed(c2): return dict(decision='revert', kept=False, reason=f'flaky: failed when benched again ({bench_reason(c2)})', retimes=retimes)
+        if not retime_passed(c2): return dict(decision='revert', kept=False, reason=f'flaky: failed when benched again ({bench_reason(c2)})', retimes=retimes)
         cands.append(c2)
-        if passed(i2): incs.append(i2)
+        if retime_passed(i2): incs.append(i2)
     s = significant(cands, incs, floor)
     why = (f"{s['cand_ms']:.4g} ms vs {s['inc_ms']:.4g} ms: {s['gain']:+.1%} (noise {s['noise']:.1%}, "
            f"{len(cands)} vs {len(incs)} samples)")
@@ -242,8 +247,9 @@ def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict):
 def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
     def retime():
         counter[0] += 1
-        i = bench_kernel(bench_fn, best_dir, device, timing)
-        c = bench_kernel(bench_fn, cdir, device, timing)
+        mode = 'retime' if timing else timing             # smoke + timing: the full five stages already passed
+        i = bench_kernel(bench_fn, best_dir, device, mode)
+        c = bench_kernel(bench_fn, cdir, device, mode)
         save_json(c, cdir/f'retime_{counter[0]}.json'); save_json(i, cdir/f'retime_{counter[0]}_incumbent.json')
         return c, i
     return retime

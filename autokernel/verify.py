@@ -27,8 +27,8 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
 # %% auto #0
 __all__ = ['MATCHERS', 'MISS', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys',
            'custom_op', 'Patcher', 'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs',
-           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'verify', 'verify_table',
-           'verify_cmd']
+           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
+           'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -264,23 +264,28 @@ class Patcher:
 
     def kinds(self) -> set: return {k['kind'] for k in self.kernels}
 
+    @staticmethod
+    def _count(counter, key):
+        "Count in eager code only: a Python counter bumped inside a compiled region makes dynamo guard on it and recompile."
+        if not torch.compiler.is_compiling(): counter[key] += 1
+
     def run(self, kind, tensors, kwargs, finish=None):
         "Run a call on a matching kernel; `MISS` (and a counted fallback) when none was verified on its key."
         mine = [k for k in self.kernels if k['kind'] == kind]
         if not mine: return MISS
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-            self.fallbacks[f'{kind}: needs gradients (kernels are forward-only)'] += 1     # never a silently wrong gradient
+            self._count(self.fallbacks, f'{kind}: needs gradients (kernels are forward-only)')   # never a silently wrong gradient
             return MISS
         key = call_key(kind, tensors, kwargs)
         for k in mine:
             if key in k['keys']:
-                self.calls[k['name']] += 1
+                self._count(self.calls, k['name'])
                 if torch.compiler.is_compiling(): out = k['op'](list(tensors), _args_str(kwargs))
                 else:
                     with _in_kernel(): out = _as_list(k['fn'](*tensors, **kwargs))
                 out = out[0] if len(out) == 1 else tuple(out)
                 return finish(out) if finish else out
-        self.fallbacks[f"{kind}: {key[0]} {dict(key[1])} not verified"] += 1
+        self._count(self.fallbacks, f"{kind}: {key[0]} {dict(key[1])} not verified")
         return MISS
 
     def can_run(self, kind, tensors, kwargs) -> bool:
@@ -587,6 +592,19 @@ def model_from_run(run_dir, device=None, dtype=None):
     return m, inp, spec
 
 # %% ../nbs/06_verify.ipynb #8d69831d
+def compile_kernels(kernels, gpu: bool) -> list:
+    "The kernels worth plugging in under torch.compile: on a GPU, those faster than torch.compile in their bench."
+    return [k for k in kernels if (k.get('speedup_compile') or 0) > 1] if gpu else list(kernels)
+
+def compile_note(kernels, kernels_c) -> list[str]:
+    sc = lambda k: f"{k['speedup_compile']:.2f}x" if k.get('speedup_compile') else 'not timed'
+    left = [f"{k['name']} ({sc(k)})" for k in kernels if k not in kernels_c]
+    if not left: return []
+    if not kernels_c: return ['no kernel beats torch.compile in its bench, so there is no patched+compile mode: '
+                              f"torch.compile alone is the faster choice ({', '.join(left)} vs torch.compile)"]
+    return [f"under torch.compile only the kernels that beat it in their bench are plugged in; left out: {', '.join(left)}"]
+
+# %% ../nbs/06_verify.ipynb #dd150a19
 def verify(source, model=None, inputs=None, device=None, compile: bool | None = None, cuda_graphs: bool | None = None,
            reps: int | None = None, min_speedup: float = 1.0, out=None, seed: int = 1, log=print) -> dict:
     "Plug the kernels of `source` (a run folder, kernel folders or entries) into `model`; check and time it end to end."
@@ -621,19 +639,21 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         f"kernel calls per forward: {calls or 'none'}")
 
     def call(m): return lambda: run_model(m, x)
-    def patched_call(m):
+    def patched_call(m, pt=patcher):
         def f():
-            with patch(model, patcher): return run_model(m, x)
+            with patch(model, pt): return run_model(m, x)
         return f
     empty = Patcher([])
     def intercept_only():
         with patch(model, empty): return run_model(model, x)
     modes = {'eager': call(model), 'patched': patched_call(model), 'intercept-only': intercept_only}
+    kernels_c = compile_kernels(patcher.kernels, gpu)
+    patcher_c = Patcher(kernels_c) if len(kernels_c) < len(patcher.kernels) else patcher
     if compile:
         torch._dynamo.reset()
         modes['compile'] = call(torch.compile(model))
         patched_compiled = torch.compile(model)
-        modes['patched+compile'] = patched_call(patched_compiled)
+        if kernels_c: modes['patched+compile'] = patched_call(patched_compiled, patcher_c)
         if cuda_graphs:
             cg, pcg = torch.compile(model, mode='reduce-overhead'), torch.compile(model, mode='reduce-overhead')
             def step(f):
@@ -641,10 +661,10 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
                     torch.compiler.cudagraph_mark_step_begin(); return f()
                 return g
             modes['compile+cudagraphs'] = step(call(cg))
-            modes['patched+compile+cudagraphs'] = step(patched_call(pcg))
+            if kernels_c: modes['patched+compile+cudagraphs'] = step(patched_call(pcg, patcher_c))
     with torch.no_grad(): timing = time_modes(modes, device, reps=reps, warmup=3 if compile else 1)
-    if compile and 'error' not in timing['patched+compile']:            # compiled code may round differently: check it too
-        with torch.no_grad(), patch(model, patcher): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
+    if 'patched+compile' in timing and 'error' not in timing['patched+compile']:   # compiled code may round differently: check it too
+        with torch.no_grad(), patch(model, patcher_c): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
         log(f"outputs under patched+compile: {'match' if check_c['ok'] else 'MISMATCH'}")
     else: check_c = None
     del ref
@@ -654,19 +674,21 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     speedups = {'patched_vs_eager': sp('eager', 'patched'), 'patched+compile_vs_compile': sp('compile', 'patched+compile'),
                 'patched+compile_vs_eager': sp('eager', 'patched+compile'),
                 'patched+compile+cudagraphs_vs_compile+cudagraphs': sp('compile+cudagraphs', 'patched+compile+cudagraphs')}
-    pred, pred_c = amdahl(patcher.kernels, calls), amdahl(patcher.kernels, calls, 'speedup_compile')
+    pred, pred_c = amdahl(patcher.kernels, calls), amdahl(kernels_c, calls, 'speedup_compile')
     comparable = gpu and all(k.get('comparable', True) for k in patcher.kernels)
     res = {'run': str(run_dir) if run_dir else None, 'model': spec or type(model).__name__, 'dtype': dtype_name(dtype),
            **environment(device), 'comparable': comparable,
            'kernels': [{k2: k[k2] for k2 in ('name', 'kind', 'backend', 'path', 'fraction', 'profiled_calls', 'speedup_eager',
                                               'speedup_compile', 'verdict')} | {'calls_per_forward': calls.get(k['name'], 0)}
                        for k in patcher.kernels],
+           'compile_kernels': [k['name'] for k in kernels_c] if compile else None,
            'skipped': skipped, 'modules': modules, 'fallbacks': fallbacks, 'outputs': check, 'outputs_compile': check_c,
            'ok': check['ok'] and (check_c is None or check_c['ok']),
            'timing': timing, 'speedups': {k: v for k, v in speedups.items() if v is not None},
            'amdahl': {'predicted_eager': pred, 'measured_eager': speedups['patched_vs_eager'],
                       'predicted_compile': pred_c, 'measured_compile': speedups['patched+compile_vs_compile'],
-                      'why': why_differ(patcher.kernels, calls, fallbacks, pred, speedups['patched_vs_eager'], comparable, modules, timing)}}
+                      'why': why_differ(patcher.kernels, calls, fallbacks, pred, speedups['patched_vs_eager'], comparable, modules, timing)
+                             + (compile_note(patcher.kernels, kernels_c) if compile else [])}}
     out = out or (run_dir/'verify.json' if run_dir else None)
     if out: save_json(res, out, 'autokernel.verify')
     log(verify_table(res))

@@ -71,17 +71,19 @@ __global__ void add_layernorm_kernel(const T* __restrict__ x, const T* __restric
   Pack<T, VEC>* yr = reinterpret_cast<Pack<T, VEC>*>(y + rr * n);
   const int64_t npack = valid ? n / VEC : 0;
 
+  // Sum h - h[0] rather than h: a constant row then has mean exactly h[0] and h - mean exactly 0.
+  const float shift = valid ? to_float(from_float<T>(to_float(x[rr * x_stride]) + to_float(r[rr * r_stride]))) : 0.f;
   float s = 0.f;
   for (int64_t p = threadIdx.x; p < npack; p += blockDim.x) {
     Pack<T, VEC> a = xr[p], c = rsr[p], out;
     #pragma unroll
     for (int j = 0; j < VEC; ++j) {
       out.v[j] = from_float<T>(to_float(a.v[j]) + to_float(c.v[j]));
-      s += to_float(out.v[j]);
+      s += to_float(out.v[j]) - shift;
     }
     hr[p] = out;
   }
-  const float mean = row_sum(s, red) / (float)n;
+  const float mean = shift + row_sum(s, red) / (float)n;
 
   float q = 0.f;
   for (int64_t p = threadIdx.x; p < npack; p += blockDim.x) {

@@ -5,7 +5,7 @@ The algorithm, one row at a time
 `y = (x - mean) / sqrt(var + eps) * weight + bias`, with the biased variance `var = mean((x - mean)^2)`,
 exactly as `torch.nn.functional.layer_norm`. We compute it in three passes over the row, in float32:
 
-1. sum the row -> `mean`;
+1. sum the row, shifted by its first element (exact for constant rows) -> `mean`;
 2. sum `(x - mean)^2` -> `var`. This *two-pass* variance is exact where the one-pass `E[x^2] - E[x]^2`
    cancels catastrophically for rows with a large mean;
 3. write `(x - mean) * rstd * weight + bias`, rounded to the input type.
@@ -72,13 +72,16 @@ __global__ void layernorm_kernel(const T* __restrict__ x, const T* __restrict__ 
   Pack<T, VEC>* yr = reinterpret_cast<Pack<T, VEC>*>(y + (valid ? row : 0) * n);
   const int64_t npack = valid ? n / VEC : 0;
 
+  // Sum x - x[0] rather than x: a constant row then sums to exactly 0 and its mean is exactly x[0], so
+  // x - mean is exactly 0 (a rounded mean would leave a residue that rstd = 1/sqrt(eps) blows up).
+  const float shift = valid ? to_float(x[row * x_stride]) : 0.f;
   float s = 0.f;
   for (int64_t p = threadIdx.x; p < npack; p += blockDim.x) {
     Pack<T, VEC> a = xr[p];
     #pragma unroll
-    for (int j = 0; j < VEC; ++j) s += to_float(a.v[j]);
+    for (int j = 0; j < VEC; ++j) s += to_float(a.v[j]) - shift;
   }
-  const float mean = row_sum(s, red) / (float)n;
+  const float mean = shift + row_sum(s, red) / (float)n;
 
   float q = 0.f;
   for (int64_t p = threadIdx.x; p < npack; p += blockDim.x) {
