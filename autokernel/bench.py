@@ -891,6 +891,7 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
         cause, reason = _death(rc, timed_out, timeout, stage, log)
         res = {'verdict': 'error', 'cause': cause, 'reason': reason, 'stage': stage, 'stages': {}, 'timing': None}
     res['stderr_tail'] = log[-1500:]
+    res['mode'] = 'retime' if timing == 'retime' else 'full'
     res.setdefault('elapsed_s', {})
     res['elapsed_s']['wall'] = time.time() - t0
     res['elapsed_s']['worker_start'] = (worker.ready_at or time.time()) - worker.started
@@ -908,7 +909,7 @@ def finish(res: dict, kernel_dir, spec: dict, device) -> dict:
     stages = {s: res.get('stages', {}).get(s) or {'ok': None, 'checks': 0, 'max_rel_err': None, 'detail': 'not run'} for s in STAGES}
     meta = {'device': core.device_name(device), 'device_type': torch.device(device).type, 'comparable': core.is_gpu(device)}
     return {'format': 'autokernel.bench', 'version': 1, 'kernel_dir': str(kernel_dir), 'kind': spec.get('kind'),
-            'backend': spec.get('backend'), **meta, 'ok': res.get('verdict') == 'pass', 'verdict': res.get('verdict'),
+            'backend': spec.get('backend'), **meta, 'mode': res.get('mode', 'full'), 'ok': res.get('verdict') == 'pass', 'verdict': res.get('verdict'),
             'reason': res.get('reason'), 'cause': res.get('cause'), 'stage': res.get('stage'), 'stages': stages,
             'timing': res.get('timing'), 'elapsed_s': res.get('elapsed_s', {}), 'stderr_tail': res.get('stderr_tail', ''),
             **({'traceback': res['traceback']} if res.get('traceback') else {})}
@@ -917,6 +918,7 @@ def finish(res: dict, kernel_dir, spec: dict, device) -> dict:
 def summary(res: dict) -> str:
     "The fixed summary block of a bench result."
     lines = [f"bench {res['kernel_dir']}  {res.get('kind')}/{res.get('backend')} on {res['device']}: {str(res['verdict']).upper()}"
+             + (' (a re-timing: smoke check and timing only)' if res.get('mode') == 'retime' else '')
              + (f"  ({res['cause']}: {res['reason']})" if res.get('reason') else '')]
     for s in STAGES:
         st = res['stages'][s]

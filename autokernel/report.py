@@ -220,7 +220,10 @@ def export_html(nb_path, html_path=None) -> Path:
     nb_path = Path(nb_path)
     html_path = Path(html_path or nb_path.with_suffix('.html'))
     nb = nbformat.read(nb_path, as_version=4)
-    body, _ = HTMLExporter(template_name='lab', embed_images=True).from_notebook_node(nb)
+    # nbconvert's templates are data files under <prefix>/share/jupyter; a `pip install --target DIR` puts them under
+    # DIR/share/jupyter, where nbconvert does not look: name those folders too
+    extra = [str(d) for p in sys.path if p and (d := Path(p)/'share'/'jupyter'/'nbconvert'/'templates').is_dir()]
+    body, _ = HTMLExporter(template_name='lab', embed_images=True, extra_template_basedirs=extra).from_notebook_node(nb)
     body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>', '', body)   # require.js, MathJax: the report needs neither
     html_path.write_text(body, encoding='utf-8')
     return html_path
@@ -238,11 +241,12 @@ def execute_report(run_dir, parameters: dict, timeout: float | None = None, temp
                             cwd=str(repo_root()), progress_bar=False, log_output=log_output, execution_timeout=timeout)
     except Exception as e:
         error = f'{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ""}'[:500]
-    html = None
+    html, html_error = None, None
     if nb_out.exists():
         try: html = export_html(nb_out, run_dir/'report.html')
-        except Exception as e: error = error or f'HTML export failed: {type(e).__name__}: {e}'
-    return {'finished': error is None and is_done(run_dir, token), 'error': error, 'report': nb_out, 'html': html, 'token': token}
+        except Exception as e: html_error = f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'[:300]
+    return {'finished': error is None and is_done(run_dir, token), 'error': error, 'report': nb_out, 'html': html,
+            'html_error': html_error, 'token': token}
 
 # %% ../nbs/07_report.ipynb #1bdbffa6
 def _overnight_parser(prog='autokernel overnight', budget_default=None):
@@ -282,6 +286,10 @@ def overnight(preset=None, model=None, backend=None, agent=None, budget=None, to
     else:
         say(f"UNFINISHED: the report did not reach its last cell ({res['error'] or 'no completion marker'}).")
         say(f"partial report: {res['report']}" + (f"  html: {res['html']}" if res['html'] else ''))
+    if res.get('html_error'):    # the notebook is the report: a finished run stands, but say so loudly
+        say(f"WARNING: the HTML export failed ({res['html_error']}); the notebook {res['report']} is the report. "
+            "Once nbconvert works (its HTML templates installed), export it with "
+            f"`python -c \"from autokernel.report import export_html; export_html('{res['report']}')\"`")
     return res
 
 def overnight_cmd(argv: list[str]) -> int:

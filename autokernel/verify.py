@@ -592,9 +592,9 @@ def model_from_run(run_dir, device=None, dtype=None):
     return m, inp, spec
 
 # %% ../nbs/06_verify.ipynb #8d69831d
-def compile_kernels(kernels, gpu: bool) -> list:
-    "The kernels worth plugging in under torch.compile: on a GPU, those faster than torch.compile in their bench."
-    return [k for k in kernels if (k.get('speedup_compile') or 0) > 1] if gpu else list(kernels)
+def compile_kernels(kernels, gpu: bool, margin: float = 0.05) -> list:
+    "The kernels worth plugging in under torch.compile: on a GPU, those faster than torch.compile in their bench by > `margin`."
+    return [k for k in kernels if (k.get('speedup_compile') or 0) > 1 + margin] if gpu else list(kernels)
 
 def compile_note(kernels, kernels_c) -> list[str]:
     sc = lambda k: f"{k['speedup_compile']:.2f}x" if k.get('speedup_compile') else 'not timed'
@@ -602,7 +602,7 @@ def compile_note(kernels, kernels_c) -> list[str]:
     if not left: return []
     if not kernels_c: return ['no kernel beats torch.compile in its bench, so there is no patched+compile mode: '
                               f"torch.compile alone is the faster choice ({', '.join(left)} vs torch.compile)"]
-    return [f"under torch.compile only the kernels that beat it in their bench are plugged in; left out: {', '.join(left)}"]
+    return [f"under torch.compile only the kernels that beat it by more than 5% in their bench are plugged in; left out: {', '.join(left)}"]
 
 # %% ../nbs/06_verify.ipynb #dd150a19
 def verify(source, model=None, inputs=None, device=None, compile: bool | None = None, cuda_graphs: bool | None = None,

@@ -65,6 +65,25 @@ def exploits():
     print(table(d["rows"], cols) + "\n")
 
 
+def e2e():
+    "End to end: GPT-2 from the example overnight run's verify, LLaMA and BERT from e2e_presets.py (library baselines)."
+    ROOT = R.parent.parent
+    runs = {"gpt2": (json.loads((ROOT / "runs/examples/gpt2-h100/verify.json").read_text()), "runs/examples/gpt2-h100 (15-min optimize run)")}
+    d = json.loads((R / "e2e_h100.json").read_text())
+    for name, res in d["presets"].items():
+        runs[name] = (res, "library baselines, benched; slower than eager dropped")
+    modes = ["eager", "patched", "intercept-only", "compile", "patched+compile", "compile+cudagraphs", "patched+compile+cudagraphs"]
+    print(f"### End to end ({d['env']['device']}, torch {d['env']['torch']}, triton {d['env']['triton']}, bfloat16, median ms of interleaved rounds)\n")
+    rows = []
+    for name, (res, src) in runs.items():
+        t = res["timing"]
+        eager = t["eager"]["median_ms"]
+        cell = lambda m, t=t, eager=eager: (f"{t[m]['median_ms']:.2f} ({eager / t[m]['median_ms']:.2f}x)" if m in t and "median_ms" in t[m] else "-")
+        rows.append({"preset": name, "kernels": src, **{m: cell(m) for m in modes}, "outputs": "match" if res["ok"] else "MISMATCH",
+                     "in compile": ", ".join(res.get("compile_kernels") or []) or "none"})
+    print(table(rows, [(k, lambda r, k=k: r[k]) for k in ["preset", "kernels", *modes, "outputs", "in compile"]]) + "\n")
+
+
 def check_cuda():
     s = json.loads((R / "check_cuda_h100.json").read_text())["summary"]
     print(f"### CUDA C++ baselines, correctness ({s['device']}, torch {s['torch']}): "
@@ -74,7 +93,7 @@ def check_cuda():
 if __name__ == "__main__":
     profile_check()
     baselines("baselines_h100.json")
-    baselines("baselines_h100_triton_rerun.json")
     check_cuda()
     pace()
     exploits()
+    e2e()

@@ -92,3 +92,15 @@ def test_pace(results):
         el = r["elapsed_s"]
         print(f"{n:<18} {r['verdict']:<8} {r['cause']!s:<16} " + " ".join(f"{k}={v:.1f}" for k, v in el.items()))
     assert len(results) == len(EXPECT)
+
+
+def test_retime_runs_smoke_and_timing_only(tmp_path):
+    "The keep rule's re-timing: a fresh worker, the smoke check and the timing stage; its JSON says it is not a full bench."
+    shutil.copy(planted_source("baseline_softmax"), tmp_path / "kernel.py")
+    res = B.bench(tmp_path, SPEC, device="cpu", timing="retime", timeout=90, verbose=False)
+    assert (res["mode"], res["verdict"], res["stages"]["smoke"]["ok"]) == ("retime", "pass", True)
+    assert all(res["stages"][s]["ok"] is None and "re-timing" in res["stages"][s]["detail"] for s in B.STAGES[1:])
+    assert res["timing"]["kernel_ms"] > 0
+    assert "re-timing" in B.summary(res).splitlines()[0]
+    from autokernel.optimize import passed, retime_passed
+    assert retime_passed(res) and not passed(res)                  # never mistaken for a full pass

@@ -5,7 +5,7 @@ residual stream, then normalise it for the next block". Unfused, PyTorch reads `
 then reads `h` again (and again) for the norm. Fused, one block per row does it all:
 
 1. read `x` and `residual`, write `h = x + residual` rounded to the input type (it is an output: the residual
-   stream), and sum the *rounded* `h` -> `mean`. Normalising the rounded value means the first output is exactly
+   stream), and sum the *rounded* `h`, shifted by its first element (exact for constant rows) -> `mean`. Normalising the rounded value means the first output is exactly
    the layer norm of the second, as in eager PyTorch;
 2. re-read `h` (each thread reads back only what it wrote itself, so no barrier is needed; an L2 hit) and sum
    `(h - mean)^2` -> `var` (the exact two-pass variance);
