@@ -18,10 +18,10 @@ __all__ = ['CAND_COLS', 'list_runs', 'candidates', 'Dashboard', 'dashboard']
 
 # %% ../nbs/explore.ipynb #bda70d59
 def list_runs(root=None) -> list[Path]:
-    "Run folders under `root` (default: the runs folder), newest first."
+    "Run folders under `root` (default: the runs folder), newest first, then the shipped examples (`root/examples/*`)."
     root = Path(root or runs_dir())
-    if not root.is_dir(): return []
-    return sorted((p for p in root.iterdir() if (p/'kernels').is_dir()), key=lambda p: p.name, reverse=True)
+    runs = lambda d: sorted((p for p in d.iterdir() if (p/'kernels').is_dir()), key=lambda p: p.name, reverse=True) if d.is_dir() else []
+    return runs(root) + runs(root/'examples')
 
 def candidates(run_dir, kernel) -> list[dict]:
     "A kernel's candidates: number, verdict, decision, speedups, reason; from `results.jsonl`, else from the folders."
@@ -35,6 +35,7 @@ def candidates(run_dir, kernel) -> list[dict]:
                     'speedup_compile': t.get('speedup_compile'), 'roofline_pct': t.get('roofline_pct'), 'reason': b.get('reason')})
     return out
 
+# %% ../nbs/explore.ipynb #0fe675b3
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
