@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import functools
 import hashlib
 import math
 import re
@@ -14,7 +15,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -25,10 +26,10 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
                    run_model, save_json, sync, to_dtype)
 
 # %% auto #0
-__all__ = ['MATCHERS', 'MISS', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys',
-           'custom_op', 'Patcher', 'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs',
-           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
-           'verify', 'verify_table', 'verify_cmd']
+__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key',
+           'case_keys', 'custom_op', 'Patcher', 'attribute_patches', 'pattern_forwards', 'function_patches', 'patch',
+           'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run',
+           'compile_kernels', 'compile_note', 'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -197,6 +198,7 @@ def _m_reduce(op):
         if kwargs.get('keepdim') or kwargs.get('dtype') is not None or len(args) > 2 or not isinstance(x, torch.Tensor): return None
         if dim not in (-1, x.ndim - 1) or not x.is_floating_point(): return None
         return 'reduce', (x,), {'op': op}, None
+    m.kind = 'reduce'
     return m
 
 MATCHERS = {F.softmax: _m_softmax, torch.softmax: _m_softmax, torch.Tensor.softmax: _m_softmax,
@@ -256,13 +258,15 @@ def custom_op(entry):
 MISS = object()
 
 class Patcher:
-    "The kernels of a patch, by kind, with their verified keys and call counters."
-    def __init__(self, kernels):
+    """The kernels of a patch, by kind, with their verified keys and call counters. `kinds` widens the kinds intercepted
+    beyond the kernels' own (with no kernel for a kind, its calls all fall back: what `intercept-only` times)."""
+    def __init__(self, kernels, kinds=None):
         self.kernels = [_load(k) for k in kernels]
         for k in self.kernels: k['keys'], k['op'] = case_keys(k['kind'], k['spec']), custom_op(k)
         self.calls, self.fallbacks, self.swaps = Counter(), Counter(), {}
+        self._kinds = {k['kind'] for k in self.kernels} | set(kinds or ())
 
-    def kinds(self) -> set: return {k['kind'] for k in self.kernels}
+    def kinds(self) -> set: return set(self._kinds)
 
     @staticmethod
     def _count(counter, key):
@@ -272,7 +276,9 @@ class Patcher:
     def run(self, kind, tensors, kwargs, finish=None):
         "Run a call on a matching kernel; `MISS` (and a counted fallback) when none was verified on its key."
         mine = [k for k in self.kernels if k['kind'] == kind]
-        if not mine: return MISS
+        if not mine:
+            if kind in self._kinds: self._count(self.fallbacks, f'{kind}: no kernel')
+            return MISS
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
             self._count(self.fallbacks, f'{kind}: needs gradients (kernels are forward-only)')   # never a silently wrong gradient
             return MISS
@@ -297,19 +303,42 @@ class Patcher:
         return [{'name': k['name'], 'kind': k['kind'], 'calls': self.calls[k['name']]} for k in self.kernels]
 
 # %% ../nbs/06_verify.ipynb #42024c1d
+MATCHER_KINDS = {_m_softmax: 'softmax', _m_layer_norm: 'layernorm', _m_rms_norm: 'rmsnorm', _m_gelu: 'gelu', _m_linear: 'matmul',
+                 _m_addmm: 'matmul', _m_matmul: 'matmul', _m_sdpa: 'attention', _m_cross_entropy: 'cross_entropy'}
+
+def _kind_of(matcher) -> str | None: return MATCHER_KINDS.get(matcher) or getattr(matcher, 'kind', None)
+
+def _intercept(patcher, func, matcher, args, kwargs):
+    "The kernel's result for this call, or `MISS`."
+    if _inside(): return MISS
+    hit = matcher(args, kwargs)
+    if hit is None or hit[0] not in patcher.kinds(): return MISS
+    return patcher.run(*hit)
+
+def attribute_patches(patcher) -> list[tuple]:
+    "`(owner, name, wrapper)` for every torch function in `MATCHERS` of a kind the patcher intercepts, where code looks it up."
+    kinds, out = patcher.kinds(), []
+    for func, matcher in MATCHERS.items():
+        if _kind_of(matcher) not in kinds: continue
+        name = getattr(func, '__name__', None)
+        for owner in (F, torch, torch.Tensor):
+            if name and owner.__dict__.get(name) is func:
+                def wrapper(*args, _f=func, _m=matcher, **kwargs):
+                    out = _intercept(patcher, _f, _m, args, kwargs)
+                    return _f(*args, **kwargs) if out is MISS else out
+                out.append((owner, name, functools.wraps(func)(wrapper)))
+    return out
+
 class _PatchMode(TorchFunctionMode):
+    "The same interception as a function mode, for code that `torch.compile` traces."
     def __init__(self, patcher):
-        super().__init__(); self.patcher = patcher; self.kinds = patcher.kinds()
+        super().__init__(); self.patcher = patcher
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         m = MATCHERS.get(func)
-        if m is not None and not _inside():
-            hit = m(args, kwargs)
-            if hit is not None and hit[0] in self.kinds:
-                out = self.patcher.run(*hit)
-                if out is not MISS: return out
-        return func(*args, **kwargs)
+        out = MISS if m is None else _intercept(self.patcher, func, m, args, kwargs)
+        return func(*args, **kwargs) if out is MISS else out
 
 # %% ../nbs/06_verify.ipynb #cc9bea4f
 def _probe(mod, new_fwd, n, dtype=torch.float32) -> bool:
@@ -435,8 +464,9 @@ def function_patches(model, patcher) -> list[tuple]:
 
 # %% ../nbs/06_verify.ipynb #e538679e
 @contextmanager
-def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0):
-    "Run `model` with `kernels` (a run folder, kernel folders or entries) in place of the PyTorch ops they were verified on."
+def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: bool = False):
+    """Run `model` with `kernels` (a run folder, kernel folders or entries) in place of the PyTorch ops they were verified on.
+    `compiled=True` when the model runs under `torch.compile`: op-level calls are then taken over by a function mode."""
     if not isinstance(kernels, Patcher):
         kernels = Patcher(resolve_kernels(kernels, min_speedup)[0] if isinstance(kernels, (str, Path)) else resolve_kernels(kernels)[0])
     p = kernels
@@ -450,9 +480,13 @@ def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0):
         saved_f.append((mod, attr, getattr(mod, attr))); setattr(mod, attr, fn)
     p.modules = [{'module': n, 'class': type(m).__name__, 'kind': k} for n, m, k, _ in swaps] + \
                 [{'module': f'{mod.__name__}.{attr}', 'class': 'function', 'kind': 'rotary'} for mod, attr, _ in funcs]
+    attrs = [] if compiled else attribute_patches(p)
+    saved_a = [(owner, name, owner.__dict__[name]) for owner, name, _ in attrs]
     try:
-        with _PatchMode(p): yield p
+        for owner, name, fn in attrs: setattr(owner, name, fn)
+        with (_PatchMode(p) if compiled else nullcontext()): yield p
     finally:
+        for owner, name, fn in reversed(saved_a): setattr(owner, name, fn)
         for m, f in reversed(saved):
             if f is MISS: del m.forward
             else: m.forward = f
@@ -639,11 +673,11 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         f"kernel calls per forward: {calls or 'none'}")
 
     def call(m): return lambda: run_model(m, x)
-    def patched_call(m, pt=patcher):
+    def patched_call(m, pt=patcher, compiled=False):
         def f():
-            with patch(model, pt): return run_model(m, x)
+            with patch(model, pt, compiled=compiled): return run_model(m, x)
         return f
-    empty = Patcher([])
+    empty = Patcher([], kinds=patcher.kinds())        # the same interception, no kernel: every call falls back
     def intercept_only():
         with patch(model, empty): return run_model(model, x)
     modes = {'eager': call(model), 'patched': patched_call(model), 'intercept-only': intercept_only}
@@ -653,7 +687,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         torch._dynamo.reset()
         modes['compile'] = call(torch.compile(model))
         patched_compiled = torch.compile(model)
-        if kernels_c: modes['patched+compile'] = patched_call(patched_compiled, patcher_c)
+        if kernels_c: modes['patched+compile'] = patched_call(patched_compiled, patcher_c, compiled=True)
         if cuda_graphs:
             cg, pcg = torch.compile(model, mode='reduce-overhead'), torch.compile(model, mode='reduce-overhead')
             def step(f):
@@ -661,10 +695,10 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
                     torch.compiler.cudagraph_mark_step_begin(); return f()
                 return g
             modes['compile+cudagraphs'] = step(call(cg))
-            if kernels_c: modes['patched+compile+cudagraphs'] = step(patched_call(pcg, patcher_c))
+            if kernels_c: modes['patched+compile+cudagraphs'] = step(patched_call(pcg, patcher_c, compiled=True))
     with torch.no_grad(): timing = time_modes(modes, device, reps=reps, warmup=3 if compile else 1)
     if 'patched+compile' in timing and 'error' not in timing['patched+compile']:   # compiled code may round differently: check it too
-        with torch.no_grad(), patch(model, patcher_c): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
+        with torch.no_grad(), patch(model, patcher_c, compiled=True): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
         log(f"outputs under patched+compile: {'match' if check_c['ok'] else 'MISMATCH'}")
     else: check_c = None
     del ref

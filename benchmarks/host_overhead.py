@@ -1,0 +1,65 @@
+"""Host cost of verify's op-level interception, with no kernel plugged in (every intercepted call falls back to PyTorch):
+eager vs the attribute patches verify uses in eager mode vs a TorchFunctionMode (what it used before, and still uses under
+torch.compile, where dynamo traces it away). Every op-level kind is intercepted, as when a run brings kernels of all kinds.
+
+    python3 benchmarks/host_overhead.py [--presets gpt2-tiny,llama-tiny,bert-tiny] [--device cpu] [--reps 40]
+
+On the CPU with the -tiny presets the forward is mostly host work, so the differences are host time per forward; on a GPU
+it shows how much of the interception the GPU hides. Prints a markdown table; writes host_overhead.json to $OUT.
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table, write_out  # puts the repo on sys.path
+
+import torch
+
+from autokernel.core import environment, load_model, sync
+from autokernel.verify import MATCHERS, Patcher, _kind_of, patch, run_model
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="gpt2-tiny,llama-tiny,bert-tiny")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reps", type=int, default=40)
+    a = ap.parse_args(argv)
+    kinds = {_kind_of(m) for m in MATCHERS.values()}
+    rows = []
+    for preset in a.presets.split(","):
+        model, inputs = load_model(preset, a.device)
+        model.eval()
+        empty = Patcher([], kinds=kinds)
+        def eager(): return run_model(model, inputs)
+        def attributes():
+            with patch(model, empty): return run_model(model, inputs)
+        def function_mode():
+            with patch(model, empty, compiled=True): return run_model(model, inputs)
+        modes = {"eager": eager, "attribute patches": attributes, "function mode": function_mode}
+        ts = {k: [] for k in modes}
+        with torch.no_grad():
+            for f in modes.values(): f(); f()
+            for _ in range(a.reps):                       # interleaved rounds: drift hits every mode alike
+                for k, f in modes.items():
+                    sync(a.device); t = time.perf_counter(); f(); sync(a.device)
+                    ts[k].append((time.perf_counter() - t) * 1e3)
+        med = {k: statistics.median(v) for k, v in ts.items()}
+        row = {"preset": preset, "eager_ms": med["eager"]}
+        for k in ("attribute patches", "function mode"):
+            row[f"{k} ms"] = med[k]
+            row[f"{k} extra ms"] = med[k] - med["eager"]
+        row["fallbacks per forward"] = sum(empty.fallbacks.values()) // (2 * (a.reps + 2))
+        rows.append(row)
+    env = environment(a.device)
+    print(f"# interception host cost on {env['device']} (torch {env['torch']}), median of {a.reps} interleaved rounds\n")
+    print(table(rows, list(rows[0])))
+    write_out("host_overhead.json", {"env": env, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
