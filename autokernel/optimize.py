@@ -79,15 +79,16 @@ def bench_reason(b: dict) -> str:
     fs = failing_stages(b)
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
 
-def passed(b) -> bool:
-    "Did the bench pass the candidate: verdict `pass` and every one of its stages ok (a stage not run is not a pass)?"
+def passed(b, stages=None) -> bool:
+    """Did the bench pass the candidate: verdict `pass` and every one of its stages (or of `stages`) ok (a stage not run is
+    not a pass)?"""
+    st = (b or {}).get('stages') or {}
     return bool(b) and b.get('ok') is True and b.get('verdict') == 'pass' and all(
-        (v or {}).get('ok') is True for v in (b.get('stages') or {}).values())
+        (st.get(s) or {}).get('ok') is True for s in (st if stages is None else stages))
 
 def retime_passed(b) -> bool:
     "Did a re-timing pass: verdict `pass`, its smoke check ok (the other stages are not run again) and a time?"
-    return bool(b) and b.get('ok') is True and b.get('verdict') == 'pass' and \
-        ((b.get('stages') or {}).get('smoke') or {}).get('ok') is True and _ms(b) is not None
+    return passed(b, ('smoke',)) and _ms(b) is not None
 
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches

@@ -26,10 +26,10 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
                    run_model, save_json, sync, to_dtype)
 
 # %% auto #0
-__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key',
-           'case_keys', 'custom_op', 'Patcher', 'attribute_patches', 'pattern_forwards', 'function_patches', 'patch',
-           'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run',
-           'compile_kernels', 'compile_note', 'verify', 'verify_table', 'verify_cmd']
+__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'run_kernels', 'kernel_dir_entry',
+           'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher', 'attribute_patches', 'pattern_forwards',
+           'function_patches', 'patch', 'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl',
+           'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -264,9 +264,10 @@ class Patcher:
         self.kernels = [_load(k) for k in kernels]
         for k in self.kernels: k['keys'], k['op'] = case_keys(k['kind'], k['spec']), custom_op(k)
         self.calls, self.fallbacks, self.swaps = Counter(), Counter(), {}
-        self._kinds = {k['kind'] for k in self.kernels} | set(kinds or ())
+        self._kinds = frozenset({k['kind'] for k in self.kernels} | set(kinds or ()))
+        self._attrs = None                           # the op-level function wrappers, made once (`attribute_patches`)
 
-    def kinds(self) -> set: return set(self._kinds)
+    def kinds(self) -> frozenset: return self._kinds
 
     @staticmethod
     def _count(counter, key):
@@ -317,6 +318,7 @@ def _intercept(patcher, func, matcher, args, kwargs):
 
 def attribute_patches(patcher) -> list[tuple]:
     "`(owner, name, wrapper)` for every torch function in `MATCHERS` of a kind the patcher intercepts, where code looks it up."
+    if patcher._attrs is not None: return patcher._attrs      # `patch` is entered once per forward: build the wrappers once
     kinds, out = patcher.kinds(), []
     for func, matcher in MATCHERS.items():
         if _kind_of(matcher) not in kinds: continue
@@ -327,6 +329,7 @@ def attribute_patches(patcher) -> list[tuple]:
                     out = _intercept(patcher, _f, _m, args, kwargs)
                     return _f(*args, **kwargs) if out is MISS else out
                 out.append((owner, name, functools.wraps(func)(wrapper)))
+    patcher._attrs = out
     return out
 
 class _PatchMode(TorchFunctionMode):
@@ -626,7 +629,9 @@ def model_from_run(run_dir, device=None, dtype=None):
     return m, inp, spec
 
 # %% ../nbs/06_verify.ipynb #8d69831d
-def compile_kernels(kernels, gpu: bool, margin: float = 0.05) -> list:
+COMPILE_MARGIN = 0.05
+
+def compile_kernels(kernels, gpu: bool, margin: float = COMPILE_MARGIN) -> list:
     "The kernels worth plugging in under torch.compile: on a GPU, those faster than torch.compile in their bench by > `margin`."
     return [k for k in kernels if (k.get('speedup_compile') or 0) > 1 + margin] if gpu else list(kernels)
 
@@ -636,7 +641,8 @@ def compile_note(kernels, kernels_c) -> list[str]:
     if not left: return []
     if not kernels_c: return ['no kernel beats torch.compile in its bench, so there is no patched+compile mode: '
                               f"torch.compile alone is the faster choice ({', '.join(left)} vs torch.compile)"]
-    return [f"under torch.compile only the kernels that beat it by more than 5% in their bench are plugged in; left out: {', '.join(left)}"]
+    return [f"under torch.compile only the kernels that beat it by more than {COMPILE_MARGIN:.0%} in their bench are plugged in; "
+            f"left out: {', '.join(left)}"]
 
 # %% ../nbs/06_verify.ipynb #dd150a19
 def verify(source, model=None, inputs=None, device=None, compile: bool | None = None, cuda_graphs: bool | None = None,
