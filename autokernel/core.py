@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0a04ad24
 from __future__ import annotations
-import configparser, importlib, importlib.util, json, os, re, sys, hashlib
+import configparser, importlib, importlib.util, json, os, re, sys, hashlib, warnings
 from pathlib import Path
 
 # %% auto #0
@@ -21,7 +21,17 @@ def _cuda_visible() -> bool:
         return torch.cuda.is_available()
     except Exception: return False
 
-if not _cuda_visible(): os.environ.setdefault('TRITON_INTERPRET', '1')
+def _interpreter_too_late() -> bool:
+    "Was triton imported, with its interpreter off, before we could switch it on? Its own `@triton.jit` helpers are then compiled-mode ones."
+    tl = sys.modules.get('triton.language')
+    return os.environ.get('TRITON_INTERPRET') == '1' and tl is not None and type(getattr(tl, 'sum', None)).__name__ == 'JITFunction'
+
+if not _cuda_visible():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
+    if _interpreter_too_late():
+        warnings.warn("triton was imported before autokernel on a machine without a GPU, so Triton's interpreter is off for its "
+                      "built-in functions (tl.max, tl.sum, ...) and kernels that use them fail with 'Cannot call @triton.jit'd "
+                      "outside of the scope of a kernel'. Import autokernel first, or set TRITON_INTERPRET=1 before starting Python.")
 
 # %% ../nbs/00_core.ipynb #288b2c7f
 import torch  # noqa: E402  (after the interpreter switch above)
