@@ -17,9 +17,9 @@ from pathlib import Path
 from .core import load_json, positive_int, parse_duration, read_jsonl, repo_root, runs_dir, setting
 
 # %% auto #0
-__all__ = ['template_path', 'html_table', 'diff_html', 'source_html', 'kernel_names', 'best_sources', 'experiments', 'fake_run',
-           'amdahl_chart', 'progress_chart', 'roofline_chart', 'settings_rows', 'new_run_dir', 'is_done', 'mark_done',
-           'export_html', 'execute_report', 'overnight', 'overnight_cmd', 'run_cmd']
+__all__ = ['E2E_PAIRS', 'template_path', 'html_table', 'diff_html', 'source_html', 'kernel_names', 'best_sources', 'experiments',
+           'fake_run', 'amdahl_chart', 'progress_chart', 'roofline_chart', 'e2e_chart', 'settings_rows', 'new_run_dir',
+           'is_done', 'mark_done', 'export_html', 'execute_report', 'overnight', 'overnight_cmd', 'run_cmd']
 
 # %% ../nbs/07_report.ipynb #761f80ec
 def template_path() -> Path:
@@ -184,6 +184,35 @@ def roofline_chart(run_dir):
     ax.set_xlabel('% of roofline (floor time / kernel time)'); ax.legend(fontsize=7); fig.tight_layout()
     return fig
 
+# %% ../nbs/07_report.ipynb #5380994a
+E2E_PAIRS = [('eager', 'patched'), ('cudagraphs', 'patched+cudagraphs'), ('compile', 'patched+compile'),
+             ('compile+cudagraphs', 'patched+compile+cudagraphs')]
+
+def e2e_chart(res: dict):
+    "verify's end-to-end times: each mode without and with the kernels, host time marked; `None` when nothing was timed."
+    t = res.get('timing') or {}
+    ms = lambda m: (t.get(m) or {}).get('median_ms')
+    pairs = [(a, b) for a, b in E2E_PAIRS if ms(a)]
+    if not pairs: return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 0.7 * len(pairs) + 1.3))
+    labelled = set()
+    def label(name):                                 # each legend entry once, on the first bar or tick drawn
+        if name in labelled: return None
+        labelled.add(name); return name
+    for i, (a, b) in enumerate(pairs[::-1]):
+        for dy, m, c in ((0.2, a, 'lightgray'), (-0.2, b, 'tab:blue')):
+            if not ms(m): continue
+            ax.barh(i + dy, ms(m), height=0.38, color=c, label=label('original' if c == 'lightgray' else 'patched'))
+            h = t[m].get('host_ms')
+            if h: ax.plot([h, h], [i + dy - 0.19, i + dy + 0.19], color='k', lw=1.5, label=label('host time'))
+        if ms(b): ax.text(ms(b), i - 0.2, f'  {ms(a) / ms(b):.2f}x', va='center', fontsize=8)
+    ax.set_yticks(range(len(pairs))); ax.set_yticklabels([a for a, _ in pairs[::-1]], fontsize=8)
+    ax.set_xlabel('ms per forward (median)'); ax.legend(fontsize=7, loc='lower right')
+    ax.set_title(f"{res.get('model')} on {res.get('device')} ({res.get('dtype')})" + ('' if res.get('comparable') else ', CPU: not comparable'), fontsize=9)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/07_report.ipynb #92d8c232
 def settings_rows(run_dir, params: dict | None = None) -> list[dict]:
     "The run's settings (`run.json`, the notebook's parameters) and where it ran, as `{'setting', 'value'}` rows."
@@ -221,9 +250,11 @@ def export_html(nb_path, html_path=None) -> Path:
     html_path = Path(html_path or nb_path.with_suffix('.html'))
     nb = nbformat.read(nb_path, as_version=4)
     # nbconvert's templates are data files under <prefix>/share/jupyter; a `pip install --target DIR` puts them under
-    # DIR/share/jupyter, where nbconvert does not look: name those folders too
+    # DIR/share/jupyter, where nbconvert does not look: name those folders too, both as folders of templates (to find
+    # 'lab') and as search paths (where 'lab' finds 'base/null.j2' and the other templates it extends)
     extra = [str(d) for p in sys.path if p and (d := Path(p)/'share'/'jupyter'/'nbconvert'/'templates').is_dir()]
-    body, _ = HTMLExporter(template_name='lab', embed_images=True, extra_template_basedirs=extra).from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name='lab', embed_images=True, extra_template_basedirs=extra,
+                           extra_template_paths=extra).from_notebook_node(nb)
     body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>', '', body)   # require.js, MathJax: the report needs neither
     html_path.write_text(body, encoding='utf-8')
     return html_path

@@ -29,7 +29,8 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
 __all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'run_kernels', 'kernel_dir_entry',
            'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher', 'attribute_patches', 'pattern_forwards',
            'function_patches', 'patch', 'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl',
-           'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'verify', 'verify_table', 'verify_cmd']
+           'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'graphed', 'verify', 'verify_table',
+           'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -266,6 +267,9 @@ class Patcher:
         self.calls, self.fallbacks, self.swaps = Counter(), Counter(), {}
         self._kinds = frozenset({k['kind'] for k in self.kernels} | set(kinds or ()))
         self._attrs = None                           # the op-level function wrappers, made once (`attribute_patches`)
+        self._by_kind, self._memo = {}, {}
+        self._device_type = 'cuda' if torch.cuda.is_available() else 'cpu'   # where bench verified the kernels
+        for k in self.kernels: self._by_kind.setdefault(k['kind'], []).append(k)
 
     def kinds(self) -> frozenset: return self._kinds
 
@@ -274,26 +278,49 @@ class Patcher:
         "Count in eager code only: a Python counter bumped inside a compiled region makes dynamo guard on it and recompile."
         if not torch.compiler.is_compiling(): counter[key] += 1
 
+    def _match(self, kind, tensors, kwargs):
+        """`(kernel or None, key)` for a call. `call_key` is pure Python (~16 us on a desktop CPU, several times that on a
+        GPU host, paid on every call of every forward), so in eager code the answer is memoized on what it reads: each
+        tensor's shape, strides and dtype, and the scalar arguments."""
+        if not torch.compiler.is_compiling():       # dynamo traces the slow path: a dict mutated in compiled code adds guards
+            try:
+                raw = (kind, tuple(None if t is None else (t.shape, t.stride(), t.dtype, t.device) for t in tensors),
+                       tuple(sorted(kwargs.items())))
+                hit = self._memo.get(raw)
+            except TypeError: raw = hit = None      # an unhashable argument: no memo for this call
+            if hit is not None: return hit
+        key = call_key(kind, tensors, kwargs)
+        try: k = next((k for k in self._by_kind.get(kind, ()) if key in k['keys']), None) if self._on_device(tensors) else None
+        except TypeError: k = None                  # an unhashable argument: no verified key holds it
+        hit = (k, key)
+        if not torch.compiler.is_compiling() and raw is not None:
+            if len(self._memo) >= 4096: self._memo.clear()     # dynamic shapes: keep the memo bounded
+            self._memo[raw] = hit
+        return hit
+
+    def _on_device(self, tensors) -> bool:
+        "All the call's tensors on one device, of the kind the kernels were verified on (CUDA when there is one, else CPU)."
+        devs = {t.device for t in tensors if t is not None}
+        return len(devs) == 1 and next(iter(devs)).type == self._device_type
+
     def run(self, kind, tensors, kwargs, finish=None):
         "Run a call on a matching kernel; `MISS` (and a counted fallback) when none was verified on its key."
-        mine = [k for k in self.kernels if k['kind'] == kind]
-        if not mine:
+        if kind not in self._by_kind:
             if kind in self._kinds: self._count(self.fallbacks, f'{kind}: no kernel')
             return MISS
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
             self._count(self.fallbacks, f'{kind}: needs gradients (kernels are forward-only)')   # never a silently wrong gradient
             return MISS
-        key = call_key(kind, tensors, kwargs)
-        for k in mine:
-            if key in k['keys']:
-                self._count(self.calls, k['name'])
-                if torch.compiler.is_compiling(): out = k['op'](list(tensors), _args_str(kwargs))
-                else:
-                    with _in_kernel(): out = _as_list(k['fn'](*tensors, **kwargs))
-                out = out[0] if len(out) == 1 else tuple(out)
-                return finish(out) if finish else out
-        self._count(self.fallbacks, f"{kind}: {key[0]} {dict(key[1])} not verified")
-        return MISS
+        k, key = self._match(kind, tensors, kwargs)
+        if k is None:
+            self._count(self.fallbacks, f"{kind}: {key[0]} {dict(key[1])} not verified")
+            return MISS
+        self._count(self.calls, k['name'])
+        if torch.compiler.is_compiling(): out = k['op'](list(tensors), _args_str(kwargs))
+        else:
+            with _in_kernel(): out = _as_list(k['fn'](*tensors, **kwargs))
+        out = out[0] if len(out) == 1 else tuple(out)
+        return finish(out) if finish else out
 
     def can_run(self, kind, tensors, kwargs) -> bool:
         "Would `run` take this call? (`tensors` may be meta tensors: only shapes, strides and dtypes are read.)"
@@ -551,15 +578,19 @@ def compare_outputs(orig, patched, ref=None, dtype=None) -> dict:
     return {'ok': bool(rows) and all(x['ok'] for x in rows), 'reference': 'float64' if r else 'original', 'tensors': rows}
 
 # %% ../nbs/06_verify.ipynb #0c43dc15
-def _time_once(fn, device) -> float:
+def _time_once(fn, device) -> tuple[float, float]:
+    "(ms until the work is done, ms until `fn` returned): on a GPU the second is the host's time to queue the forward."
     if is_gpu(device):
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record(); fn(); e.record(); torch.cuda.synchronize()
-        return s.elapsed_time(e)
-    t = time.perf_counter(); fn(); return (time.perf_counter() - t) * 1e3
+        torch.cuda.synchronize(); t = time.perf_counter()
+        s.record(); fn(); h = time.perf_counter(); e.record(); torch.cuda.synchronize()
+        return s.elapsed_time(e), (h - t) * 1e3
+    t = time.perf_counter(); fn(); ms = (time.perf_counter() - t) * 1e3
+    return ms, ms
 
 def time_modes(modes: dict, device, reps: int = 20, warmup: int = 3) -> dict:
-    "`{mode: {'median_ms', 'p20_ms', 'p80_ms', 'reps'}}` for callables timed in interleaved rounds; a mode that raises gets its error."
+    """`{mode: {'median_ms', 'p20_ms', 'p80_ms', 'host_ms', 'reps'}}` for callables timed in interleaved rounds (`host_ms`:
+    the median time until the call returned); a mode that raises gets its error."""
     res, live = {}, {}
     for name, fn in modes.items():
         try:
@@ -571,9 +602,11 @@ def time_modes(modes: dict, device, reps: int = 20, warmup: int = 3) -> dict:
             try: live[name].append(_time_once(modes[name], device))
             except Exception as e:
                 res[name] = {'error': f'{type(e).__name__}: {str(e)[:300]}'}; del live[name]
-    for name, ts in live.items():
+    for name, ms in live.items():
+        ts = [m for m, _ in ms]
         q = statistics.quantiles(ts, n=5) if len(ts) >= 5 else [min(ts), 0, 0, max(ts)]
-        res[name] = {'median_ms': statistics.median(ts), 'p20_ms': q[0], 'p80_ms': q[3], 'reps': len(ts)}
+        res[name] = {'median_ms': statistics.median(ts), 'p20_ms': q[0], 'p80_ms': q[3],
+                     'host_ms': statistics.median(h for _, h in ms), 'reps': len(ts)}
     return {k: res[k] for k in modes}
 
 # %% ../nbs/06_verify.ipynb #274b0b59
@@ -590,6 +623,12 @@ def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measure
     if e and i and i > e * 1.02:
         why.append(f"intercepting torch calls with no kernel at all costs {100 * (i / e - 1):.0f}% (intercept-only vs eager): "
                    "host-side overhead, hidden when the GPU is the bottleneck and gone under torch.compile")
+    t, te, tg, tpg = ((timing or {}).get(m, {}) for m in ('patched', 'eager', 'cudagraphs', 'patched+cudagraphs'))
+    if comparable and t.get('host_ms') and t['host_ms'] >= 0.8 * t['median_ms'] and t['host_ms'] > (te.get('host_ms') or 0) * 1.1:
+        g = tg.get('median_ms') and tpg.get('median_ms') and tg['median_ms'] / tpg['median_ms']
+        why.append(f"the patched forward is host-bound: the host takes {t['host_ms']:.1f} ms to queue it (eager: {te.get('host_ms', 0):.1f} ms) "
+                   f"of its {t['median_ms']:.1f} ms, so the GPU waits for Python; each kernel launched from Python costs more host time "
+                   "than the aten op it replaces" + (f". With the host out, patched+cudagraphs runs {g:.2f}x cudagraphs (eager, captured)" if g else ''))
     if not comparable: why.append('timings are CPU wall-clock times (Triton interpreter vs PyTorch CPU kernels): not comparable with a GPU')
     for k in kernels:
         n, prof = calls_per_fwd.get(k['name'], 0), k.get('profiled_calls')
@@ -597,6 +636,10 @@ def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measure
         elif prof and n < prof: why.append(f"{k['name']} ran {n} of the {prof} calls per forward the profile counted; the rest fell back to PyTorch")
         elif prof and n > prof: why.append(f"{k['name']} ran {n} times per forward, more than the {prof} calls the profile attributed to its op")
     if fallbacks: why.append(f"{sum(fallbacks.values())} intercepted calls fell back to PyTorch (shapes or dtypes not verified)")
+    g = (timing or {}).get('cudagraphs', {}).get('median_ms'), (timing or {}).get('patched+cudagraphs', {}).get('median_ms')
+    if comparable and predicted and all(g) and abs(g[0] / g[1] / predicted - 1) <= 0.1:
+        why.append(f"on the GPU alone (both replayed as CUDA graphs) the measured {g[0] / g[1]:.2f}x is within 10% of the predicted "
+                   f"{predicted:.2f}x: the model's GPU time moved as the kernels' benchmarks and profiled shares said it would")
     if comparable and predicted and measured:
         if measured < predicted * 0.95:
             why.append('kernel benchmarks time each op alone on L2-flushed inputs; in the model, Python-level interception adds '
@@ -645,6 +688,27 @@ def compile_note(kernels, kernels_c) -> list[str]:
             f"left out: {', '.join(left)}"]
 
 # %% ../nbs/06_verify.ipynb #dd150a19
+def graphed(fn):
+    """`fn` captured as a CUDA graph on its first call (after warm-up runs on a side stream, as capture requires); each call
+    replays it and returns the captured output tensors, refreshed, which the next replay overwrites (clone what you keep).
+    The inputs must stay the tensors `fn` reads. Call it first under `torch.no_grad()` for inference: a capture with
+    gradients on records them too, and `patch` leaves such calls to PyTorch."""
+    state = {}
+    def replay():
+        if 'g' not in state:
+            s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(2): fn()
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g): out = fn()
+            state.update(g=g, out=out)
+        state['g'].replay()
+        return state['out']
+    replay.release = state.clear                     # the graph's memory pool goes with it
+    return replay
+
+# %% ../nbs/06_verify.ipynb #dc797f50
 def verify(source, model=None, inputs=None, device=None, compile: bool | None = None, cuda_graphs: bool | None = None,
            reps: int | None = None, min_speedup: float = 1.0, out=None, seed: int = 1, log=print) -> dict:
     "Plug the kernels of `source` (a run folder, kernel folders or entries) into `model`; check and time it end to end."
@@ -658,7 +722,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     dtype = p0.dtype if p0 is not None else default_dtype(device)
     gpu = is_gpu(device)
     compile = gpu if compile is None else compile
-    cuda_graphs = (gpu and compile) if cuda_graphs is None else (cuda_graphs and gpu)
+    cuda_graphs = gpu if cuda_graphs is None else (cuda_graphs and gpu)
     reps = reps or (30 if gpu else 3)
     kernels, skipped = resolve_kernels(source, min_speedup)
     patcher = Patcher(kernels)
@@ -687,6 +751,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     def intercept_only():
         with patch(model, empty): return run_model(model, x)
     modes = {'eager': call(model), 'patched': patched_call(model), 'intercept-only': intercept_only}
+    if cuda_graphs: modes |= {'cudagraphs': graphed(call(model)), 'patched+cudagraphs': graphed(patched_call(model))}
     kernels_c = compile_kernels(patcher.kernels, gpu)
     patcher_c = Patcher(kernels_c) if len(kernels_c) < len(patcher.kernels) else patcher
     if compile:
@@ -707,12 +772,18 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         with torch.no_grad(), patch(model, patcher_c, compiled=True): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
         log(f"outputs under patched+compile: {'match' if check_c['ok'] else 'MISMATCH'}")
     else: check_c = None
+    check_g = None
+    if 'error' not in timing.get('patched+cudagraphs', {'error': 1}):           # the kernels replayed from a graph
+        check_g = compare_outputs(orig, modes['patched+cudagraphs'](), ref, dtype)
+        log(f"outputs under patched+cudagraphs: {'match' if check_g['ok'] else 'MISMATCH'}")
+    for f in modes.values(): getattr(f, 'release', lambda: None)()
     del ref
     def sp(a, b):
         ta, tb = timing.get(a, {}).get('median_ms'), timing.get(b, {}).get('median_ms')
         return ta / tb if ta and tb else None
     speedups = {'patched_vs_eager': sp('eager', 'patched'), 'patched+compile_vs_compile': sp('compile', 'patched+compile'),
                 'patched+compile_vs_eager': sp('eager', 'patched+compile'),
+                'patched+cudagraphs_vs_cudagraphs': sp('cudagraphs', 'patched+cudagraphs'),
                 'patched+compile+cudagraphs_vs_compile+cudagraphs': sp('compile+cudagraphs', 'patched+compile+cudagraphs')}
     pred, pred_c = amdahl(patcher.kernels, calls), amdahl(kernels_c, calls, 'speedup_compile')
     comparable = gpu and all(k.get('comparable', True) for k in patcher.kernels)
@@ -723,9 +794,10 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
                        for k in patcher.kernels],
            'compile_kernels': [k['name'] for k in kernels_c] if compile else None,
            'skipped': skipped, 'modules': modules, 'fallbacks': fallbacks, 'outputs': check, 'outputs_compile': check_c,
-           'ok': check['ok'] and (check_c is None or check_c['ok']),
+           'outputs_cudagraphs': check_g, 'ok': check['ok'] and all(c is None or c['ok'] for c in (check_c, check_g)),
            'timing': timing, 'speedups': {k: v for k, v in speedups.items() if v is not None},
            'amdahl': {'predicted_eager': pred, 'measured_eager': speedups['patched_vs_eager'],
+                      'measured_cudagraphs': speedups['patched+cudagraphs_vs_cudagraphs'],
                       'predicted_compile': pred_c, 'measured_compile': speedups['patched+compile_vs_compile'],
                       'why': why_differ(patcher.kernels, calls, fallbacks, pred, speedups['patched_vs_eager'], comparable, modules, timing)
                              + (compile_note(patcher.kernels, kernels_c) if compile else [])}}
@@ -734,7 +806,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     log(verify_table(res))
     return res
 
-# %% ../nbs/06_verify.ipynb #d49a438f
+# %% ../nbs/06_verify.ipynb #7e14ae1c
 def _f(v, fmt='{:.3f}'): return '-' if v is None else fmt.format(v)
 
 def verify_table(res) -> str:
@@ -742,17 +814,19 @@ def verify_table(res) -> str:
     t = res['timing']
     base = t.get('eager', {}).get('median_ms')
     lines = [f"end to end on {res['device']} ({res['dtype']}){'' if res['comparable'] else ', CPU: not comparable with GPU timings'}",
-             '', '| mode | median ms | p20-p80 ms | vs eager |', '|---|---|---|---|']
+             '', '| mode | median ms | p20-p80 ms | host ms | vs eager |', '|---|---|---|---|---|']
     for mode, r in t.items():
-        if 'error' in r: lines.append(f"| {mode} | failed: {r['error'][:80]} | | |"); continue
-        lines.append(f"| {mode} | {r['median_ms']:.3f} | {r['p20_ms']:.3f}-{r['p80_ms']:.3f} | {_f(base / r['median_ms'] if base else None, '{:.2f}x')} |")
+        if 'error' in r: lines.append(f"| {mode} | failed: {r['error'][:80]} | | | |"); continue
+        lines.append(f"| {mode} | {r['median_ms']:.3f} | {r['p20_ms']:.3f}-{r['p80_ms']:.3f} | {_f(r.get('host_ms'))} | "
+                     f"{_f(base / r['median_ms'] if base else None, '{:.2f}x')} |")
     a = res['amdahl']
-    lines += ['', (f"Amdahl predicted {_f(a['predicted_eager'], '{:.2f}x')} for patched eager, measured {_f(a['measured_eager'], '{:.2f}x')}; "
+    g = f" ({a['measured_cudagraphs']:.2f}x with CUDA graphs)" if a.get('measured_cudagraphs') else ''
+    lines += ['', (f"Amdahl predicted {_f(a['predicted_eager'], '{:.2f}x')} for patched eager, measured {_f(a['measured_eager'], '{:.2f}x')}{g}; "
                    f"under torch.compile predicted {_f(a['predicted_compile'], '{:.2f}x')}, measured {_f(a['measured_compile'], '{:.2f}x')}.")]
     lines += [f"- {w}" for w in a['why']]
     lines += [f"outputs {'match' if res['outputs']['ok'] else 'DO NOT match'} (reference: {res['outputs'].get('reference')})"
-              + ('' if not res.get('outputs_compile') else
-                 f"; under patched+compile they {'match' if res['outputs_compile']['ok'] else 'DO NOT match'}")]
+              + ''.join(f"; under {m} they {'match' if res[k]['ok'] else 'DO NOT match'}" for k, m in
+                        (('outputs_compile', 'patched+compile'), ('outputs_cudagraphs', 'patched+cudagraphs')) if res.get(k))]
     return '\n'.join(lines)
 
 # %% ../nbs/06_verify.ipynb #c1678795
@@ -761,6 +835,7 @@ def verify_cmd(argv: list[str]) -> int:
     ap.add_argument('--run', required=True, help='the run folder (runs/NAME)')
     ap.add_argument('--device', default=None, help='cpu, cuda or auto (default: the run\'s)')
     ap.add_argument('--no-compile', action='store_true', help='skip the torch.compile modes')
+    ap.add_argument('--no-cudagraphs', action='store_true', help='skip the CUDA-graph modes (each holds a forward\'s memory)')
     ap.add_argument('--reps', type=int, default=None, help='timing rounds (default 30 on a GPU, 3 on the CPU)')
     ap.add_argument('--min-speedup', type=float, default=1.0, help="leave out kernels slower than this in their own bench (GPU only)")
     a = ap.parse_args(argv)
@@ -772,6 +847,7 @@ def verify_cmd(argv: list[str]) -> int:
                               or 'no best/ kernel yet (run autokernel optimize first)'))
     print(f"plugging in {len(used)} kernel(s); building the model...", flush=True)
     model, inputs, _ = model_from_run(run, a.device)
-    res = verify(run, model, inputs, compile=False if a.no_compile else None, reps=a.reps, min_speedup=a.min_speedup)
+    res = verify(run, model, inputs, compile=False if a.no_compile else None, cuda_graphs=False if a.no_cudagraphs else None,
+                 reps=a.reps, min_speedup=a.min_speedup)
     print(f"wrote {run/'verify.json'}")
     return 0 if res['ok'] else 1

@@ -39,12 +39,12 @@ def test_overnight_tiny(tmp_path, quick):
         assert secs.get(s), f"section {s!r} missing or without output"
         assert not any(o.output_type == "error" for o in secs[s]), s
     pngs = [o for outs in secs.values() for o in outs if "image/png" in o.get("data", {})]
-    assert len(pngs) >= 3                                  # Amdahl, progress, roofline
+    assert len(pngs) >= 4                                  # Amdahl, progress, roofline, end to end
     assert "report complete" in (run / "DONE").read_text()
     for f in ("profile.json", "results.jsonl", "verify.json", "run.json"):
         assert (run / f).exists(), f
     html = (run / "report.html").read_text()
-    assert html.count("data:image/png;base64") >= 3
+    assert html.count("data:image/png;base64") >= 4
     assert not re.search(r'<script[^>]*src="https?://', html)     # readable with no network
     for s in SECTIONS: assert s in html
 
