@@ -7,8 +7,8 @@ For each preset (full size, bf16, on cuda): the kernels are a run's winners when
 op library's baseline kernels for the model's top ops (profile + extract into a temp folder; plugged in without their own bench
 unless --bench). `autokernel.verify.verify` then checks the patched model's outputs against a float64 copy on fresh inputs and
 times every mode on this card in this process (interleaved rounds, CUDA events, median). Prints a markdown table per preset
-and one summary table; writes $OUT/e2e.json. Under 5 minutes on an H100 with the defaults (--cudagraphs adds two compiles per
-preset). Imports only torch, transformers (through the presets), the stdlib and autokernel: no papermill, no jupyter.
+and one summary table; writes $OUT/e2e.json. About 1-3 minutes per preset on an H100 (72 s for GPT-2 with a run's kernels:
+`results/e2e_gpt2_h100_s3.log`; --no-cudagraphs skips two of the four compiles and the eager CUDA-graph modes). Imports only torch, transformers (through the presets), the stdlib and autokernel: no papermill, no jupyter.
 """
 import argparse
 import sys
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="triton")
     ap.add_argument("--bench", action="store_true", help="bench the baseline kernels first (drops those slower than PyTorch)")
     ap.add_argument("--reps", type=int, default=30)
-    ap.add_argument("--cudagraphs", action="store_true", help="also time both compiled modes with CUDA graphs")
+    ap.add_argument("--no-cudagraphs", action="store_true", help="skip the CUDA-graph modes (eager and compiled, captured)")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--device", default="cuda", help="cuda (cpu only to try the script out on the -tiny presets)")
     a = ap.parse_args(argv)
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             source = str(runs.get(preset, "library baselines"))
             print(f"\n## {preset}: {len(kernels)} kernels from {source} ({time.time() - t:.0f}s to prepare)")
             try:
-                res = verify(kernels, model, inputs, compile=not a.no_compile, cuda_graphs=a.cudagraphs, reps=a.reps,
+                res = verify(kernels, model, inputs, compile=not a.no_compile, cuda_graphs=not a.no_cudagraphs, reps=a.reps,
                              min_speedup=0.0 if preset not in runs else 1.0)
             except Exception as e:
                 print(f"verify failed: {type(e).__name__}: {e}")
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
             results["presets"][preset] = res
             eager = res["timing"]["eager"].get("median_ms")
             for mode, r in res["timing"].items():
-                summary.append({"preset": preset, "mode": mode, "median_ms": r.get("median_ms"),
+                summary.append({"preset": preset, "mode": mode, "median_ms": r.get("median_ms"), "host_ms": r.get("host_ms"),
                                 "x eager": eager / r["median_ms"] if r.get("median_ms") and eager else None,
                                 "outputs match": res["ok"] if "patched" in mode else "",
                                 "error": r.get("error", "")[:60]})
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
             del model
             if a.device == "cuda": torch.cuda.empty_cache()
     print(f"\n# end to end on {results['env']['device']} (torch {results['env']['torch']}, triton {results['env']['triton']})\n")
-    print(table(summary, ["preset", "mode", "median_ms", "x eager", "outputs match", "error"]))
+    print(table(summary, ["preset", "mode", "median_ms", "host_ms", "x eager", "outputs match", "error"]))
     print(f"\ntotal {time.time() - t0:.0f}s")
     write_out("e2e.json", results)
     return 0 if all(r.get("ok") for r in results["presets"].values()) else 1
