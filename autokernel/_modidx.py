@@ -335,6 +335,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'autokernel.optimize.candidate_dirs': ('optimize.html#candidate_dirs', 'autokernel/optimize.py'),
                                      'autokernel.optimize.decide': ('optimize.html#decide', 'autokernel/optimize.py'),
                                      'autokernel.optimize.default_bench': ('optimize.html#default_bench', 'autokernel/optimize.py'),
+                                     'autokernel.optimize.drop_slow_outliers': ( 'optimize.html#drop_slow_outliers',
+                                                                                 'autokernel/optimize.py'),
                                      'autokernel.optimize.failing_stages': ('optimize.html#failing_stages', 'autokernel/optimize.py'),
                                      'autokernel.optimize.format_summary': ('optimize.html#format_summary', 'autokernel/optimize.py'),
                                      'autokernel.optimize.incumbent': ('optimize.html#incumbent', 'autokernel/optimize.py'),

@@ -17,9 +17,9 @@ from .schedule import schedule_settings, replay, record, pick, save_state, amdah
 from .agents import make_proposer, search_propose, read_dict, source_hash, body_hash
 
 # %% auto #0
-__all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'significant', 'failing_stages',
-           'bench_reason', 'passed', 'retime_passed', 'decide', 'default_bench', 'pool_bench', 'bench_kernel',
-           'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent', 'sync_best',
+__all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'drop_slow_outliers', 'significant',
+           'failing_stages', 'bench_reason', 'passed', 'retime_passed', 'decide', 'default_bench', 'pool_bench',
+           'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent', 'sync_best',
            'run_experiment', 'recover', 'optimize', 'summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #67e5414b
@@ -62,14 +62,25 @@ def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005) -> f
         return (max(xs) - min(xs)) / statistics.median(xs) if len(xs) > 1 else 0.0
     return max([floor, between(cands), between(incs)] + [_rel_spread(b) for b in cands + incs])
 
+def drop_slow_outliers(bs: list[dict], factor: float = 2.0) -> list[dict]:
+    """The incumbent's samples without those over `factor`x slower than the median of at least three: a mis-timed sample
+    (a launch timed on a loaded host), not the kernel. Only slow ones, and only the incumbent's: dropping a fast sample,
+    or a candidate's slow one, could only make a candidate look better."""
+    xs = [_ms(b) for b in bs if _ms(b)]
+    if len(xs) < 3: return bs
+    m = statistics.median(xs)
+    return [b for b in bs if _ms(b) and _ms(b) <= factor * m]
+
 def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> dict:
-    "Does the candidate beat the incumbent beyond the noise? `{'win', 'gain', 'noise', 'cand_ms', 'inc_ms'}`."
+    "Does the candidate beat the incumbent beyond the noise? `{'win', 'gain', 'noise', 'cand_ms', 'inc_ms', 'dropped'}`."
+    kept = drop_slow_outliers(incs)
+    dropped, incs = len(incs) - len(kept), kept
     c, i = [_ms(b) for b in cands if _ms(b)], [_ms(b) for b in incs if _ms(b)]
-    if not c or not i: return dict(win=False, gain=None, noise=None, cand_ms=None, inc_ms=None)
+    if not c or not i: return dict(win=False, gain=None, noise=None, cand_ms=None, inc_ms=None, dropped=dropped)
     cm, im = statistics.median(c), statistics.median(i)
     gain, noise = (im - cm) / im, timing_noise(cands, incs, floor)
     win = len(c) >= 2 and len(i) >= 2 and gain > noise and max(c) < min(i)
-    return dict(win=win, gain=gain, noise=noise, cand_ms=cm, inc_ms=im)
+    return dict(win=win, gain=gain, noise=noise, cand_ms=cm, inc_ms=im, dropped=dropped)
 
 # %% ../nbs/05_optimize.ipynb #3bdc8502
 def failing_stages(b: dict) -> list[str]: return [k for k, v in ((b or {}).get('stages') or {}).items() if not v.get('ok')]
@@ -107,7 +118,8 @@ def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: f
         if retime_passed(i2): incs.append(i2)
     s = significant(cands, incs, floor)
     why = (f"{s['cand_ms']:.4g} ms vs {s['inc_ms']:.4g} ms: {s['gain']:+.1%} (noise {s['noise']:.1%}, "
-           f"{len(cands)} vs {len(incs)} samples)")
+           f"{len(cands)} vs {len(incs) - s['dropped']} samples"
+           + (f"; {s['dropped']} incumbent sample over 2x its median dropped" if s['dropped'] else '') + ')')
     return dict(decision='keep' if s['win'] else 'revert', kept=s['win'], reason=('faster: ' if s['win'] else 'not significant: ') + why,
                 gain=s['gain'], noise=s['noise'], retimes=retimes)
 
