@@ -23,14 +23,14 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model,
-                   run_model, save_json, sync, to_dtype)
+                   read_jsonl, run_model, save_json, sync, to_dtype)
 
 # %% auto #0
-__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'run_kernels', 'kernel_dir_entry',
-           'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher', 'attribute_patches', 'pattern_forwards',
-           'function_patches', 'patch', 'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl',
-           'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'graphed', 'verify', 'verify_table',
-           'verify_cmd']
+__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'incumbent_samples', 'run_kernels',
+           'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher', 'attribute_patches',
+           'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs', 'compare_outputs',
+           'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'graphed',
+           'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -41,17 +41,44 @@ def _read_json(path):
     try: return load_json(path) if Path(path).exists() else None
     except AutokernelError: return None
 
-def kernel_entry(kernel_py, spec, bench: dict | None = None) -> dict:
-    "One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it."
+def _median_timing(samples: list[dict]) -> dict:
+    "The median of each timing figure over bench results (those that have it)."
+    def med(k):
+        xs = [t[k] for t in ((b.get('timing') or {}) for b in samples) if isinstance(t.get(k), (int, float))]
+        return statistics.median(xs) if xs else None
+    return {k: med(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}
+
+def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
+    """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
+    its timing is the median over `samples` (bench results of the same kernel; default: the bench alone)."""
     kernel_py = Path(kernel_py)
     spec = spec if isinstance(spec, dict) else load_json(spec, 'autokernel.spec')
-    timing = (bench or {}).get('timing') or {}
+    samples = [b for b in ([bench] if samples is None else samples) if b]
     src = spec.get('source') or {}
     return {'name': spec.get('name', kernel_py.parent.name), 'kind': spec['kind'], 'backend': spec.get('backend', 'triton'),
             'path': str(kernel_py), 'spec': spec, 'verdict': (bench or {}).get('verdict'),
             'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
-            'speedup_eager': timing.get('speedup_eager'), 'speedup_compile': timing.get('speedup_compile'),
-            'kernel_ms': timing.get('kernel_ms'), 'eager_ms': timing.get('eager_ms')}
+            **_median_timing(samples), 'timing_samples': len(samples)}
+
+def incumbent_samples(run_dir, name, bench: dict | None) -> list[dict]:
+    """The timing samples of `name`'s current incumbent: its bench, and the re-timings the keep rule made of it while it
+    was the incumbent (`candidates/*/retime_*_incumbent.json` of the candidates judged against it, found through
+    `results.jsonl`); a sample over 2x slower than their median (a launch timed on a loaded host) is dropped."""
+    from autokernel.optimize import drop_slow_outliers, retime_passed
+    run_dir = Path(run_dir)
+    rows = [r for r in read_jsonl(run_dir/'results.jsonl') if r.get('kernel') == name] if (run_dir/'results.jsonl').exists() else []
+    def fold(cur, r):                              # the incumbent after row `r`, as `optimize.incumbent` folds the log
+        if r.get('kept') and r.get('candidate'): return r['candidate']
+        return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
+    final = None
+    for r in rows: final = fold(final, r)
+    cur, out = None, [bench] if bench else []
+    for r in rows:
+        if r.get('decision') != 'baseline' and cur == final and r.get('candidate'):
+            out += [b for f in sorted((run_dir/name/'candidates'/r['candidate']).glob('retime_*_incumbent.json'))
+                    if retime_passed(b := _read_json(f))]
+        cur = fold(cur, r)
+    return drop_slow_outliers(out)
 
 # %% ../nbs/06_verify.ipynb #ed9db56a
 def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) -> tuple[list[dict], list[dict]]:
@@ -65,7 +92,7 @@ def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) 
         if use_baselines: kpy, bench = kdir/'kernel.py', _read_json(kdir/'bench.json') or _read_json(best/'bench.json')
         else: kpy, bench = best/'kernel.py', _read_json(best/'bench.json')
         if not kpy.exists(): skipped.append({'name': kdir.name, 'reason': 'no best kernel yet (the optimizer has not passed one)'}); continue
-        e = kernel_entry(kpy, spec, bench)
+        e = kernel_entry(kpy, spec, bench, None if use_baselines else incumbent_samples(run_dir, kdir.name, bench))
         if not use_baselines and e['verdict'] != 'pass':
             skipped.append({'name': kdir.name, 'reason': f"its bench verdict is {e['verdict']!r}, not 'pass'"}); continue
         if e['comparable'] and e['speedup_eager'] is not None and e['speedup_eager'] < min_speedup:
@@ -789,8 +816,8 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     comparable = gpu and all(k.get('comparable', True) for k in patcher.kernels)
     res = {'run': str(run_dir) if run_dir else None, 'model': spec or type(model).__name__, 'dtype': dtype_name(dtype),
            **environment(device), 'comparable': comparable,
-           'kernels': [{k2: k[k2] for k2 in ('name', 'kind', 'backend', 'path', 'fraction', 'profiled_calls', 'speedup_eager',
-                                              'speedup_compile', 'verdict')} | {'calls_per_forward': calls.get(k['name'], 0)}
+           'kernels': [{k2: k.get(k2) for k2 in ('name', 'kind', 'backend', 'path', 'fraction', 'profiled_calls', 'speedup_eager',
+                                                  'speedup_compile', 'timing_samples', 'verdict')} | {'calls_per_forward': calls.get(k['name'], 0)}
                        for k in patcher.kernels],
            'compile_kernels': [k['name'] for k in kernels_c] if compile else None,
            'skipped': skipped, 'modules': modules, 'fallbacks': fallbacks, 'outputs': check, 'outputs_compile': check_c,
