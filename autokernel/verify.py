@@ -26,11 +26,11 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
                    read_jsonl, run_model, save_json, sync, to_dtype)
 
 # %% auto #0
-__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'incumbent_samples', 'run_kernels',
-           'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher', 'attribute_patches',
-           'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs', 'compare_outputs',
-           'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'graphed',
-           'verify', 'verify_table', 'verify_cmd']
+__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'incumbent_samples', 'baseline_bench',
+           'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher',
+           'attribute_patches', 'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs',
+           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
+           'graphed', 'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -42,15 +42,16 @@ def _read_json(path):
     except AutokernelError: return None
 
 def _median_timing(samples: list[dict]) -> dict:
-    "The median of each timing figure over bench results (those that have it)."
-    def med(k):
-        xs = [t[k] for t in ((b.get('timing') or {}) for b in samples) if isinstance(t.get(k), (int, float))]
-        return statistics.median(xs) if xs else None
-    return {k: med(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}
+    """The timing of the sample with the median speedup over eager (the lower one of an even count): every figure from
+    one sample, so they stay consistent with each other."""
+    timed = sorted((t for t in ((b.get('timing') or {}) for b in samples) if isinstance(t.get('speedup_eager'), (int, float))),
+                   key=lambda t: t['speedup_eager'])
+    t = timed[(len(timed) - 1) // 2] if timed else (samples[0].get('timing') or {}) if samples else {}
+    return {k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}
 
 def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
     """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
-    its timing is the median over `samples` (bench results of the same kernel; default: the bench alone)."""
+    its timing is the median one over `samples` (bench results of the same kernel; default: the bench alone)."""
     kernel_py = Path(kernel_py)
     spec = spec if isinstance(spec, dict) else load_json(spec, 'autokernel.spec')
     samples = [b for b in ([bench] if samples is None else samples) if b]
@@ -60,25 +61,39 @@ def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict]
             'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
             **_median_timing(samples), 'timing_samples': len(samples)}
 
+def _log_fold(cur, r):
+    "The incumbent after log row `r`, as `optimize.incumbent` folds `results.jsonl`."
+    if r.get('kept') and r.get('candidate'): return r['candidate']
+    return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
+
 def incumbent_samples(run_dir, name, bench: dict | None) -> list[dict]:
     """The timing samples of `name`'s current incumbent: its bench, and the re-timings the keep rule made of it while it
     was the incumbent (`candidates/*/retime_*_incumbent.json` of the candidates judged against it, found through
-    `results.jsonl`); a sample over 2x slower than their median (a launch timed on a loaded host) is dropped."""
+    `results.jsonl`) on the same device; a sample over 2x slower than their median (a launch timed on a loaded host) is
+    dropped. Only the bench when `best/` is not exactly the log's incumbent (re-benched since, or written ahead of its row)."""
     from autokernel.optimize import drop_slow_outliers, retime_passed
     run_dir = Path(run_dir)
     rows = [r for r in read_jsonl(run_dir/'results.jsonl') if r.get('kernel') == name] if (run_dir/'results.jsonl').exists() else []
-    def fold(cur, r):                              # the incumbent after row `r`, as `optimize.incumbent` folds the log
-        if r.get('kept') and r.get('candidate'): return r['candidate']
-        return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
     final = None
-    for r in rows: final = fold(final, r)
-    cur, out = None, [bench] if bench else []
+    for r in rows: final = _log_fold(final, r)
+    if not bench or final is None: return [bench] if bench else []
+    best, src = run_dir/name/'best', run_dir/name/'candidates'/final
+    same = lambda f: (best/f).exists() and (src/f).exists() and (best/f).read_bytes() == (src/f).read_bytes()
+    if not (same('kernel.py') and same('bench.json')): return [bench]
+    cur, out = None, [bench]
     for r in rows:
         if r.get('decision') != 'baseline' and cur == final and r.get('candidate'):
             out += [b for f in sorted((run_dir/name/'candidates'/r['candidate']).glob('retime_*_incumbent.json'))
-                    if retime_passed(b := _read_json(f))]
-        cur = fold(cur, r)
+                    if retime_passed(b := _read_json(f)) and (b.get('device'), b.get('comparable')) == (bench.get('device'), bench.get('comparable'))]
+        cur = _log_fold(cur, r)
     return drop_slow_outliers(out)
+
+def baseline_bench(run_dir, name) -> dict | None:
+    "The bench the optimize loop made of `name`'s baseline (its first logged candidate), if any."
+    run_dir = Path(run_dir)
+    rows = read_jsonl(run_dir/'results.jsonl') if (run_dir/'results.jsonl').exists() else []
+    c = next((r['candidate'] for r in rows if r.get('kernel') == name and r.get('decision') == 'baseline' and r.get('candidate')), None)
+    return _read_json(run_dir/name/'candidates'/c/'bench.json') if c else None
 
 # %% ../nbs/06_verify.ipynb #ed9db56a
 def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) -> tuple[list[dict], list[dict]]:
@@ -89,14 +104,14 @@ def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) 
     for kdir in sorted(p for p in (run_dir/'kernels').iterdir() if (p/'spec.json').exists()):
         spec = load_json(kdir/'spec.json', 'autokernel.spec')
         best = run_dir/kdir.name/'best'
-        if use_baselines: kpy, bench = kdir/'kernel.py', _read_json(kdir/'bench.json') or _read_json(best/'bench.json')
+        if use_baselines: kpy, bench = kdir/'kernel.py', _read_json(kdir/'bench.json') or baseline_bench(run_dir, kdir.name)
         else: kpy, bench = best/'kernel.py', _read_json(best/'bench.json')
         if not kpy.exists(): skipped.append({'name': kdir.name, 'reason': 'no best kernel yet (the optimizer has not passed one)'}); continue
         e = kernel_entry(kpy, spec, bench, None if use_baselines else incumbent_samples(run_dir, kdir.name, bench))
         if not use_baselines and e['verdict'] != 'pass':
             skipped.append({'name': kdir.name, 'reason': f"its bench verdict is {e['verdict']!r}, not 'pass'"}); continue
         if e['comparable'] and e['speedup_eager'] is not None and e['speedup_eager'] < min_speedup:
-            skipped.append({'name': kdir.name, 'reason': f"{e['speedup_eager']:.2f}x PyTorch in its bench (< {min_speedup}x): slower, left out"})
+            skipped.append({'name': kdir.name, 'reason': f"{e['speedup_eager']:.2f}x PyTorch in its bench timings (< {min_speedup}x): slower, left out"})
             continue
         used.append(e)
     return used, skipped
