@@ -521,6 +521,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.verify.incumbent_samples': ('verify.html#incumbent_samples', 'autokernel/verify.py'),
                                    'autokernel.verify.kernel_dir_entry': ('verify.html#kernel_dir_entry', 'autokernel/verify.py'),
                                    'autokernel.verify.kernel_entry': ('verify.html#kernel_entry', 'autokernel/verify.py'),
+                                   'autokernel.verify.median_timing': ('verify.html#median_timing', 'autokernel/verify.py'),
                                    'autokernel.verify.model_from_run': ('verify.html#model_from_run', 'autokernel/verify.py'),
                                    'autokernel.verify.patch': ('verify.html#patch', 'autokernel/verify.py'),
                                    'autokernel.verify.pattern_forwards': ('verify.html#pattern_forwards', 'autokernel/verify.py'),

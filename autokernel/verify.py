@@ -26,11 +26,11 @@ from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_
                    read_jsonl, run_model, save_json, sync, to_dtype)
 
 # %% auto #0
-__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'kernel_entry', 'incumbent_samples', 'baseline_bench',
-           'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys', 'custom_op', 'Patcher',
-           'attribute_patches', 'pattern_forwards', 'function_patches', 'patch', 'flat_outputs', 'fresh_inputs',
-           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
-           'graphed', 'verify', 'verify_table', 'verify_cmd']
+__all__ = ['MATCHERS', 'MISS', 'MATCHER_KINDS', 'COMPILE_MARGIN', 'median_timing', 'kernel_entry', 'incumbent_samples',
+           'baseline_bench', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'call_key', 'case_keys', 'custom_op',
+           'Patcher', 'attribute_patches', 'pattern_forwards', 'function_patches', 'patch', 'flat_outputs',
+           'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels',
+           'compile_note', 'graphed', 'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -41,12 +41,15 @@ def _read_json(path):
     try: return load_json(path) if Path(path).exists() else None
     except AutokernelError: return None
 
-def _median_timing(samples: list[dict]) -> dict:
-    """The timing of the sample with the median speedup over eager (the lower one of an even count): every figure from
-    one sample, so they stay consistent with each other."""
-    timed = sorted((t for t in ((b.get('timing') or {}) for b in samples) if isinstance(t.get('speedup_eager'), (int, float))),
+def median_timing(samples: list[dict]) -> dict:
+    """The timing of the bench result with the median speedup over eager (the lower one of an even count): every figure
+    from one sample, so they stay consistent with each other."""
+    timed = sorted((t for t in ((b.get('timing') or {}) for b in samples if b) if isinstance(t.get('speedup_eager'), (int, float))),
                    key=lambda t: t['speedup_eager'])
-    t = timed[(len(timed) - 1) // 2] if timed else (samples[0].get('timing') or {}) if samples else {}
+    return timed[(len(timed) - 1) // 2] if timed else next(((b.get('timing') or {}) for b in samples if b), {})
+
+def _median_timing(samples: list[dict]) -> dict:
+    t = median_timing(samples)
     return {k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}
 
 def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
