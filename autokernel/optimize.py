@@ -19,8 +19,9 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 # %% auto #0
 __all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'drop_slow_outliers', 'significant',
            'failing_stages', 'bench_reason', 'passed', 'retime_passed', 'decide', 'default_bench', 'pool_bench',
-           'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent', 'sync_best',
-           'run_experiment', 'recover', 'optimize', 'summary', 'format_summary', 'optimize_cmd']
+           'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent_after',
+           'incumbent', 'sync_best', 'run_experiment', 'recover', 'optimize', 'summary', 'format_summary',
+           'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #67e5414b
 def run_paths(run_dir) -> dict:
@@ -226,12 +227,16 @@ def setup_run(run_dir, profile=None, top_n=None, backend=None, kernels=None) -> 
     return load_json(P['run'], 'autokernel.run')
 
 # %% ../nbs/05_optimize.ipynb #cc967298
+def incumbent_after(cur: str | None, r: dict) -> str | None:
+    "The incumbent once log row `r` (a row of its kernel) is folded in: a kept candidate, else the baseline if none yet."
+    if r.get('kept') and r.get('candidate'): return r['candidate']
+    return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
+
 def incumbent(rows: list[dict], name: str) -> str | None:
     "The candidate number of the current best of `name`, from the log: the last kept (or the baseline)."
     cur = None
     for r in rows:
-        if r.get('kernel') == name and r.get('kept') and r.get('candidate'): cur = r['candidate']
-        if r.get('kernel') == name and r.get('decision') == 'baseline' and cur is None: cur = r['candidate']
+        if r.get('kernel') == name: cur = incumbent_after(cur, r)
     return cur
 
 def sync_best(run_dir, name, rows) -> dict | None:

@@ -48,37 +48,27 @@ def median_timing(samples: list[dict]) -> dict:
                    key=lambda t: t['speedup_eager'])
     return timed[(len(timed) - 1) // 2] if timed else next(((b.get('timing') or {}) for b in samples if b), {})
 
-def _median_timing(samples: list[dict]) -> dict:
-    t = median_timing(samples)
-    return {k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}
-
 def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
     """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
     its timing is the median one over `samples` (bench results of the same kernel; default: the bench alone)."""
     kernel_py = Path(kernel_py)
     spec = spec if isinstance(spec, dict) else load_json(spec, 'autokernel.spec')
     samples = [b for b in ([bench] if samples is None else samples) if b]
-    src = spec.get('source') or {}
+    t, src = median_timing(samples), spec.get('source') or {}
     return {'name': spec.get('name', kernel_py.parent.name), 'kind': spec['kind'], 'backend': spec.get('backend', 'triton'),
             'path': str(kernel_py), 'spec': spec, 'verdict': (bench or {}).get('verdict'),
             'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
-            **_median_timing(samples), 'timing_samples': len(samples)}
-
-def _log_fold(cur, r):
-    "The incumbent after log row `r`, as `optimize.incumbent` folds `results.jsonl`."
-    if r.get('kept') and r.get('candidate'): return r['candidate']
-    return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
+            **{k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}, 'timing_samples': len(samples)}
 
 def incumbent_samples(run_dir, name, bench: dict | None) -> list[dict]:
     """The timing samples of `name`'s current incumbent: its bench, and the re-timings the keep rule made of it while it
     was the incumbent (`candidates/*/retime_*_incumbent.json` of the candidates judged against it, found through
     `results.jsonl`) on the same device; a sample over 2x slower than their median (a launch timed on a loaded host) is
     dropped. Only the bench when `best/` is not exactly the log's incumbent (re-benched since, or written ahead of its row)."""
-    from autokernel.optimize import drop_slow_outliers, retime_passed
+    from autokernel.optimize import drop_slow_outliers, incumbent, incumbent_after, retime_passed
     run_dir = Path(run_dir)
     rows = [r for r in read_jsonl(run_dir/'results.jsonl') if r.get('kernel') == name] if (run_dir/'results.jsonl').exists() else []
-    final = None
-    for r in rows: final = _log_fold(final, r)
+    final = incumbent(rows, name)
     if not bench or final is None: return [bench] if bench else []
     best, src = run_dir/name/'best', run_dir/name/'candidates'/final
     same = lambda f: (best/f).exists() and (src/f).exists() and (best/f).read_bytes() == (src/f).read_bytes()
@@ -88,7 +78,7 @@ def incumbent_samples(run_dir, name, bench: dict | None) -> list[dict]:
         if r.get('decision') != 'baseline' and cur == final and r.get('candidate'):
             out += [b for f in sorted((run_dir/name/'candidates'/r['candidate']).glob('retime_*_incumbent.json'))
                     if retime_passed(b := _read_json(f)) and (b.get('device'), b.get('comparable')) == (bench.get('device'), bench.get('comparable'))]
-        cur = _log_fold(cur, r)
+        cur = incumbent_after(cur, r)
     return drop_slow_outliers(out)
 
 def baseline_bench(run_dir, name) -> dict | None:
@@ -669,8 +659,8 @@ def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measure
         why.append(f"intercepting torch calls with no kernel at all costs {100 * (i / e - 1):.0f}% (intercept-only vs eager): "
                    "host-side overhead, hidden when the GPU is the bottleneck and gone under torch.compile")
     t, te, tg, tpg = ((timing or {}).get(m, {}) for m in ('patched', 'eager', 'cudagraphs', 'patched+cudagraphs'))
+    g = tg.get('median_ms') and tpg.get('median_ms') and tg['median_ms'] / tpg['median_ms']   # patched vs eager, host out
     if comparable and t.get('host_ms') and t['host_ms'] >= 0.8 * t['median_ms'] and t['host_ms'] > (te.get('host_ms') or 0) * 1.1:
-        g = tg.get('median_ms') and tpg.get('median_ms') and tg['median_ms'] / tpg['median_ms']
         why.append(f"the patched forward is host-bound: the host takes {t['host_ms']:.1f} ms to queue it (eager: {te.get('host_ms', 0):.1f} ms) "
                    f"of its {t['median_ms']:.1f} ms, so the GPU waits for Python; each kernel launched from Python costs more host time "
                    "than the aten op it replaces" + (f". With the host out, patched+cudagraphs runs {g:.2f}x cudagraphs (eager, captured)" if g else ''))
@@ -681,9 +671,8 @@ def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measure
         elif prof and n < prof: why.append(f"{k['name']} ran {n} of the {prof} calls per forward the profile counted; the rest fell back to PyTorch")
         elif prof and n > prof: why.append(f"{k['name']} ran {n} times per forward, more than the {prof} calls the profile attributed to its op")
     if fallbacks: why.append(f"{sum(fallbacks.values())} intercepted calls fell back to PyTorch (shapes or dtypes not verified)")
-    g = (timing or {}).get('cudagraphs', {}).get('median_ms'), (timing or {}).get('patched+cudagraphs', {}).get('median_ms')
-    if comparable and predicted and all(g) and abs(g[0] / g[1] / predicted - 1) <= 0.1:
-        why.append(f"on the GPU alone (both replayed as CUDA graphs) the measured {g[0] / g[1]:.2f}x is within 10% of the predicted "
+    if comparable and predicted and g and abs(g / predicted - 1) <= 0.1:
+        why.append(f"on the GPU alone (both replayed as CUDA graphs) the measured {g:.2f}x is within 10% of the predicted "
                    f"{predicted:.2f}x: the model's GPU time moved as the kernels' benchmarks and profiled shares said it would")
     if comparable and predicted and measured:
         if measured < predicted * 0.95:

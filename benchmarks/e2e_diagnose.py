@@ -23,7 +23,7 @@ from _common import table, write_out  # puts the repo on sys.path
 import torch
 
 from autokernel.core import environment, load_model
-from autokernel.verify import Patcher, model_from_run, patch, run_kernels, run_model
+from autokernel.verify import Patcher, graphed, model_from_run, patch, run_kernels, run_model
 
 
 def host_wall(fn, reps):
@@ -49,23 +49,19 @@ def device_kernels(fn, top=10):
 
 
 def graph_ms(fn, reps):
-    "Median ms of one replay of `fn` captured as a CUDA graph, or the capture's error."
+    "Median ms of one replay of `fn` captured as a CUDA graph (verify's `graphed`), or the capture's error."
+    g = graphed(fn)
     try:
-        s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(2): fn()
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g): fn()
+        g()                                            # the capture, and a first replay
         ts = []
         for _ in range(reps):
             a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record(); g.replay(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b))
-        del g
+            a.record(); g(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b))
         return statistics.median(ts)
     except Exception as e:
         torch.cuda.synchronize()
         return f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+    finally: g.release()
 
 
 def us_per_call(fn, n=3000):
