@@ -27,6 +27,7 @@ class Limits:
     procs: int = 256                # processes + threads: pids cgroup when writable, else RLIMIT_NPROC over the current count
     files: int = 4096               # RLIMIT_NOFILE
     fsize_bytes: int = 8 << 30      # RLIMIT_FSIZE: largest file it may write
+    tmp_bytes: int = 1 << 30        # size of each private tmpfs (/tmp, /dev/shm) at level bwrap: they live in RAM
 
     @classmethod
     def for_device(cls, gpu: bool = False, mem_gb: float | None = None) -> Limits:
@@ -245,7 +246,8 @@ def _launch(cfg: dict, argv: list[str]):
     signal.signal(signal.SIGINT, _die)
     _, status = os.waitpid(child, 0)
     kill_tree(os.getpid(), cfg.get('cgroup'), reap=True)
-    os._exit(os.waitstatus_to_exitcode(status) % 256)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)                        # killed by signal N: 128 + N, as bwrap reports it
 
 # %% ../nbs/03a_sandbox.ipynb #sbx037
 _ETC = ('ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'passwd', 'group', 'nsswitch.conf', 'localtime', 'alternatives',
@@ -261,7 +263,7 @@ def _ro_paths(extra=()) -> list[str]:
     paths = sorted(set(paths), key=len)
     return [p for i, p in enumerate(paths) if not any(p.startswith(q.rstrip('/') + '/') for q in paths[:i])]
 
-def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True) -> list[str]:
+def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes=1 << 30) -> list[str]:
     "The bwrap command line, up to and including `--`."
     a = ['bwrap', *[n for n in _NAMESPACES if pid_namespace or n != '--unshare-pid'], '--hostname', 'sandbox']
     a += ['--ro-bind', '/usr', '/usr']
@@ -273,11 +275,12 @@ def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True) -> list[s
         if os.path.exists(f'/etc/{e}'): a += ['--ro-bind', f'/etc/{e}', f'/etc/{e}']
     for p in _ro_paths(ro):
         if not p.startswith('/usr/'): a += ['--ro-bind', p, p]
-    a += ['--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/dev/shm']
+    size = ['--size', str(tmp_bytes)] if tmp_bytes else []
+    a += ['--proc', '/proc', '--dev', '/dev', *size, '--tmpfs', '/tmp', *size, '--tmpfs', '/dev/shm']
     if gpu:
         for dev in sorted(Path('/dev').glob('nvidia*')): a += ['--dev-bind', str(dev), str(dev)]
         a += ['--ro-bind-try', '/sys', '/sys']
-    a += ['--bind', str(rw_dir), str(rw_dir), '--chdir', str(cwd or rw_dir), '--']
+    a += ['--bind', str(rw_dir), str(rw_dir), '--remount-ro', '/', '--chdir', str(cwd or rw_dir), '--']
     return a
 
 # %% ../nbs/03a_sandbox.ipynb #sbx041
@@ -303,7 +306,7 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     cg = make_pids_cgroup(limits.procs)
     cfg = {'level': level, 'limits': asdict(limits), 'cgroup': str(cg) if cg else None, 'parent': os.getpid()}
     inner = list(map(str, argv))
-    if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace) + inner
+    if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes) + inner
     launcher = [sys.executable, '-I', '-S', str(MODULE_FILE), json.dumps(cfg), '--', *inner]
     p = subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw), pass_fds=tuple(pass_fds),
                          start_new_session=True, close_fds=True, **popen_kw)
@@ -314,8 +317,9 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
+    if p.poll() is None: kill_tree(p.pid, box.cgroup)   # while the tree hangs together: orphans are the launcher's
     if p.poll() is None and box.level == 'rlimits':
-        try: os.kill(p.pid, signal.SIGTERM)                 # the supervisor kills its tree and exits
+        try: os.kill(p.pid, signal.SIGTERM)                 # the supervisor kills what is left and exits
         except OSError: pass
         try: p.wait(grace)
         except subprocess.TimeoutExpired: pass
@@ -324,7 +328,6 @@ def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     if p.poll() is None:
         try: p.kill()
         except OSError: pass
-    kill_tree(p.pid, box.cgroup)
     try: p.wait(10)
     except subprocess.TimeoutExpired: pass
     remove_cgroup(box.cgroup)

@@ -1,0 +1,307 @@
+"""Attacks on the sandbox from inside: each test is a hostile candidate and asserts what it must not achieve.
+
+Every test runs at both levels where the guarantee holds there (`bwrap`, and `rlimits`, the degraded level forced with
+`level=`); where a guarantee does not hold at a level, the test is skipped with the reason. The workers are plain
+`python -c` programs (no torch), so each attack costs well under a second.
+"""
+import json, os, signal, socket, subprocess, sys, textwrap, threading, time
+from pathlib import Path
+
+import pytest
+
+from autokernel import sandbox
+
+PY = sys.executable
+HAS_BWRAP = sandbox.sandbox_level() == 'bwrap'
+LEVELS = [pytest.param('bwrap', marks=pytest.mark.skipif(not HAS_BWRAP, reason='bubblewrap cannot create namespaces here')),
+          'rlimits']
+ISOLATES_FS = {'bwrap': None, 'rlimits': 'the rlimits level runs with the user\'s own rights: no filesystem isolation'}
+
+
+def attack(code: str, level: str, *args, timeout=60, **kw) -> dict:
+    "Run `code` (a hostile candidate) sandboxed at `level`; its stdout's last line is JSON."
+    r = sandbox.run_sandboxed([PY, '-c', textwrap.dedent(code), *map(str, args)], timeout=timeout, level=level, **kw)
+    assert r['level'] == level
+    return r
+
+
+def report(r) -> dict:
+    lines = r['stdout'].strip().splitlines()
+    assert lines, f"the attack printed nothing: rc={r['rc']} stderr={r['stderr'][-1500:]}"
+    return json.loads(lines[-1])
+
+
+def alive_with(marker: str) -> list[int]:
+    "Host pids whose command line holds `marker`."
+    found = []
+    for p in Path('/proc').iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid(): continue
+        try: cmd = (p / 'cmdline').read_bytes()
+        except OSError: continue
+        if marker.encode() in cmd and b'pytest' not in cmd: found.append(int(p.name))
+    return found
+
+
+def wait_gone(marker, seconds=5.0) -> list[int]:
+    t0 = time.time()
+    while alive_with(marker) and time.time() - t0 < seconds: time.sleep(0.05)
+    return alive_with(marker)
+
+
+WRITE_ATTACK = '''
+import json, os, sys
+done = {}
+for target in sys.argv[1:]:
+    try:
+        with open(target, 'w') as f: f.write('pwned')
+        done[target] = 'written'
+    except OSError as e: done[target] = type(e).__name__ + ': ' + (e.strerror or '')
+inside = os.path.join(os.environ['TMPDIR'], 'mine.txt')
+open(inside, 'w').write('ok')
+print(json.dumps({'done': done, 'inside': inside}))
+'''
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_writes_outside_rw_dir_fail_and_vanish(level, tmp_path):
+    if ISOLATES_FS[level]: pytest.skip(ISOLATES_FS[level])
+    nonce = os.urandom(4).hex()
+    root = sandbox.project_roots()[0]
+    targets = [root / 'autokernel' / f'_pwned_{nonce}.py',                    # the judge's own code
+               root / 'autokernel' / 'ops.py',                                # an existing judge module (opened 'w'!)
+               Path(os.environ.get('AUTOKERNEL_CACHE', Path.home() / '.cache' / 'autokernel')) / f'ceilings_{nonce}.json',
+               Path.home() / f'.pwned_{nonce}', Path('/tmp') / f'pwned_{nonce}', Path('/dev/shm') / f'pwned_{nonce}',
+               tmp_path / f'pwned_{nonce}']                                  # a folder of the judge's, outside rw_dir
+    ops_before = (root / 'autokernel' / 'ops.py').read_bytes()
+    r = attack(WRITE_ATTACK, level, *targets)
+    out = report(r)
+    assert r['rc'] == 0, r['stderr'][-1500:]
+    private = ('/tmp/', '/dev/shm/')                               # private tmpfs inside: writable, gone afterwards
+    assert all(v != 'written' for k, v in out['done'].items() if not k.startswith(private)), out['done']
+    assert not any(t.exists() for t in targets if 'ops.py' not in str(t)), [t for t in targets if t.exists()]
+    assert (root / 'autokernel' / 'ops.py').read_bytes() == ops_before
+    assert not Path(out['inside']).exists(), 'the private dir outlived the worker'
+
+
+@pytest.mark.parametrize('level', ['rlimits'])
+def test_degraded_level_still_deletes_its_private_dir(level):
+    r = attack('import os, json; p = os.environ["HOME"] + "/x"; open(p, "w").write("1"); print(json.dumps({"p": p}))', level)
+    p = Path(report(r)['p'])
+    assert r['rc'] == 0 and not p.exists() and not p.parent.exists()
+
+
+SECRET_ATTACK = '''
+import json, os, sys
+seen = {'own_env': dict(os.environ), 'proc': {}}
+for pid in [sys.argv[1], str(os.getppid()), *sorted(p for p in os.listdir('/proc') if p.isdigit())]:
+    for what in ('environ', 'cmdline'):
+        try: seen['proc'][pid + '/' + what] = open(f'/proc/{pid}/{what}', 'rb').read().decode('latin-1')
+        except OSError as e: seen['proc'][pid + '/' + what] = type(e).__name__
+print(json.dumps(seen))
+'''
+
+JUDGE = '''
+import json, os, sys
+from autokernel import sandbox
+r = sandbox.run_sandboxed([sys.executable, '-c', sys.argv[1], str(os.getpid())], timeout=60, level=sys.argv[2])
+print(json.dumps(r))
+'''
+
+
+def as_judge(level, code, extra_env):
+    "Run a judge process whose own environment holds `extra_env` (so /proc/<judge>/environ holds it), launching `code`."
+    env = {**os.environ, **extra_env, 'PYTHONPATH': str(sandbox.project_roots()[0])}
+    j = subprocess.run([PY, '-c', JUDGE, textwrap.dedent(code), level], env=env, capture_output=True, text=True, timeout=120)
+    assert j.returncode == 0, j.stderr[-2000:]
+    return json.loads(j.stdout.strip().splitlines()[-1])
+
+
+def secrets():
+    s = {k: f'{k.lower()}-{os.urandom(8).hex()}' for k in ('OPENAI_API_KEY', 'HF_TOKEN', 'ZZ_MY_LLM_VAR', 'DB_PASSWORD')}
+    url = f'https://bob:{os.urandom(8).hex()}@llm.example/v1'
+    env = {**s, 'AUTOKERNEL_LLM_API_KEY_ENV': 'ZZ_MY_LLM_VAR', 'AUTOKERNEL_LLM_BASE_URL': url,
+           'TRITON_NOT_A_SECRET_NAME': s['OPENAI_API_KEY'], 'EDITOR': 'vim-' + os.urandom(4).hex()}
+    needles = [*s.values(), url.split('@')[0].split(':')[-1]]
+    return env, needles
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_no_secret_reaches_the_worker_environment(level):
+    env, needles = secrets()
+    r = as_judge(level, 'import os, json; print(json.dumps(dict(os.environ)))', env)
+    own = json.loads(r['stdout'].strip().splitlines()[-1])
+    blob = json.dumps(own)
+    assert not [n for n in needles if n in blob], 'a secret reached the worker environment'
+    assert 'EDITOR' not in own and 'OPENAI_API_KEY' not in own and 'ZZ_MY_LLM_VAR' not in own
+    assert own['HOME'].startswith(own['TMPDIR'].rsplit('/tmp', 1)[0])
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_parent_proc_is_not_readable(level):
+    if ISOLATES_FS[level]: pytest.skip("the rlimits level shares the uid and the PID namespace: /proc/<judge>/environ is readable")
+    env, needles = secrets()
+    r = as_judge(level, SECRET_ATTACK, env)
+    seen = report(r)
+    blob = json.dumps(seen)
+    assert not [n for n in needles if n in blob], 'a secret of the judge was readable from inside'
+    judge_pid = [k for k in seen['proc'] if k.endswith('/environ')][0]
+    assert seen['proc'][judge_pid] in ('FileNotFoundError', 'PermissionError')   # the judge's pid is not in this /proc
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_no_network_not_even_host_loopback(level):
+    if level == 'rlimits': pytest.skip('the rlimits level cannot take the network away (no network namespace)')
+    srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4); srv.settimeout(0.2)
+    port, hits, stop = srv.getsockname()[1], [], threading.Event()
+    def serve():
+        while not stop.is_set():
+            try: hits.append(srv.accept())
+            except OSError: pass
+    t = threading.Thread(target=serve, daemon=True); t.start()
+    code = '''
+    import json, socket, sys
+    res = {}
+    for host in ('127.0.0.1', '10.0.0.1', '1.1.1.1'):
+        try: socket.create_connection((host, int(sys.argv[1])), timeout=2).close(); res[host] = 'connected'
+        except OSError as e: res[host] = type(e).__name__
+    try: socket.getaddrinfo('example.com', 443); res['dns'] = 'resolved'
+    except OSError as e: res['dns'] = type(e).__name__
+    print(json.dumps(res))
+    '''
+    try: out = report(attack(code, level, port))
+    finally: stop.set(); t.join(2); srv.close()
+    assert hits == [] and 'connected' not in out.values() and out['dns'] != 'resolved', out
+
+
+DOUBLE_FORK = '''
+import os, sys, time, json
+marker = sys.argv[1]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', marker])
+    os._exit(0)
+time.sleep(0.5)
+print(json.dumps({'forked': True}))
+'''
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_setsid_double_fork_grandchild_dies_with_the_worker(level):
+    marker = f'sbx-grandchild-{os.urandom(4).hex()}'
+    p = sandbox.sandboxed_popen([PY, '-c', DOUBLE_FORK, marker], level=level, stdout=subprocess.PIPE, text=True)
+    try:
+        out = json.loads(p.stdout.readline())
+        assert out['forked'] and alive_with(marker), 'the attack did not get its grandchild running'
+        p.wait(30)                                    # the worker exits by itself, nobody calls stop() yet
+        assert wait_gone(marker) == [], 'a setsid grandchild outlived the worker'
+    finally: sandbox.stop(p)
+    assert alive_with(marker) == []
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_everything_dies_when_the_judge_is_killed(level):
+    marker = f'sbx-orphan-{os.urandom(4).hex()}'
+    judge = f'''
+import sys, time, subprocess
+from autokernel import sandbox
+p = sandbox.sandboxed_popen([sys.executable, '-c', {DOUBLE_FORK!r}, {marker!r}], level={level!r}, stdout=subprocess.PIPE)
+p.stdout.readline(); print('up', flush=True); time.sleep(60)
+'''
+    env = {**os.environ, 'PYTHONPATH': str(sandbox.project_roots()[0])}
+    j = subprocess.Popen([PY, '-c', judge], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert j.stdout.readline().strip() == 'up' and alive_with(marker)
+        j.kill(); j.wait()
+        assert wait_gone(marker) == [], 'the worker tree outlived a killed judge'
+    finally:
+        if j.poll() is None: j.kill()
+        for pid in alive_with(marker): os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_fork_bomb_is_limited(level):
+    if sandbox.describe(level)['fork_limit'] is None:
+        pytest.skip('no writable pids cgroup and running as root: RLIMIT_NPROC is not enforced for root')
+    code = '''
+    import os, json, time
+    kids = 0
+    for _ in range(400):
+        try: pid = os.fork()
+        except OSError as e: err = type(e).__name__; break
+        if pid == 0: time.sleep(20); os._exit(0)
+        kids += 1
+    else: err = None
+    print(json.dumps({'kids': kids, 'err': err}))
+    '''
+    out = report(attack(code, level, limits=sandbox.Limits(procs=32)))
+    assert out['err'] == 'BlockingIOError' and 0 < out['kids'] < 32, out
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_memory_hog_is_limited(level):
+    code = '''
+    import json
+    try: x = bytearray(2 << 30); print(json.dumps({'got': len(x)}))
+    except MemoryError: print(json.dumps({'got': 'MemoryError'}))
+    '''
+    out = report(attack(code, level, limits=sandbox.Limits(mem_bytes=512 << 20)))
+    assert out == {'got': 'MemoryError'}
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_hang_is_killed_at_the_timeout(level):
+    marker = f'sbx-hang-{os.urandom(4).hex()}'
+    r = attack('import os, sys, time\nif os.fork() == 0: os.setsid()\ntime.sleep(120)', level, marker, timeout=2)
+    assert r['timed_out'] and r['seconds'] < 15 and r['rc'] != 0
+    assert wait_gone(marker, 2) == []
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_cpu_spin_is_killed_by_its_cpu_limit(level):
+    r = attack('while True: pass', level, limits=sandbox.Limits(cpu_s=1), timeout=60)
+    assert not r['timed_out'] and r['rc'] == 128 + signal.SIGXCPU, (r['rc'], r['stderr'][-500:])
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_caches_and_toolchain_work_inside(level):
+    "Honest use: every cache folder is writable, inside the private dir, and a C compiler runs (Triton's launcher needs it)."
+    code = '''
+    import json, os, subprocess
+    names = ('HOME', 'TMPDIR', 'TRITON_CACHE_DIR', 'TORCHINDUCTOR_CACHE_DIR', 'AUTOKERNEL_CACHE', 'CUDA_CACHE_PATH')
+    ok = {}
+    for n in names:
+        p = os.path.join(os.environ[n], 'probe'); open(p, 'w').write('1'); ok[n] = os.path.exists(p)
+    src = os.path.join(os.environ['TMPDIR'], 'a.c'); open(src, 'w').write('int main(void){return 7;}')
+    exe = src[:-2]
+    cc = subprocess.run(['cc', src, '-o', exe], capture_output=True, text=True)
+    print(json.dumps({'ok': ok, 'cc': cc.returncode, 'ran': subprocess.run([exe]).returncode if cc.returncode == 0 else cc.stderr,
+                      'rw': os.getcwd()}))
+    '''
+    out = report(attack(code, level))
+    assert all(out['ok'].values()) and out['cc'] == 0 and out['ran'] == 7, out
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_pass_fds_and_rw_dir_cross_over(level, tmp_path):
+    r_fd, w_fd = os.pipe()
+    rw = tmp_path / 'rw'; rw.mkdir()
+    code = 'import os, sys; os.write(int(sys.argv[1]), b"via-fd"); open(sys.argv[2] + "/result.json", "w").write("{}")'
+    try:
+        r = attack(code, level, w_fd, rw, pass_fds=(w_fd,), rw_dir=rw)
+        os.close(w_fd); w_fd = None
+        assert r['rc'] == 0 and os.read(r_fd, 100) == b'via-fd'
+        assert (rw / 'result.json').read_text() == '{}'            # a caller-owned rw_dir is left for the caller to read
+    finally:
+        os.close(r_fd)
+        if w_fd is not None: os.close(w_fd)
+
+
+def test_forced_level_and_describe():
+    assert sandbox.sandbox_level('rlimits') == 'rlimits'
+    d = sandbox.describe('rlimits')
+    assert d['network'] and not d['readonly_project'] and d['env_allowlist'] and not d['seccomp']
+    if HAS_BWRAP:
+        b = sandbox.describe('bwrap')
+        assert not b['network'] and b['pid_namespace'] and b['readonly_project'] and b['parent_proc_hidden']
+    with pytest.raises(ValueError): sandbox.sandbox_level('none')
