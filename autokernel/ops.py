@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'contiguous_stride', 'tensor_meta', 'transposed_meta', 'restride', 'draw',
-           'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm', 'rmsnorm', 'add_layernorm',
+__all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta', 'transposed_meta', 'restride',
+           'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm', 'rmsnorm', 'add_layernorm',
            'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention', 'reduce', 'npot_hidden',
            'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops', 'attention_test_cases',
            'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles', 'bytes_from_outputs', 'same_as_x',
-           'per_elem', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'tolerance', 'reference64', 'compare',
-           'baseline_path', 'load_kernel_module', 'check_kernel']
+           'per_elem', 'make_kind', 'row_kind', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'tolerance',
+           'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
+           'discover_kinds', 'register_kind']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -281,6 +282,11 @@ class Kind:
     defaults: dict = None        # the keyword arguments and their defaults
     outputs: Callable = None     # (case) -> [(shape, dtype)] of the reference's outputs
     example: Callable = None     # () -> a small realistic case, for docs and tests
+    tiny_cases: Callable = None  # () -> tiny cases (odd sizes, strided layouts, every argument variant) for the interpreter
+    sizes: Callable = None       # () -> realistic cases (the presets' shapes, bfloat16) for GPU tests and benchmarks
+    find: Callable = None        # (profile op records) -> [(case, records)]: where a fused kind occurs in a profile
+    plug: Callable = None        # (model, patcher) -> [(name, module, kind, forward)]: the modules the kind takes over
+    folder: Path = None          # kernels/<kind>/ for a kind defined by its own kind.py (see `discover_kinds`)
 
 # %% ../nbs/02_ops.ipynb #d32faf0d
 def inputs_from_roles(roles, defaults):
@@ -329,6 +335,16 @@ def _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem
     return _kind(name, op_class, reference, roles, defaults, per_elem(flops_per_elem), row_test_cases(layout, tiny_n), aten_ops,
                  outputs or same_as_x(), _row_case(layout, roles, defaults, N))
 
+def make_kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw) -> Kind:
+    "A `Kind` whose inputs are drawn by role and whose byte count is its inputs read once and its outputs written once."
+    return _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw)
+
+def row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs=None, tiny_n=37, N=96, **kw) -> Kind:
+    "A row-wise `Kind`: `layout` says per input whether it is `x[..., N]`, a vector `[N]` or one value per row."
+    k = _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs, tiny_n, N)
+    for f, v in kw.items(): setattr(k, f, v)
+    return k
+
 # %% ../nbs/02_ops.ipynb #974867ce
 def _mm_example(M=64, K=96, N=80, dtype='float32', bias=True, activation=None, transposed_b=True, batch=()):
     b = transposed_meta([*batch, K, N], dtype) if transposed_b else tensor_meta([*batch, K, N], dtype)
@@ -376,8 +392,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
 ]}
 
 # %% ../nbs/02_ops.ipynb #7385ed1a
+def _is_kind(k) -> bool:   # duck-typed: a kind.py imports `autokernel.ops`, which may be another copy than this namespace
+    return all(hasattr(k, a) for a in ('name', 'reference', 'make_inputs', 'test_cases', 'flops', 'bytes'))
+
 def get_kind(kind) -> Kind:
-    if isinstance(kind, Kind): return kind
+    if _is_kind(kind): return kind
     if kind not in KINDS: raise AutokernelError(f"unknown kernel kind {kind!r}: choose one of {', '.join(KINDS)}")
     return KINDS[kind]
 
@@ -479,7 +498,8 @@ BACKENDS = ('triton', 'cuda')
 def baseline_path(kind, backend='triton') -> Path:
     "The library's source of `kind` for `backend`: `kernels/<kind>/<backend>.py`."
     if backend not in BACKENDS: raise AutokernelError(f"unknown backend {backend!r}: use triton or cuda")
-    return kernels_dir()/get_kind(kind).name/f'{backend}.py'
+    k = get_kind(kind)
+    return (k.folder or kernels_dir()/k.name)/f'{backend}.py'
 
 _loaded = itertools.count()
 
@@ -504,3 +524,28 @@ def check_kernel(kernel_fn, kind, case, dtype=None, device='cpu', seed=0) -> dic
     args, kw = k.make_inputs(with_dtype(case, dtype), device, seed)
     out = kernel_fn(*args, **kw)
     return compare(out, reference64(k, args, kw), dtype)
+
+# %% ../nbs/02_ops.ipynb #9bbacd23
+KIND_FILE = 'kind.py'
+
+def load_kind(folder) -> Kind:
+    "The `KIND` that `folder/kind.py` defines, with its `folder` set; the folder is named after the kind."
+    path = Path(folder)/KIND_FILE
+    k = getattr(load_kernel_module(path), 'KIND', None)
+    if not _is_kind(k): raise AutokernelError(f"{path}: defines no KIND = Kind(...)")
+    if k.name != Path(folder).name: raise AutokernelError(f"{path}: KIND is named {k.name!r}, its folder {Path(folder).name!r}")
+    k.folder = Path(folder).resolve()
+    return k
+
+def discover_kinds(root=None) -> dict[str, Kind]:
+    "The kinds that `root/<kind>/kind.py` files define (default root: the library, `kernels_dir()`), by name."
+    root = Path(root) if root is not None else kernels_dir()
+    return {k.name: k for k in (load_kind(p.parent) for p in sorted(root.glob(f'*/{KIND_FILE}')))}
+
+def register_kind(kind: Kind) -> Kind:
+    "Add `kind` to `KINDS` (replacing a kind of the same name), so that every stage knows it."
+    KINDS[kind.name] = kind
+    return kind
+
+# %% ../nbs/02_ops.ipynb #b98fbe94
+for _k in discover_kinds().values(): register_kind(_k)

@@ -30,6 +30,8 @@ def _bhsd_from_bshd(B, H, S, D, dtype='float32'):
 
 def tiny_cases(kind):
     "Tiny cases of `kind`: odd sizes, strided/transposed layouts and each argument variant."
+    if ops.KINDS[kind].tiny_cases:   # a kind defined in its own folder brings its tiny cases
+        return ops.KINDS[kind].tiny_cases()
     c = ops.make_case
     if kind == 'matmul':
         return [c(kind, [(17, 33), transposed_meta([33, 29]), (29,)], activation='gelu_tanh'),   # Linear: b = w.t()
@@ -179,6 +181,8 @@ def test_inf_and_nan_inputs_follow_the_reference():
 
 def realistic_cases(kind):
     "GPT-2 / LLaMA-like cases (bfloat16) for the GPU tests."
+    if ops.KINDS[kind].sizes:
+        return ops.KINDS[kind].sizes()
     c, bf = ops.make_case, 'bfloat16'
     return {
         'matmul': lambda: [c(kind, [(4096, 768), transposed_meta([768, 3072], bf), (3072,)], bf, activation='gelu_tanh'),
@@ -228,3 +232,54 @@ def test_gpu_space_sample(kind):
         for dtype in ('bfloat16', 'float32'):
             res = check(mod, kind, case, dtype, i)
             assert res['ok'], (kind, dtype, mod.PARAMS, res)
+
+
+TOY_KIND = '''
+"""A toy kind for the registry test: y = 2 * x + 1."""
+from autokernel.ops import row_kind, make_case
+
+def affine(x): return 2.0 * x + 1.0
+
+KIND = row_kind('toy_affine', 'elementwise', affine, ('x',), ('act',), {}, 2, ('aten::mul', 'aten::add'),
+                tiny_cases=lambda: [make_case('toy_affine', [(3, 37)])])
+'''
+
+TOY_TRITON = '''
+import torch
+import triton
+import triton.language as tl
+
+META = dict(kind='toy_affine', backend='triton')
+PARAMS = dict(BLOCK=64)
+SPACE = dict(BLOCK=[64, 128])
+
+
+@triton.jit
+def affine_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=0.0).to(tl.float32)
+    tl.store(y_ptr + offs, (2.0 * x + 1.0).to(y_ptr.dtype.element_ty), mask=offs < n)
+
+
+def kernel_fn(x):
+    x = x.contiguous()
+    y = torch.empty_like(x)
+    affine_kernel[(triton.cdiv(x.numel(), PARAMS['BLOCK']),)](x, y, x.numel(), BLOCK=PARAMS['BLOCK'])
+    return y
+'''
+
+
+def test_a_new_kind_is_one_folder(tmp_path, monkeypatch):
+    "Adding a kind = one folder with kind.py and triton.py: discovered, registered, checked like the library's kinds."
+    (tmp_path / 'toy_affine').mkdir()
+    (tmp_path / 'toy_affine' / 'kind.py').write_text(TOY_KIND)
+    (tmp_path / 'toy_affine' / 'triton.py').write_text(TOY_TRITON)
+    found = ops.discover_kinds(tmp_path)
+    assert list(found) == ['toy_affine'] and found['toy_affine'].folder == (tmp_path / 'toy_affine').resolve()
+    monkeypatch.setitem(ops.KINDS, 'toy_affine', found['toy_affine'])
+    mod = load('toy_affine')
+    for dtype in DTYPES:
+        assert check(mod, 'toy_affine', tiny_cases('toy_affine')[0], dtype, 3)['ok']
+    (tmp_path / 'toy_affine' / 'kind.py').write_text("KIND = 'nothing'\n")
+    with pytest.raises(ops.AutokernelError, match='defines no KIND'):
+        ops.discover_kinds(tmp_path)
