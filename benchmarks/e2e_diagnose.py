@@ -22,8 +22,9 @@ from _common import table, write_out  # puts the repo on sys.path
 
 import torch
 
-from autokernel.core import environment, load_model
-from autokernel.verify import Patcher, graphed, model_from_run, patch, run_kernels, run_model
+from autokernel.core import environment, load_model, run_model
+from autokernel.runtime import Patcher, graphed, patch
+from autokernel.verify import model_from_run, run_kernels
 
 
 def host_wall(fn, reps):

@@ -18,8 +18,8 @@ from _common import table, write_out  # puts the repo on sys.path
 
 import torch
 
-from autokernel.core import environment, load_model, sync
-from autokernel.verify import MATCHERS, Patcher, _kind_of, patch, run_model
+from autokernel.core import environment, load_model, run_model, sync
+from autokernel.runtime import KIND_MATCHERS, Patcher, patch
 
 
 def main(argv=None) -> int:
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--reps", type=int, default=40)
     a = ap.parse_args(argv)
-    kinds = {_kind_of(m) for m in MATCHERS.values()}
+    kinds = set(KIND_MATCHERS)
     rows = []
     for preset in a.presets.split(","):
         model, inputs = load_model(preset, a.device)

@@ -8,7 +8,8 @@ import torch
 
 from autokernel import ops
 from autokernel.core import load_json, save_json
-from autokernel.verify import patch, verify
+from autokernel.runtime import patch
+from autokernel.verify import verify
 
 # Stand-ins, used only while the op library has no Triton kernel for a kind (kernels/<kind>/triton.py).
 HEAD = "import torch, triton, triton.language as tl\n"

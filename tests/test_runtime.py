@@ -1,0 +1,65 @@
+"""The runtime on the CPU (Triton interpreter): kernels register as triton ops that dynamo traces with no graph break, an idle
+kernel says why it never ran, and graphed() refuses a machine without a GPU in one line."""
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autokernel import ops
+from autokernel.core import AutokernelError, save_json
+from autokernel.runtime import Patcher, graphed, never_ran, patch, plug_check
+
+
+def kernel_dir(root, name, kind, shapes, dtype="float32", **args) -> Path:
+    d = Path(root) / name
+    d.mkdir(parents=True)
+    (d / "kernel.py").write_text(ops.baseline_path(kind, "triton").read_text())
+    case = ops.make_case(kind, shapes, dtype, **args)
+    save_json({"name": name, "kind": kind, "backend": "triton", "case": case, "test_cases": [], "dtypes": [dtype]},
+              d / "spec.json", "autokernel.spec")
+    return d
+
+
+class Attn(torch.nn.Module):
+    "Softmax attention written by hand, then SDPA with a mask: the softmax is taken over, the SDPA call is declined."
+    def forward(self, q):
+        a = F.softmax(q @ q.transpose(-1, -2), dim=-1) @ q
+        return F.scaled_dot_product_attention(a, a, a, attn_mask=torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool))
+
+
+def test_triton_op_traced_without_graph_break(tmp_path):
+    q = torch.randn(1, 2, 8, 16)
+    p = Patcher([kernel_dir(tmp_path, "01_softmax", "softmax", [[1, 2, 8, 8]])])
+    assert p.kernels[0]["op_type"] == "triton_op"
+    model = Attn().eval()
+    with torch.no_grad():
+        want = model(q)
+        torch._dynamo.reset()
+        with patch(model, p, compiled=True):
+            ex = torch._dynamo.explain(model)(q)
+            got = torch.compile(model, backend="eager", fullgraph=True)(q)
+        torch._dynamo.reset()
+    assert ex.graph_break_count == 0
+    assert any("autokernel.k_01_softmax" in str(n.target) for g in ex.graphs for n in g.graph.nodes)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_never_ran_says_why(tmp_path):
+    q = torch.randn(1, 2, 8, 16)
+    ks = [kernel_dir(tmp_path, "01_softmax", "softmax", [[1, 2, 8, 16]]),            # another shape than the model's [1, 2, 8, 8]
+          kernel_dir(tmp_path, "02_attention", "attention", [[1, 2, 8, 16]] * 3, causal=False)]
+    p = Patcher(ks)
+    p.diagnose = True
+    with torch.no_grad(), patch(Attn().eval(), p):
+        Attn()(q)
+    why = {r["kernel"]: r for r in never_ran(p)}
+    assert why["01_softmax"]["reason"] == "mismatch" and "shape [1, 2, 8, 8] vs [1, 2, 8, 16]" in why["01_softmax"]["detail"]
+    assert why["02_attention"]["reason"] == "declined" and "attn_mask=Tensor[8, 8]:bool" in why["02_attention"]["detail"]
+    assert [r["kernel"] for r in plug_check(Attn().eval(), (q,), ks)] == ["01_softmax", "02_attention"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the error is for machines without a GPU")
+def test_graphed_needs_a_gpu():
+    with pytest.raises(AutokernelError, match="needs a CUDA GPU"):
+        graphed(lambda: None)
