@@ -79,11 +79,11 @@ def _distance(a: dict, b: dict, space: dict) -> float:
     return d
 
 def _bad_values(fam: list[dict]) -> set:
-    "Knob values that failed at least twice and never passed: the search avoids them (mostly)."
+    "Knob values that failed at least twice and never passed (a screened candidate passed its smoke check): the search avoids them (mostly)."
     seen = {}
     for h in fam:
         for kv in (h.get('params') or {}).items():
-            try: ok, n = seen.get(kv, (0, 0)); seen[kv] = (ok + bool(h.get('ok')), n + 1)
+            try: ok, n = seen.get(kv, (0, 0)); seen[kv] = (ok + bool(h.get('ok') or h.get('verdict') == 'pass'), n + 1)
             except TypeError: pass                                  # unhashable value
     return {kv for kv, (ok, n) in seen.items() if ok == 0 and n >= 2}
 
@@ -103,7 +103,7 @@ def search_propose(ctx: dict) -> dict | None:
     space = {k: list(v) for k, v in space.items() if isinstance(v, (list, tuple)) and v}
     body = body_hash(src)
     hist = ctx.get('history') or []
-    tried = {h['hash'] for h in hist if h.get('hash')}
+    tried = {h['hash'] for h in hist if h.get('hash')} | set(ctx.get('pending') or ())   # logged, or in flight
     fam = [h for h in hist if h.get('body') == body and h.get('params') is not None]
     elite = sorted((h for h in fam if h.get('ok') and h.get('kernel_ms')), key=lambda h: h['kernel_ms'])[:4]
     best = elite[0]['params'] if elite else params
@@ -253,7 +253,7 @@ _RETRY = ('APITimeoutError', 'APIConnectionError', 'RateLimitError', 'InternalSe
 
 def llm_propose(ctx: dict, client, cfg: dict, log=None) -> dict:
     "`{'source', 'idea', 'proposer': 'llm', 'tokens'}`, or `{'source': None, 'reason'}` when every attempt failed."
-    msgs, tried = build_messages(ctx), {h.get('hash') for h in ctx.get('history') or []} | {source_hash(ctx['source'])}
+    msgs, tried = build_messages(ctx), {h.get('hash') for h in ctx.get('history') or []} | {source_hash(ctx['source'])} | set(ctx.get('pending') or ())
     tokens, why = {'prompt': 0, 'completion': 0}, 'no attempt'
     for attempt in range(int(cfg['retries']) + 1):
         t0, row = time.time(), {'time': time.time(), 'kernel': ctx.get('name'), 'attempt': attempt, 'model': cfg['model']}

@@ -18,10 +18,10 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 
 # %% auto #0
 __all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'drop_slow_outliers', 'significant',
-           'failing_stages', 'bench_reason', 'passed', 'retime_passed', 'decide', 'default_bench', 'pool_bench',
-           'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run', 'incumbent_after',
-           'incumbent', 'sync_best', 'run_experiment', 'recover', 'optimize', 'summary', 'format_summary',
-           'optimize_cmd']
+           'failing_stages', 'bench_reason', 'passed', 'retime_passed', 'decide', 'screen', 'default_bench',
+           'pool_bench', 'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run',
+           'incumbent_after', 'incumbent', 'sync_best', 'new_locks', 'run_experiment', 'recover', 'wall_spent',
+           'optimize', 'summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #67e5414b
 def run_paths(run_dir) -> dict:
@@ -124,16 +124,28 @@ def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: f
     return dict(decision='keep' if s['win'] else 'revert', kept=s['win'], reason=('faster: ' if s['win'] else 'not significant: ') + why,
                 gain=s['gain'], noise=s['noise'], retimes=retimes)
 
+# %% ../nbs/05_optimize.ipynb #9901b40b
+def screen(scr: dict, inc: dict | None, floor: float = 0.005) -> dict:
+    """Is a candidate worth the full bench? `scr`: its screen (smoke check + timing); `inc`: the incumbent's bench.
+    `{'go', 'decision', 'reason', 'gain', 'noise'}`; `go` when it passed and looks faster beyond the noise."""
+    if not retime_passed(scr): return dict(go=False, decision='revert', reason=f'screen: {bench_reason(scr)}', gain=None, noise=None)
+    cm, im = _ms(scr), _ms(inc)
+    if im is None or not passed(inc): return dict(go=True, decision=None, reason='no incumbent time to screen against', gain=None, noise=None)
+    gain, noise = (im - cm) / im, timing_noise([scr], [inc], floor)
+    why = f'{cm:.4g} ms vs {im:.4g} ms: {gain:+.1%} (noise {noise:.1%})'
+    if gain > noise: return dict(go=True, decision=None, reason=f'promising: {why}', gain=gain, noise=noise)
+    return dict(go=False, decision='screened', reason=f'screened: {why}', gain=gain, noise=noise)
+
 # %% ../nbs/05_optimize.ipynb #4099fef3
 def default_bench(kernel_dir, spec=None, device=None, timing=True):
     "autokernel.bench.bench, in an isolated process."
     from autokernel.bench import bench
     return bench(kernel_dir, spec=spec, device=device, timing=timing, timeout=setting('bench_timeout', 120.0), verbose=False)
 
-def pool_bench(device):
-    "`(bench_fn, close)`: a `BenchPool` with one pre-started worker (the next one starts while a candidate runs)."
+def pool_bench(device, workers: int = 1):
+    "`(bench_fn, close)`: a `BenchPool` of pre-started workers, `workers` candidates judged at a time (the next ones start meanwhile)."
     from autokernel.bench import BenchPool
-    pool = BenchPool(workers=1, device=device, timeout=setting('bench_timeout', 120.0))
+    pool = BenchPool(workers=workers, device=device, timeout=setting('bench_timeout', 120.0))
     return (lambda kernel_dir, spec=None, device=None, timing=True: pool.bench(kernel_dir, spec, timing=timing)), pool.close
 
 def bench_kernel(bench_fn, kernel_dir, device, timing) -> dict:
@@ -181,6 +193,7 @@ def best_of(b: dict | None) -> dict:
                 roofline_pct=t.get('roofline_pct'), best_ms=t.get('kernel_ms'), comparable=(b or {}).get('comparable'))
 
 def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
+    "One `results.jsonl` row; `judged` says how far the bench went: `screen` (smoke + timing) or `full` (five stages)."
     t = (b or {}).get('timing') or {}
     src = (Path(cand_dir)/'kernel.py').read_text() if cand_dir else ''
     return dict(time=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), t=time.time(), n=n, kernel=name,
@@ -188,7 +201,7 @@ def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
                 idea=meta.get('idea'), params=meta.get('params') if meta.get('params') is not None else read_dict(src, 'PARAMS'),
                 hash=source_hash(src) if src else None, body=body_hash(src) if src else None,
                 verdict=(b or {}).get('verdict'), ok=passed(b), failing=failing_stages(b), decision=dec['decision'], kept=dec['kept'],
-                reason=dec.get('reason'), gain=dec.get('gain'), noise=dec.get('noise'),
+                judged=dec.get('judged', 'full' if b else None), reason=dec.get('reason'), gain=dec.get('gain'), noise=dec.get('noise'),
                 kernel_ms=t.get('kernel_ms'), speedup_eager=t.get('speedup_eager'), speedup_compile=t.get('speedup_compile'),
                 roofline_pct=t.get('roofline_pct'), bound=t.get('bound'), comparable=(b or {}).get('comparable'),
                 tokens=meta.get('tokens'), elapsed_s=round(time.time() - t0, 3), best=best_of(best_bench))
@@ -255,11 +268,12 @@ def sync_best(run_dir, name, rows) -> dict | None:
 def _history(rows, name):
     return [r for r in rows if r.get('kernel') == name and r.get('decision') != 'no_candidate']
 
-def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict):
+def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict, llm: dict | None = None):
     tmp = cdir.with_name(f'.{cdir.name}.tmp')
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     (tmp/'kernel.py').write_text(source); shutil.copyfile(spec_path, tmp/'spec.json')
     save_json(meta, tmp/'meta.json')
+    if llm: save_json(llm, tmp/'llm.json')                   # the prompt and the answer that made this candidate
     os.replace(tmp, cdir)                                    # the folder appears whole, or not at all
 
 def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
@@ -272,43 +286,77 @@ def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
         return c, i
     return retime
 
-def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, n) -> dict:
-    "Bench (unless already benched), decide, update best/, log one row. Returns the row."
-    P = run_paths(run_dir)
-    if (cdir/'bench.json').exists(): b = load_json(cdir/'bench.json')
-    else:
-        b = bench_kernel(bench_fn, cdir, device, timing)
-        save_json(b, cdir/'bench.json', 'autokernel.bench')
-    inc = sync_best(run_dir, name, rows)
-    if meta.get('proposer') == 'baseline': dec = dict(decision='baseline', kept=passed(b), reason=None if passed(b) else bench_reason(b))
-    else: dec = decide(b, inc, _retimer(bench_fn, cdir, Path(run_dir)/name/'best', device, timing, [0]), confirm=confirm,
-                       floor=setting('min_gain', 0.005))
-    row = make_row(n, name, cdir, meta, b, dec, b if dec['kept'] else inc, t0, backend)
-    rows.append(row)
-    sync_best(run_dir, name, rows)                           # a kept candidate, or the baseline (even a failing one)
-    append_jsonl(row, P['results'])
+def new_locks() -> dict:
+    "The loop's locks: `log` guards the rows, the log files, `best/` and the scheduler's state; per kernel, `decide`."
+    import collections, threading
+    return {'log': threading.RLock(), 'decide': collections.defaultdict(threading.Lock)}
+
+def _cached(path: Path, make) -> dict:
+    if path.exists(): return load_json(path)
+    b = make(); save_json(b, path, 'autokernel.bench'); return b
+
+# %% ../nbs/05_optimize.ipynb #5dd9ca02
+def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
+                   screening=True, on_row=None) -> dict:
+    """Screen, bench (each unless already on disk), decide, update best/, log one row. Returns the row. Thread-safe with
+    `locks` (`new_locks()`): candidates of different kernels decide in parallel, one kernel's one at a time."""
+    P, L = run_paths(run_dir), locks or new_locks()
+    base = meta.get('proposer') == 'baseline'
+    with L['log']: inc0 = sync_best(run_dir, name, rows)
+    dec = None
+    if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
+        scr = _cached(cdir/'screen.json', lambda: bench_kernel(bench_fn, cdir, device, 'retime'))
+        s = screen(scr, inc0, setting('min_gain', 0.005))
+        if not s['go']: b, dec = scr, dict(s, kept=False, judged='screen')
+    if dec is None: b = _cached(cdir/'bench.json', lambda: bench_kernel(bench_fn, cdir, device, timing))
+    with L['decide'][name]:
+        with L['log']: inc = sync_best(run_dir, name, rows)
+        if dec is not None: pass
+        elif base: dec = dict(decision='baseline', kept=passed(b), reason=None if passed(b) else bench_reason(b))
+        else: dec = decide(b, inc, _retimer(bench_fn, cdir, Path(run_dir)/name/'best', device, timing, [0]), confirm=confirm,
+                           floor=setting('min_gain', 0.005))
+        with L['log']:
+            n = 0 if base else sum(1 for r in rows if r.get('decision') != 'baseline') + 1
+            row = make_row(n, name, cdir, meta, b, dec, b if dec['kept'] else inc, t0, backend)
+            rows.append(row)
+            sync_best(run_dir, name, rows)                   # a kept candidate, or the baseline (even a failing one)
+            append_jsonl(row, P['results'])
+            if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
 
-def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print) -> int:
-    "Finish what a killed run left: candidates benched or in flight but never logged. Returns how many."
+def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print, locks=None, on_row=None) -> int:
+    "Finish what a killed run left: candidates screened, benched or in flight but never logged. Returns how many."
     logged = {(r.get('kernel'), r.get('candidate')) for r in rows}
     k = 0
     for name in sorted(baseline_dirs(run_dir)):
         for cdir in candidate_dirs(run_dir, name):
             if (name, cdir.name) in logged or not (cdir/'kernel.py').exists(): continue
             meta = load_json(cdir/'meta.json') if (cdir/'meta.json').exists() else {'proposer': 'unknown'}
-            state = 'benched, not logged' if (cdir/'bench.json').exists() else 'in flight'
+            state = 'benched, not logged' if (cdir/'bench.json').exists() or (cdir/'screen.json').exists() else 'in flight'
             say(f'recovering {name}/{cdir.name} ({state})')
-            n = sum(1 for r in rows if r.get('decision') != 'baseline') + (meta.get('proposer') != 'baseline')
-            run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, time.time(), n)
+            run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, time.time(), locks,
+                           on_row=on_row)
             k += 1
     for t in Path(run_dir).rglob('.*.tmp'): shutil.rmtree(t, ignore_errors=True) if t.is_dir() else t.unlink()
     return k
 
+# %% ../nbs/05_optimize.ipynb #8bdebae6
+def wall_spent(rows: list[dict], before: float | None = None) -> float:
+    "Seconds during which at least one experiment of the log ran (rows that ended before `before`, when given)."
+    iv = sorted((float(r['t']) - float(r.get('elapsed_s') or 0), float(r['t'])) for r in rows
+                if r.get('t') is not None and (before is None or r['t'] < before))
+    total, end = 0.0, None
+    for a, b in iv:
+        if end is None or a > end: total, end = total + b - a, b
+        elif b > end: total, end = total + b - end, b
+    return total
+
 # %% ../nbs/05_optimize.ipynb #1999b6fb
 def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend=None, max_experiments=None, device=None,
-             kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None) -> dict:
-    "Run (or resume) the optimize loop in `run_dir`; returns `summary(run_dir)`."
+             kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None, inflight=None, screening=None,
+             on_row=None) -> dict:
+    """Run (or resume) the optimize loop in `run_dir`; returns `summary(run_dir)`. `inflight`: candidates judged at once
+    (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row."""
     run_dir = Path(run_dir)
     budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
     run = setup_run(run_dir, profile, top_n, backend, kernels)
@@ -317,100 +365,164 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
     dev = str(get_device(device))
     if progress is None: progress = sys.stderr.isatty() or 'ipykernel' in sys.modules
     confirm = max(1, int(confirm if confirm is not None else setting('confirm_repeats', 2)))
+    inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
+    screening = bool(setting('screening', True) if screening is None else screening)
     close = None
-    if bench_fn is None: bench_fn, close = pool_bench(dev)
-    try: return _loop(run_dir, run, P, backend, budget_s, max_exp, dev, bench_fn, agent, timing, confirm, progress, say)
+    if bench_fn is None: bench_fn, close = pool_bench(dev, inflight)
+    opts = dict(budget_s=budget_s, max_exp=max_exp, dev=dev, agent=agent, timing=timing, confirm=confirm, progress=progress,
+                say=say, inflight=inflight, screening=screening, on_row=on_row)
+    try: return _loop(run_dir, run, P, backend, bench_fn, **opts)
     finally:
         if close: close()
 
-def _loop(run_dir, run, P, backend, budget_s, max_exp, dev, bench_fn, agent, timing, confirm, progress, say):
+# %% ../nbs/05_optimize.ipynb #1cb905c1
+def _context(run_dir, name, spec, backend, rows, pending) -> dict:
+    "What a proposer sees of kernel `name` (read under the log lock: `best/` may be replaced meanwhile)."
+    bdir = Path(run_dir)/name/'best'
+    src = (bdir/'kernel.py').read_text() if (bdir/'kernel.py').exists() else (baseline_dirs(run_dir)[name]/'kernel.py').read_text()
+    hist = _history(rows, name)
+    last = next((r for r in reversed(hist) if r.get('candidate') and r.get('decision') != 'baseline'), None)
+    lb = Path(run_dir)/name/'candidates'/last['candidate'] if last else None
+    last_bench = next((load_json(lb/f) for f in ('bench.json', 'screen.json') if lb and (lb/f).exists()), None)
+    return dict(name=name, source=src, spec=spec, backend=backend, history=hist, pending=set(pending),
+                bench=load_json(bdir/'bench.json') if (bdir/'bench.json').exists() else None, last_bench=last_bench)
+
+def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
+    """One experiment on `name` in a worker thread: propose, write, judge, log. `('row', row)`, `('exhausted', None)` or
+    `('no_candidate', row)`. `sh`: what the attempts share (locks, rows, proposer, pending hashes, settings)."""
+    L, rows, t0 = sh['locks'], sh['rows'], time.time()
+    with sh['propose'][name]:
+        with L['log']: ctx = _context(run_dir, name, sh['specs'][name], sh['backend'], rows, sh['pending'][name])
+        prop = sh['proposer']
+        cand = prop['fn'](ctx)
+        if cand is None and prop['name'] == 'search': return 'exhausted', None
+        if cand is None or cand.get('source') is None:           # the LLM gave nothing usable: log it, count it
+            meta = {'proposer': prop['name'], 'idea': None, 'tokens': (cand or {}).get('tokens')}
+            dec = dict(decision='no_candidate', kept=False, reason=(cand or {}).get('reason', 'no candidate'))
+            with L['log']:
+                row = make_row(sum(1 for r in rows if r.get('decision') != 'baseline') + 1, name, None, meta, None, dec,
+                               ctx['bench'], t0, sh['backend'])
+                row['verdict'] = 'error'
+                rows.append(row); append_jsonl(row, sh['P']['results']); sh['on_row'](row)
+                sh['llm_fails'] += 1
+                if sh['llm_fails'] >= setting('llm_give_up', 3) and prop['name'] == 'llm':   # before the next proposal
+                    sh['say'](f"the LLM agent failed {sh['llm_fails']} times in a row ({row['reason']}); the built-in search takes over")
+                    sh['proposer'] = {'fn': search_propose, 'name': 'search'}
+                    append_jsonl({'time': time.time(), 'decision': 'fallback', 'agent': 'search', 'reason': row['reason']}, sh['P']['schedule'])
+            return 'no_candidate', row
+        sh['llm_fails'] = 0
+        meta = {k: cand.get(k) for k in ('proposer', 'idea', 'params', 'tokens')}
+        meta['proposer'] = meta.get('proposer') or prop['name']
+        h = source_hash(cand['source'])
+        with L['log']:
+            cdir = next_candidate(run_dir, name)
+            _write_candidate(cdir, cand['source'], baseline_dirs(run_dir)[name]/'spec.json', meta, cand.get('llm'))
+            sh['pending'][name].add(h)
+    try: row = run_experiment(run_dir, name, cdir, meta, rows, sh['bench_fn'], sh['dev'], sh['timing'], sh['backend'],
+                              sh['confirm'], t0, L, sh['screening'], sh['on_row'])
+    finally: sh['pending'][name].discard(h)
+    return 'row', row
+
+# %% ../nbs/05_optimize.ipynb #03ad5030
+def _stop_reason(rows, n_running, max_exp, budget_s, spent) -> str | None:
+    "Why no further experiment should start (None: start one)."
+    exps = [r for r in rows if r.get('decision') != 'baseline']
+    if max_exp and len(exps) + n_running >= max_exp: return f'{max_exp} experiments done'
+    if spent >= budget_s: return f'budget of {budget_s:.0f}s spent'
+    typical = statistics.median([float(r.get('elapsed_s') or 0) for r in exps][-10:] or [0.0])
+    if spent + typical > budget_s: return f'budget of {budget_s:.0f}s spent (the next experiment would overrun it)'
+    return None
+
+def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, timing, confirm, progress, say, inflight,
+          screening, on_row):
+    from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+    import collections, threading
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}
-    cfg = schedule_settings()
+    cfg, t_start = schedule_settings(), time.time()
     rows = read_jsonl(P['results'])
     propose, agent_name, note = make_proposer(agent or setting('agent', 'search'), log=P['llm'])
     bar = progress_bar(max_exp, f'optimize {run_dir.name}', enabled=progress)
     say = say or bar.write
     say(f"run {run_dir} | backend {backend} | device {dev} | proposer: {note} | budget {budget_s:.0f}s"
-        + (f', {max_exp} experiments' if max_exp else '') + (f' | resuming after {len(rows)} rows' if rows else ''))
+        + (f', {max_exp} experiments' if max_exp else '') + f' | {inflight} in flight' + (' | screening' if screening and timing else '')
+        + (f' | resuming after {len(rows)} rows' if rows else ''))
     append_jsonl({'time': time.time(), 'decision': 'start', 'agent': agent_name, 'backend': backend, 'device': dev,
-                  'budget_s': budget_s, 'max_experiments': max_exp, 'resumed_rows': len(rows)}, P['schedule'])
+                  'budget_s': budget_s, 'max_experiments': max_exp, 'inflight': inflight, 'screening': bool(screening and timing),
+                  'resumed_rows': len(rows)}, P['schedule'])
     save_json({**run, 'agent': agent_name, 'device': dev, 'budget_s': budget_s, 'max_experiments': max_exp}, P['run'], 'autokernel.run')
     if P['done'].exists(): P['done'].unlink()
-    recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say)
+    L, box = new_locks(), {'state': None, 'open': 0}
+    def folded(row):                                         # called under the log lock, in log order
+        box['open'] -= 1                                     # one attempt fewer that has not logged its row yet
+        if box['state'] is not None: record(box['state'], row, cfg); save_state(box['state'], run_dir)
+        if on_row: on_row(row)
+    recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say, L)
     logged = {r.get('kernel') for r in rows if r.get('decision') == 'baseline'}
-    for name, d in baseline_dirs(run_dir).items():                     # experiment 0 of each kernel: its baseline
-        if name in logged: continue
-        cdir = next_candidate(run_dir, name)
-        meta = {'proposer': 'baseline', 'idea': 'baseline', 'params': read_dict((d/'kernel.py').read_text(), 'PARAMS')}
-        _write_candidate(cdir, (d/'kernel.py').read_text(), d/'spec.json', meta)
-        say(status_line(run_experiment(run_dir, name, cdir, meta, rows, bench_fn, dev, timing, backend, confirm, time.time(), 0)))
+    def baseline(name, d):                                   # experiment 0 of each kernel: its baseline, all at once
+        with L['log']:
+            cdir = next_candidate(run_dir, name)
+            meta = {'proposer': 'baseline', 'idea': 'baseline', 'params': read_dict((d/'kernel.py').read_text(), 'PARAMS')}
+            _write_candidate(cdir, (d/'kernel.py').read_text(), d/'spec.json', meta)
+        return run_experiment(run_dir, name, cdir, meta, rows, bench_fn, dev, timing, backend, confirm, time.time(), L, on_row=on_row)
+    todo = [(n, d) for n, d in baseline_dirs(run_dir).items() if n not in logged]
+    with ThreadPoolExecutor(inflight) as ex:
+        for row in ex.map(lambda nd: baseline(*nd), todo): say(status_line(row))
     state = replay(specs, rows, cfg)
     if P['state'].exists():
         try:
             disk = load_json(P['state'], 'autokernel.schedule')
             if disk.get('rows') == state['rows'] and set(disk.get('kernels', {})) == set(state['kernels']): state = disk
         except AutokernelError: pass
-    spent = lambda: sum(float(r.get('elapsed_s') or 0) for r in rows)
+    box['state'] = state
+    before = wall_spent(rows, before=t_start)                # earlier sessions; this one counts from its start
+    spent = lambda: before + time.time() - t_start
+    sh = dict(locks=L, rows=rows, specs=specs, backend=backend, P=P, bench_fn=bench_fn, dev=dev, timing=timing, confirm=confirm,
+              screening=screening, on_row=folded, proposer={'fn': propose, 'name': agent_name},
+              propose=collections.defaultdict(threading.Lock), pending=collections.defaultdict(set), llm_fails=0, say=say)
     n_exp = lambda: sum(1 for r in rows if r.get('decision') != 'baseline')
-    typical = lambda: statistics.median([float(r.get('elapsed_s') or 0) for r in rows if r.get('decision') != 'baseline'][-10:] or [0.0])
     bar.update(n_exp()) if max_exp else None
-    llm_fails = 0
-    while True:
-        if max_exp and n_exp() >= max_exp: why = f'{max_exp} experiments done'; break
-        if spent() >= budget_s: why = f'budget of {budget_s:.0f}s spent'; break
-        if spent() + typical() > budget_s: why = f'budget of {budget_s:.0f}s spent (the next experiment would overrun it)'; break
-        name, reason = pick(state, cfg, P['schedule'])
-        if name is None: why = reason; break
-        t0 = time.time()
-        bdir = Path(run_dir)/name/'best'
-        inc_src = (bdir/'kernel.py').read_text() if (bdir/'kernel.py').exists() else (baseline_dirs(run_dir)[name]/'kernel.py').read_text()
-        hist = _history(rows, name)
-        last = candidate_dirs(run_dir, name)[-1] if candidate_dirs(run_dir, name) else None
-        ctx = dict(name=name, source=inc_src, spec=specs[name], backend=backend, history=hist,
-                   bench=load_json(bdir/'bench.json') if (bdir/'bench.json').exists() else None,
-                   last_bench=load_json(last/'bench.json') if last and (last/'bench.json').exists() else None)
-        cand = propose(ctx)
-        if cand is None and agent_name == 'search':
-            record(state, {'kernel': name, 'decision': 'exhausted'}, cfg)
-            append_jsonl({'time': time.time(), 'decision': 'exhausted', 'kernel': name,
-                          'reason': f'{name}: every point of its SPACE was tried (or it has no PARAMS/SPACE)'}, P['schedule'])
-            continue
-        if cand is None or cand.get('source') is None:           # the LLM gave nothing usable: log it, count it
-            llm_fails += 1
-            meta = {'proposer': agent_name, 'idea': None, 'tokens': (cand or {}).get('tokens')}
-            dec = dict(decision='no_candidate', kept=False, reason=(cand or {}).get('reason', 'no candidate'))
-            row = make_row(n_exp() + 1, name, None, meta, None, dec, ctx['bench'], t0, backend)
-            row['verdict'] = 'error'
-            rows.append(row); append_jsonl(row, P['results']); record(state, row, cfg); save_state(state, run_dir)
-            bar.update(1); say(status_line(row))
-            if llm_fails >= setting('llm_give_up', 3):
-                say(f'the LLM agent failed {llm_fails} times in a row ({row["reason"]}); the built-in search takes over')
-                propose, agent_name = search_propose, 'search'
-                append_jsonl({'time': time.time(), 'decision': 'fallback', 'agent': 'search', 'reason': row['reason']}, P['schedule'])
-            continue
-        llm_fails = 0
-        cdir = next_candidate(run_dir, name)
-        meta = {k: cand.get(k) for k in ('proposer', 'idea', 'params', 'tokens')}
-        meta['proposer'] = meta.get('proposer') or agent_name
-        _write_candidate(cdir, cand['source'], baseline_dirs(run_dir)[name]/'spec.json', meta)
-        row = run_experiment(run_dir, name, cdir, meta, rows, bench_fn, dev, timing, backend, confirm, t0, n_exp() + 1)
-        record(state, row, cfg); save_state(state, run_dir)
-        bar.update(1); say(status_line(row))
+    running, why, final = {}, None, None
+    with ThreadPoolExecutor(inflight) as ex:
+        while True:
+            why = final
+            while why is None and len(running) < inflight:
+                with L['log']:
+                    why = _stop_reason(rows, box['open'], max_exp, budget_s, spent())
+                    if why: break
+                    name, reason = pick(state, cfg, P['schedule'])
+                    if name is None: why = final = reason; break
+                    box['open'] += 1
+                running[ex.submit(_attempt, run_dir, name, sh)] = name
+            if not running: break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                name = running.pop(f)
+                what, row = f.result()
+                if what == 'exhausted':
+                    with L['log']:
+                        box['open'] -= 1
+                        if state['kernels'][name]['status'] != 'exhausted':
+                            record(state, {'kernel': name, 'decision': 'exhausted'}, cfg)
+                            append_jsonl({'time': time.time(), 'decision': 'exhausted', 'kernel': name,
+                                          'reason': f'{name}: every point of its SPACE was tried (or it has no PARAMS/SPACE)'}, P['schedule'])
+                    continue
+                bar.update(1); say(status_line(row))
     save_state(state, run_dir)
     append_jsonl({'time': time.time(), 'decision': 'stop', 'reason': why, 'experiments': n_exp()}, P['schedule'])
-    P['done'].write_text(why + '\n')
+    P['done'].write_text(f'{why}\n')
     bar.close()
     say(f'stopped: {why}')
     return summary(run_dir, show=True, say=say)
 
 # %% ../nbs/05_optimize.ipynb #24c1e9a0
 def summary(run_dir, show: bool = True, say=print) -> dict:
-    "Per-kernel best speedups and the Amdahl whole-model estimate of a run."
+    """Per-kernel best speedups and the Amdahl whole-model estimate of a run; the pace: experiments (`screened` ones stopped
+    after the screen, `fully_judged` ones went through the five stages) per hour of wall time."""
     P = run_paths(run_dir)
     rows = read_jsonl(P['results'])
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}
     state = load_json(P['state'], 'autokernel.schedule') if P['state'].exists() else None
-    ks, t_total = [], sum(float(r.get('elapsed_s') or 0) for r in rows)
+    ks, t_total = [], wall_spent(rows)
     for name, spec in specs.items():
         mine = [r for r in rows if r.get('kernel') == name]
         base = next((r for r in mine if r.get('decision') == 'baseline'), {})
@@ -421,11 +533,14 @@ def summary(run_dir, show: bool = True, say=print) -> dict:
                        speedup_eager=best.get('speedup'), speedup_compile=best.get('speedup_compile'),
                        baseline_speedup_eager=base.get('speedup_eager'), roofline_pct=best.get('roofline_pct'),
                        experiments=sum(1 for r in mine if r.get('decision') != 'baseline'), kept=sum(1 for r in mine if r.get('decision') == 'keep'),
+                       screened=sum(1 for r in mine if r.get('judged') == 'screen'),
                        status=st.get('status') if st.get('status') == 'active' else st.get('reason') or st.get('status'),
                        best_candidate=incumbent(rows, name)))
     eff = lambda k: max(k['speedup_eager'] or 1.0, 1.0) if k['ok'] else 1.0
-    n = sum(1 for r in rows if r.get('decision') != 'baseline')
-    out = dict(run=str(run_dir), kernels=ks, experiments=n, hours=t_total / 3600,
+    exps = [r for r in rows if r.get('decision') != 'baseline']
+    n = len(exps)
+    out = dict(run=str(run_dir), kernels=ks, experiments=n, screened=sum(1 for r in exps if r.get('judged') == 'screen'),
+               fully_judged=sum(1 for r in exps if r.get('judged') == 'full'), hours=t_total / 3600,
                experiments_per_hour=n / (t_total / 3600) if t_total > 0 else None,
                comparable=all(r.get('comparable') for r in rows if r.get('verdict')) if rows else None,
                amdahl_eager=amdahl([(k['fraction'], eff(k)) for k in ks]),
@@ -435,15 +550,15 @@ def summary(run_dir, show: bool = True, say=print) -> dict:
 
 def format_summary(s: dict) -> str:
     f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else '-'
-    lines = [f"{'kernel':<20}{'f':>7}{'base ms':>10}{'best ms':>10}{'x eager':>9}{'x compile':>10}{'roofline':>9}{'exps':>6}{'kept':>5}  status"]
+    lines = [f"{'kernel':<20}{'f':>7}{'base ms':>10}{'best ms':>10}{'x eager':>9}{'x compile':>10}{'roofline':>9}{'exps':>6}{'scr':>5}{'kept':>5}  status"]
     for k in s['kernels']:
         lines.append(f"{k['kernel']:<20}{f(k['fraction'], '.1%'):>7}{f(k['baseline_ms'], '.4g'):>10}{f(k['best_ms'], '.4g'):>10}"
                      f"{f(k['speedup_eager'], '.2f'):>9}{f(k['speedup_compile'], '.2f'):>10}{f(k['roofline_pct'], '.0f') + '%':>9}"
-                     f"{k['experiments']:>6}{k['kept']:>5}  {k['status'] or ''}{'' if k['ok'] else ' (fails bench)'}")
+                     f"{k['experiments']:>6}{k.get('screened', 0):>5}{k['kept']:>5}  {k['status'] or ''}{'' if k['ok'] else ' (fails bench)'}")
     lines.append(f"whole model (Amdahl, kernels that pass and beat eager, {s['covered_fraction']:.1%} of the time covered): "
                  f"x{s['amdahl_eager']:.3f} vs eager" + ('' if s['comparable'] else '  [CPU timings: not comparable]'))
-    lines.append(f"{s['experiments']} experiments in {s['hours'] * 60:.1f} min"
-                 + (f" ({s['experiments_per_hour']:.0f}/hour)" if s['experiments_per_hour'] else ''))
+    lines.append(f"{s['experiments']} experiments ({s.get('screened', 0)} screened, {s.get('fully_judged', 0)} fully judged) in "
+                 f"{s['hours'] * 60:.1f} min of wall time" + (f" ({s['experiments_per_hour']:.0f}/hour)" if s['experiments_per_hour'] else ''))
     return '\n'.join(lines)
 
 # %% ../nbs/05_optimize.ipynb #5ed814b2

@@ -57,10 +57,14 @@ def fake_bench(kernel_dir, spec=None, device=None, timing=True, sleep=0.0):
     ok = p.get('ALGO', 'one_pass') == 'one_pass'
     stages = {s: {'ok': True, 'checks': 1, 'max_rel_err': 0.0, 'detail': ''} for s in ('smoke', 'sweep', 'stability', 'determinism')}
     stages['edges'] = {'ok': ok, 'checks': 2, 'max_rel_err': 0.0 if ok else 1.0, 'detail': '' if ok else 'wrong result on [1, 5]'}
+    if timing == 'retime':                                   # a screen or re-timing: smoke check and timing only
+        stages = {s: v if s == 'smoke' else {'ok': None, 'checks': 0, 'detail': 'not run (a re-timing)'} for s, v in stages.items()}
+        ok = True
     ms = fake_ms(p) * (1 + random.uniform(-0.003, 0.003))
     t = {'kernel_ms': ms, 'kernel_spread_ms': [ms * 0.998, ms * 1.002], 'eager_ms': 1.2, 'compile_ms': 1.1,
          'speedup_eager': 1.2 / ms, 'speedup_compile': 1.1 / ms, 'roofline_pct': 50 / ms, 'bound': 'memory'}
     return {'format': 'autokernel.bench', 'version': 1, 'kernel_dir': str(kernel_dir), 'comparable': True,
+            'mode': 'retime' if timing == 'retime' else 'full',
             'ok': ok, 'verdict': 'pass' if ok else 'fail', 'reason': None if ok else 'edges: wrong result on [1, 5]',
             'stages': stages, 'timing': t if (ok and timing) else None, 'elapsed_s': {'total': sleep}}
 
@@ -80,8 +84,10 @@ def check_run_invariants(run, n_experiments):
     for name in {r['kernel'] for r in rows}:
         cands = candidate_dirs(run, name)
         assert {c.name for c in cands} == {c for k, c in keys if k == name}         # no orphan folder, no row without one
+        judged = {r['candidate']: r['judged'] for r in rows if r['kernel'] == name and r['candidate']}
         for c in cands:
-            assert (c / 'kernel.py').exists() and (c / 'bench.json').exists() and (c / 'meta.json').exists()
+            assert (c / 'kernel.py').exists() and (c / 'meta.json').exists()
+            assert (c / ('screen.json' if judged[c.name] == 'screen' else 'bench.json')).exists()   # what the row was decided on
         hashes = [source_hash((c / 'kernel.py').read_text()) for c in cands]
         assert len(hashes) == len(set(hashes))                                      # never the same kernel twice
         best = Path(run) / name / 'best'
@@ -97,7 +103,9 @@ def test_loop_keeps_only_significant_passing_candidates(tmp_path):
     rows = check_run_invariants(run, 40)
     exps = [r for r in rows if r['decision'] != 'baseline']
     assert [r['decision'] for r in rows[:2]] == ['baseline', 'baseline']
-    assert exps[0]['kernel'] == '01_layernorm'                                      # 3x the weight of the softmax
+    first_pick = next(d for d in core.read_jsonl(run / 'schedule.jsonl') if d['decision'] == 'pick')
+    assert first_pick['kernel'] == '01_layernorm'                                  # 3x the weight of the softmax
+    assert 0 < s['screened'] < 40 and s['screened'] + s['fully_judged'] == 40       # most stop at the screen
     for r in exps:
         assert r['proposer'] == 'search' and r['backend'] == 'triton' and r['idea']
         if r['verdict'] == 'fail':
@@ -198,7 +206,7 @@ def test_resume_finishes_in_flight_and_unlogged_candidates(tmp_path):
     cdir = run / last['kernel'] / 'candidates' / last['candidate']
     flight = cdir.with_name(f'{int(cdir.name) + 1:04d}')
     shutil.copytree(cdir, flight)
-    (flight / 'bench.json').unlink()
+    for f in ('bench.json', 'screen.json', 'retime_1.json', 'retime_1_incumbent.json'): (flight / f).unlink(missing_ok=True)
     src = (flight / 'kernel.py').read_text()
     (flight / 'kernel.py').write_text(src.replace(next(l for l in src.splitlines() if l.startswith('PARAMS =')),
                                                   "PARAMS = dict(BLOCK_N=4096, ROWS_PER_PROG=1, num_warps=16, num_stages=1, ALGO='one_pass')"))
@@ -219,9 +227,14 @@ def test_real_bench_softmax_layernorm_interpreter(tmp_path):
     assert base['02_softmax']['verdict'] == 'pass', base['02_softmax']['reason']
     assert all(r['comparable'] is False for r in rows if r['verdict'] == 'pass')       # CPU wall clock, labelled
     for r in rows:
-        b = core.load_json(run / r['kernel'] / 'candidates' / r['candidate'] / 'bench.json', 'autokernel.bench')
+        cdir = run / r['kernel'] / 'candidates' / r['candidate']
+        b = core.load_json(cdir / ('screen.json' if r['judged'] == 'screen' else 'bench.json'), 'autokernel.bench')
         assert b['verdict'] == r['verdict'] and set(b['stages']) == {'smoke', 'sweep', 'stability', 'determinism', 'edges'}
-        assert r['ok'] == (b['ok'] and b['verdict'] == 'pass')
+        assert b['mode'] == ('retime' if r['judged'] == 'screen' else 'full')
+        if r['judged'] == 'screen':                                  # smoke check and timing only: never kept
+            assert r['decision'] in ('screened', 'revert') and not r['kept'] and not r['ok']
+            assert b['stages']['sweep']['ok'] is None and (r['decision'] == 'revert' or r['kernel_ms'] > 0)
+        assert r['ok'] == (b['ok'] and b['verdict'] == 'pass' and b['mode'] == 'full')
         if r['decision'] != 'baseline':
             assert r['kept'] == (r['decision'] == 'keep')
             if r['verdict'] != 'pass': assert r['decision'] == 'revert'
@@ -236,7 +249,7 @@ def test_cli_profile_extract_optimize_resume(tmp_path, monkeypatch, capsys):
     "`autokernel optimize --preset ...` profiles, extracts, benches the baselines, runs; the same command resumes."
     import autokernel.optimize as opt
     from autokernel.cli import main
-    monkeypatch.setattr(opt, 'pool_bench', lambda device: (fake_bench, lambda: None))
+    monkeypatch.setattr(opt, 'pool_bench', lambda device, workers=1: (fake_bench, lambda: None))
     monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
     monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
     run = tmp_path / 'run'

@@ -1,0 +1,126 @@
+"""The optimize loop's pace and its finds: judged candidates per hour, screened vs fully judged, kept, and each kernel's
+speedup over its library baseline (the kernel extraction wrote into the run) at the end of a timed run.
+
+    python benchmarks/loop_pace.py --preset gpt2 --budget 10m                  # on the GPU machine (issue #15)
+    python benchmarks/loop_pace.py --model qwen2 --budget 10m                  # an HF architecture outside the presets
+    python benchmarks/loop_pace.py --preset gpt2-tiny --budget 90s --device cpu --top 3   # CPU smoke test
+
+`--model TYPE` builds a transformers model of that `model_type` from its config (random weights, nothing downloaded),
+at a GPT-2-small-like size (hidden 768, 12 layers, 8 x 1024 tokens; `--tiny`: hidden 64, 2 layers, 2 x 32 tokens).
+Writes benchmarks/results/loop_pace.json on a GPU (loop_pace_cpu.json on the CPU: not GPU numbers), merging runs of
+other models already there for the same card, and $OUT/loop_pace.json when $OUT is set:
+`{"card", "runs": [{"model", "budget_s", "judged", "screened", "kept", "candidates_per_hour", "kernel_speedups"}]}`.
+"""
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT, table, write_out
+
+from autokernel import core
+from autokernel.core import AutokernelError
+
+
+def hf_model(model_type: str, tiny: bool):
+    "A transformers model of `model_type` built from its config at a fixed size: `(model, inputs)`."
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+    try: cfg = AutoConfig.for_model(model_type)
+    except ValueError as e: raise AutokernelError(f"transformers knows no model type {model_type!r} ({str(e)[:120]})") from None
+    size = (dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+                 vocab_size=512, max_position_embeddings=64, head_dim=16) if tiny else
+            dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=4, intermediate_size=2048,
+                 vocab_size=32000, max_position_embeddings=2048, head_dim=64))
+    for k, v in size.items():
+        if hasattr(cfg, k): setattr(cfg, k, v)
+    cfg.use_cache = False
+    torch.manual_seed(0)
+    try: model, lm = AutoModelForCausalLM.from_config(cfg, attn_implementation='sdpa'), True
+    except ValueError: model, lm = AutoModel.from_config(cfg), False
+    batch, seq = (2, 32) if tiny else (8, 1024)
+    ids = torch.randint(0, cfg.vocab_size, (batch, seq), generator=torch.Generator().manual_seed(1))
+    return model, ({'input_ids': ids, 'labels': ids.clone()} if lm else {'input_ids': ids})
+
+
+def profile_model(a, dev) -> tuple[str, dict]:
+    "`(model name, profile JSON)` of the preset or HF model asked for."
+    from autokernel.profile import profile
+    if a.preset:
+        model, inputs = core.load_model(a.preset, dev)
+        return a.preset, profile(model, inputs, name=a.preset, device=dev)
+    model, inputs = hf_model(a.model, a.tiny)
+    model = model.to(device=dev, dtype=core.default_dtype(dev)).eval()
+    name = f"hf-{a.model}" + ('-tiny' if a.tiny else '')
+    return name, profile(model, core.move_inputs(inputs, dev, core.default_dtype(dev)), name=name, device=dev)
+
+
+def pace_row(model: str, budget_s: float, s: dict, wall_s: float) -> dict:
+    "One run of the results file, from `optimize.summary` of the run and the wall time of the optimize call."
+    sp = {k['kernel']: (round(k['baseline_ms'] / k['best_ms'], 4) if k.get('baseline_ms') and k.get('best_ms') and k['ok'] else None)
+          for k in s['kernels']}
+    judged = s['experiments']
+    return dict(model=model, budget_s=budget_s, wall_s=round(wall_s, 1), judged=judged, screened=s.get('screened'),
+                fully_judged=s.get('fully_judged'), kept=sum(k['kept'] for k in s['kernels']),
+                candidates_per_hour=round(judged / (wall_s / 3600), 1) if wall_s > 0 else None,
+                kernel_speedups=sp, speedup_eager={k['kernel']: k['speedup_eager'] for k in s['kernels']},
+                comparable=s.get('comparable'), run=s['run'])
+
+
+def merge(path: Path, card: str, row: dict) -> dict:
+    "The results file with `row` added (replacing an earlier run of the same model on the same card)."
+    old = json.loads(path.read_text()) if path.exists() else {}
+    runs = [r for r in old.get('runs', []) if r.get('model') != row['model']] if old.get('card') == card else []
+    return {'card': card, 'runs': runs + [row]}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--preset', help='a preset (gpt2, bert, llama, or NAME-tiny)')
+    src.add_argument('--model', help='a transformers model_type (qwen2, mistral, phi3, ...) built from its config')
+    p.add_argument('--tiny', action='store_true', help='with --model: a tiny size (CPU smoke tests)')
+    p.add_argument('--budget', default='10m')
+    p.add_argument('--top', type=int, default=8)
+    p.add_argument('--device', default='auto')
+    p.add_argument('--agent', default='search', choices=['search', 'llm'])
+    p.add_argument('--max-experiments', type=int, default=None)
+    p.add_argument('--run', default=None, help='run folder (default: $OUT/loop-<model> or runs/loop-<model>-<time>); fresh each time')
+    p.add_argument('--out', default=None, help='results file (default: benchmarks/results/loop_pace.json, _cpu on the CPU)')
+    a = p.parse_args(argv)
+    try:
+        budget_s = core.parse_duration(a.budget)
+        dev = core.get_device(a.device)
+        from autokernel.optimize import optimize
+        card = core.device_name(dev)
+        print(f'card: {card}  torch {core.environment(dev)["torch"]}  triton {core.environment(dev)["triton"]}', flush=True)
+        t0 = time.time()
+        name, prof = profile_model(a, dev)
+        print(f'profiled {name} in {time.time() - t0:.1f} s', flush=True)
+    except AutokernelError as e:
+        print(f'loop_pace: {e}', file=sys.stderr); return 2
+    import os
+    out_dir = os.environ.get('OUT')
+    run = Path(a.run) if a.run else (Path(out_dir)/f'loop-{name}' if out_dir else core.runs_dir()/f"loop-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    shutil.rmtree(run, ignore_errors=True)
+    t1 = time.time()
+    s = optimize(run, profile=prof, top_n=a.top, budget=a.budget, agent=a.agent, device=str(dev), max_experiments=a.max_experiments,
+                 progress=None, say=lambda m: print(m, flush=True))
+    row = pace_row(name, budget_s, s, time.time() - t1)
+    print('\n' + table([{'kernel': k, 'x over library baseline': v, 'x eager': row['speedup_eager'][k]} for k, v in row['kernel_speedups'].items()],
+                       ['kernel', 'x over library baseline', 'x eager']))
+    print(f"\n{name} on {card}: {row['judged']} judged ({row['screened']} screened, {row['fully_judged']} fully judged), "
+          f"{row['kept']} kept, in {row['wall_s']:.0f} s: {row['candidates_per_hour']} candidates/hour"
+          + ('' if core.is_gpu(dev) else '  [CPU: a smoke test, not GPU numbers]'))
+    path = Path(a.out) if a.out else ROOT/'benchmarks'/'results'/('loop_pace.json' if core.is_gpu(dev) else 'loop_pace_cpu.json')
+    res = merge(path, card, row)
+    path.write_text(json.dumps(res, indent=1) + '\n')
+    print(f'wrote {path}')
+    write_out('loop_pace.json', res)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
