@@ -25,8 +25,8 @@ __all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 
            'map_layernorm', 'map_reduce', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
            'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
            'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
-           'fold', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel', 'clear_previous',
-           'model_folder', 'extract', 'format_extract', 'extract_cmd']
+           'fold', 'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
+           'clear_previous', 'model_folder', 'extract', 'format_extract', 'extract_cmd']
 
 # %% ../nbs/02_extract.ipynb #a208d600
 class NotExtractable(Exception):
@@ -433,15 +433,32 @@ def _pairs(rest, attempt, rest_of_mul):
         attempt([ls, nl], map_cross_entropy, {**nl, 'inputs': [inp(ls, 0), inp(nl, 1), inp(nl, 2)]}, calls=nl.get('calls') or 1)
     return used
 
+# %% ../nbs/02_extract.ipynb #bb14cd1f
+def fused_candidates(recs, wall=None) -> tuple[list[dict], list[dict]]:
+    """`(items, rest)`: the instances of the fused kinds (those whose `kind.py` has a `find`) among `recs`, each claiming its
+    records, and the records left for the single-op kinds. A record claims once: the first fused kind to find it keeps it;
+    an instance without a case (the profile lacks an argument) or not extractable claims nothing."""
+    items, claimed = [], set()
+    for k in KINDS.values():
+        if k.find is None: continue
+        for c, grp in k.find([r for r in recs if id(r) not in claimed]):
+            if c is None: continue
+            try: items.append(_item(k.name, c, grp, wall=wall))
+            except NotExtractable: continue
+            claimed |= {id(r) for r in grp}
+    return items, [r for r in recs if id(r) not in claimed]
+
 # %% ../nbs/02_extract.ipynb #0e7bbfee
-def candidates(prof) -> tuple[list[dict], list[dict]]:
-    "`(items, not_extractable)` of a profile: merged kernel candidates ranked by time, and the rest with reasons."
+def candidates(prof, fuse: bool = False) -> tuple[list[dict], list[dict]]:
+    """`(items, not_extractable)` of a profile: merged kernel candidates ranked by time, and the rest with reasons. With
+    `fuse`, the fused kinds claim their records first (`fused_candidates`)."""
     wall = prof.get('wall_ms') or None
     recs, wrappers = fold(prof['ops'])
     margs = prof.get('scope_args') or {}
     for r in recs:
         if r.get('scope') and r['scope'][-1] in margs: r['module_args'] = margs[r['scope'][-1]]
     items, skipped = [], _skip(wrappers, "dispatch time of a composite op (its inner op is extracted on its own)", wall)
+    if fuse: items, recs = fused_candidates(recs, wall)
     def attempt(recs, fn, *a, group=None, **kw):
         try: items.append(_item(*fn(*a), recs, wall=wall, **kw))
         except NotExtractable as e: skipped.extend(_skip(recs, str(e), wall, group))
@@ -556,7 +573,8 @@ def _merge_skipped(rows) -> list[dict]:
 def _amdahl(f) -> float | None: return None if f >= 1 else amdahl([(f, math.inf)])   # None: unbounded
 
 # %% ../nbs/02_extract.ipynb #63b85eb2
-def extract(profile, top_n: int | None = None, backend: str | None = None, out=None, force: bool = False, verbose: bool = True) -> dict:
+def extract(profile, top_n: int | None = None, backend: str | None = None, out=None, force: bool = False, verbose: bool = True,
+            fuse: bool | None = None) -> dict:
     "Write the top-N extractable ops of `profile` as kernel folders in `out`; returns (and writes) the index `extract.json`."
     prof, src = load_profile(profile)
     top_n = setting('top_n', 8) if top_n is None else int(top_n)
@@ -567,7 +585,8 @@ def extract(profile, top_n: int | None = None, backend: str | None = None, out=N
     lib = kernels_dir().resolve()
     if out.resolve() == lib or out.resolve() in {lib/k for k in KINDS}:
         raise AutokernelError(f"{out} is the op library's own folder: extract into kernels/<model>/ or another folder")
-    items, skipped = candidates(prof)
+    fuse = setting('fuse', False, bool) if fuse is None else bool(fuse)
+    items, skipped = candidates(prof, fuse)
     nobase = [it for it in items if not baseline_path(it['kind'], backend).exists()]
     items = [it for it in items if baseline_path(it['kind'], backend).exists()]
     skipped += [{'op': ', '.join(it['ops']), 'op_class': None, 'scope': it['scope'], 'shapes': [m and m['shape'] for m in it['case']['inputs']],
@@ -580,7 +599,7 @@ def extract(profile, top_n: int | None = None, backend: str | None = None, out=N
     wall = prof.get('wall_ms') or 0
     covered = sum(k['fraction'] for k in kernels)
     index = {'profile': src, 'model': prof['model'], 'device': prof.get('device'), 'comparable': prof.get('comparable'),
-             'backend': backend, 'top_n': top_n, 'out': str(out), 'wall_ms': wall, 'kernels': kernels,
+             'backend': backend, 'top_n': top_n, 'fuse': fuse, 'out': str(out), 'wall_ms': wall, 'kernels': kernels,
              'below_top_n': [{'kind': it['kind'], 'ops': it['ops'], 'calls': it['calls'], 'time_ms': it['time_ms'],
                               'fraction': it['fraction'], 'case': case_str(it['case'])} for it in below],
              'not_extractable': _merge_skipped(skipped),
@@ -630,11 +649,13 @@ def _parser():
     ap.add_argument('--backend', default=None, help='triton or cuda (default: settings backend)')
     ap.add_argument('--out', default=None, help='the folder to write (default: kernels/<model>/)')
     ap.add_argument('--force', action='store_true', help='replace folders even if their kernel.py was edited')
+    ap.add_argument('--fuse', action='store_true', default=None,
+                    help='let the fused kinds (add_rmsnorm, gated_mlp, ...) claim the ops they fuse (default: settings fuse)')
     return ap
 
 def extract_cmd(argv: list[str]) -> int:
     "`autokernel extract ...`: extract a profile's top ops, print what was written and what could not be extracted."
     a = _parser().parse_args(argv)
     if not a.profile: raise AutokernelError("--profile is required: a profile JSON such as presets/gpt2.profile.json")
-    extract(a.profile, a.top, a.backend, a.out, force=a.force)
+    extract(a.profile, a.top, a.backend, a.out, force=a.force, fuse=a.fuse)
     return 0

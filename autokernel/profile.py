@@ -19,8 +19,9 @@ from .core import (amdahl as core_amdahl, positive_int, cut, text_table, Autoker
 
 # %% auto #0
 __all__ = ['SCOPED_FUNCTIONS', 'SCOPE_ARG_NAMES', 'SPEEDUPS', 'tree_inputs', 'event_call', 'string_args', 'op_class',
-           'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'rank', 'amdahl_speedup', 'amdahl',
-           'by_class', 'format_profile', 'show_profile', 'plot_profile', 'save_profile', 'load_profile', 'profile_cmd']
+           'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'mark_fusions', 'rank',
+           'amdahl_speedup', 'amdahl', 'by_class', 'format_profile', 'show_profile', 'plot_profile', 'save_profile',
+           'load_profile', 'profile_cmd']
 
 # %% ../nbs/01_profile.ipynb #fa904eb0
 SCOPED_FUNCTIONS = ('apply_rotary_pos_emb', 'apply_rotary_emb')
@@ -452,6 +453,7 @@ def _assemble(recs, busy_ms, wall, profiled_ms, iters, warmup, device, model, in
                     'fraction': t / wall_ms if wall_ms > 0 else 0.0, 'kernels': sorted(r['kernels']),
                     'scope': r['scope'], 'parents': r['parents']})
     _settle_silu_mul(ops)
+    mark_fusions(ops)
     ops.sort(key=lambda o: -o['time_ms'])
     env = environment(device)
     return {'format': 'autokernel.profile', 'version': 1, 'model': name or type(model).__name__,
@@ -467,6 +469,18 @@ def _settle_silu_mul(ops):
     silu_scopes = {tuple(o['scope'][:-1]) for o in ops if o['pattern'] == 'silu_mul'}
     for o in ops:
         if o['pattern'] == 'silu_mul?': o['pattern'] = 'silu_mul' if tuple(o['scope']) in silu_scopes else None
+
+# %% ../nbs/01_profile.ipynb #e130edbf
+def mark_fusions(ops) -> list[dict]:
+    """Tag the op records a fused kind would take over with `fusions: [kind, ...]`: each kind folder with a `find`
+    (`kernels/<kind>/kind.py`) says where it occurs; `autokernel extract --fuse` then extracts those instead."""
+    from autokernel.ops import KINDS
+    for k in KINDS.values():
+        if k.find is None: continue
+        for _, recs in k.find(ops):
+            for r in recs:
+                if k.name not in r.setdefault('fusions', []): r['fusions'].append(k.name)
+    return ops
 
 # %% ../nbs/01_profile.ipynb #de84b351
 def _shape_str(inputs) -> str:

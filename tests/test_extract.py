@@ -288,3 +288,42 @@ def test_edited_kernel_is_not_overwritten(tmp_path):
         quiet_extract(FIX, top_n=1, out=tmp_path)
     quiet_extract(FIX, top_n=1, out=tmp_path, force=True)
     assert "tuned by hand" not in kp.read_text()
+
+
+# --- fused kinds (kernels/<kind>/kind.py with a `find`) -----------------------------------------------------------
+
+FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm"}}
+
+
+@pytest.mark.parametrize("name", list(FUSED_EXPECTED))
+def test_fused_extraction(name, tiny_profiles, tmp_path):
+    "With fuse, the fused kinds claim their ops (no op in two items), the rest extracts as before, and the kernels pass."
+    prof = tiny_profiles[name]
+    plain, _ = candidates(prof)
+    items, skipped = candidates(prof, fuse=True)
+    assert FUSED_EXPECTED[name] <= {it["kind"] for it in items}
+    assert not FUSED_EXPECTED[name] & {it["kind"] for it in plain}, "fusion is opt-in"
+    total = sum(r["time_ms"] for r in prof["ops"])
+    assert math.isclose(sum(it["time_ms"] for it in items) + sum(s["time_ms"] for s in skipped), total, rel_tol=1e-9)
+    assert math.isclose(sum(it["time_ms"] for it in plain) + sum(s["time_ms"] for s in candidates(prof)[1]), total, rel_tol=1e-9)
+    fused = {o["op"] for o in prof["ops"] if set(o.get("fusions") or ()) & FUSED_EXPECTED[name]}
+    assert "aten::add" in fused, "the profile tags the ops of each fused instance"
+    idx = quiet_extract(prof, top_n=50, backend="triton", out=tmp_path, fuse=True)
+    assert idx["fuse"] and FUSED_EXPECTED[name] <= {k["kind"] for k in idx["kernels"]}
+    for k in idx["kernels"]:
+        if k["kind"] not in FUSED_EXPECTED[name]: continue
+        spec = load_json(tmp_path / k["name"] / "spec.json", "autokernel.spec")
+        fn = load_kernel_module(tmp_path / k["name"] / "kernel.py").kernel_fn
+        for dtype in ("float32", "bfloat16"):
+            r = check_kernel(fn, spec["kind"], spec["test_cases"][-1], dtype)
+            assert r["ok"], (k["name"], dtype, r)
+
+
+def test_fused_kinds_on_the_h100_llama_profile():
+    "On the full LLaMA preset (GPU records), 24 residual adds + RMSNorms fuse; the final norm stays a plain rmsnorm."
+    prof = load_json(ROOT / "presets" / "llama.profile.json", "autokernel.profile")
+    items, _ = candidates(prof, fuse=True)
+    by = {it["kind"]: it for it in items}
+    assert by["add_rmsnorm"]["calls"] == 24 and by["add_rmsnorm"]["case"]["args"] == {"eps": 1e-5}
+    assert by["add_rmsnorm"]["case"]["inputs"][0]["shape"] == [8, 1024, 768]
+    assert [it["calls"] for it in items if it["kind"] == "rmsnorm"] == [1]

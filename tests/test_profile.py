@@ -115,3 +115,14 @@ def test_preset_profiles_carry_scope_args(name):
     assert prof['scope_args'] == json.loads(json.dumps(scope_args(model)))
     if name == 'llama':
         assert prof['scope_args']['LlamaRMSNorm'] == {'variance_epsilon': model.config.rms_norm_eps}
+
+
+def test_fused_kinds_tag_their_ops():
+    "mark_fusions tags the records of each fused instance: on the LLaMA preset, the residual adds and the layers' RMSNorms."
+    from autokernel.profile import mark_fusions
+    prof = load_json(ROOT / 'presets' / 'llama.profile.json', 'autokernel.profile')
+    ops = mark_fusions([dict(o) for o in prof['ops']])
+    tagged = [o for o in ops if 'add_rmsnorm' in (o.get('fusions') or ())]
+    assert {o['op'] for o in tagged} >= {'aten::add', 'aten::pow', 'aten::rsqrt', 'aten::mean'}
+    assert all(o['scope'][-1] == 'LlamaRMSNorm' or o['op'] == 'aten::add' for o in tagged)
+    assert not any(o['scope'] == ['LlamaModel', 'LlamaRMSNorm'] for o in tagged), 'the final norm follows no residual add'

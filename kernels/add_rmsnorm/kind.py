@@ -54,18 +54,22 @@ def _norm_groups(recs):
 def find(recs):
     """`[(case, records)]`: every RMSNorm module whose input is the sum of an `add` of two same-shape tensors in the module
     that holds the norm (the decoder layer), with that add. The records are aggregated over calls (a layer's two adds
-    and two norms are one record each), so the case's calls are the fewer of the two."""
+    and two norms are one record each), so the case's calls are the fewer of the two. The case is `None` where the
+    profile lacks what the kernel needs (the norm's eps): the ops are still this pattern, but not extractable as it."""
     from autokernel import extract as X
     out = []
     for key, grp in _norm_groups(recs).items():
-        try: _, nc = X.map_rmsnorm(grp)
+        try: x = X.group_x(grp, ('to', '_to_copy', 'pow'))
         except X.NotExtractable: continue
-        x = nc['inputs'][0]
         adds = [r for r in recs if X.short(r['op']) in ('add', 'add_') and X._sc(r) == key[:-1]
                 and len(X.tensors([r])) == 2 and all(m['shape'] == x['shape'] for m in X.tensors([r]))]
-        for a in adds[:1]:
-            ra, xa = (X.tmeta(m) for m in X.tensors([a]))
-            out.append((X.case([xa, ra, nc['inputs'][1]], **nc['args']), [a, *grp]))
+        if not adds: continue
+        try:
+            _, nc = X.map_rmsnorm(grp)
+            ra, xa = (X.tmeta(m) for m in X.tensors([adds[0]]))
+            c = X.case([xa, ra, nc['inputs'][1]], **nc['args'])
+        except X.NotExtractable: c = None
+        out.append((c, [adds[0], *grp]))
     return out
 
 
