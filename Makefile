@@ -15,6 +15,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+	@command -v bwrap >/dev/null || apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 || echo 'bubblewrap unavailable: the sandbox degrades to rlimits (see README, Dependencies)'
 
 # the main job on the embedded default: the tiny preset, the built-in search, whatever device exists
 run: install

@@ -5,18 +5,18 @@ temp dir, an environment built from an allowlist, limits, and nothing that outli
 
 # %% ../nbs/03a_sandbox.ipynb #sbx003
 from __future__ import annotations
-import importlib.util, json, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
+import importlib.util, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-# this file: the launcher runs it as a script (in a notebook, `__file__` is the exported module's)
+# this module's file (in the notebook: the exported module's), whose checkout is the project
 MODULE_FILE = Path(globals().get('__file__') or importlib.util.find_spec('autokernel.sandbox').origin).resolve()
 
 # %% auto #0
 __all__ = ['MODULE_FILE', 'ENV_ALLOW', 'ENV_ALLOW_PREFIXES', 'LEVELS', 'PR_SET_PDEATHSIG', 'PR_SET_CHILD_SUBREAPER', 'Limits',
            'is_secret', 'project_roots', 'cache_env', 'sandbox_env', 'sandbox_level', 'make_pids_cgroup', 'cgroup_pids',
-           'remove_cgroup', 'descendants', 'kill_tree', 'bwrap_args', 'Box', 'sandboxed_popen', 'stop', 'run_sandboxed',
-           'describe']
+           'remove_cgroup', 'descendants', 'kill_tree', 'launcher_source', 'bwrap_args', 'Box', 'sandboxed_popen',
+           'stop', 'run_sandboxed', 'describe']
 
 # %% ../nbs/03a_sandbox.ipynb #sbx006
 @dataclass
@@ -156,7 +156,8 @@ def make_pids_cgroup(max_pids: int) -> Path | None:
         return None
 
 def cgroup_pids(cg) -> list[int]:
-    try: return [int(p) for p in Path(cg, 'cgroup.procs').read_text().split()]
+    try:
+        with open(os.path.join(cg, 'cgroup.procs')) as f: return [int(p) for p in f.read().split()]
     except (OSError, ValueError): return []
 
 def remove_cgroup(cg, tries=50):
@@ -179,13 +180,16 @@ def _set_limits(lim: dict, nproc: bool):
         resource.setrlimit(res, (v, v))
     resource.setrlimit(resource.RLIMIT_CPU, (lim['cpu_s'], lim['cpu_s'] + 5))
     if nproc:
-        mine = sum(1 for p in Path('/proc').iterdir() if p.name.isdigit() and _uid_of(p) == os.getuid())
-        n = mine + lim['procs']
+        n = len(_pids_of_uid(os.getuid())) + lim['procs']
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
 
-def _uid_of(p: Path):
-    try: return p.stat().st_uid
-    except OSError: return None
+def _pids_of_uid(uid: int) -> list[int]:
+    out = []
+    for p in os.listdir('/proc'):
+        try:
+            if p.isdigit() and os.stat('/proc/' + p).st_uid == uid: out.append(int(p))
+        except OSError: pass
+    return out
 
 def _prctl(option: int, arg: int) -> bool:
     import ctypes
@@ -198,12 +202,13 @@ PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 def descendants(pid: int) -> list[int]:
     "Every living descendant of `pid`, from a scan of /proc (children, their children, ...)."
     kids = {}
-    for p in Path('/proc').iterdir():
-        if not p.name.isdigit(): continue
-        try: stat = (p/'stat').read_text()
+    for p in os.listdir('/proc'):
+        if not p.isdigit(): continue
+        try:
+            with open(f'/proc/{p}/stat') as f: stat = f.read()
         except OSError: continue
         ppid = int(stat[stat.rindex(')') + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(p.name))
+        kids.setdefault(ppid, []).append(int(p))
     out, todo = [], [pid]
     while todo:
         for c in kids.get(todo.pop(), []):
@@ -228,12 +233,13 @@ def kill_tree(pid: int, cg=None, rounds=50, reap=False):
 def _launch(cfg: dict, argv: list[str]):
     "The launcher's body (in its own session already): cgroup, limits, death signal; then exec bwrap or supervise."
     if cfg.get('cgroup'):
-        try: Path(cfg['cgroup'], 'cgroup.procs').write_text(str(os.getpid()))
+        try:
+            with open(os.path.join(cfg['cgroup'], 'cgroup.procs'), 'w') as f: f.write(str(os.getpid()))
         except OSError: cfg['cgroup'] = None
     _set_limits(cfg['limits'], nproc=not cfg.get('cgroup') and os.getuid() != 0)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM if cfg['level'] == 'rlimits' else signal.SIGKILL)
+    if cfg['level'] == 'bwrap': os.execvp(argv[0], argv)                # bwrap's --die-with-parent watches the judge
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != cfg['parent']: os._exit(70)                      # the judge died before we set the death signal
-    if cfg['level'] == 'bwrap': os.execvp(argv[0], argv)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     child = os.fork()
     if child == 0:
@@ -250,6 +256,19 @@ def _launch(cfg: dict, argv: list[str]):
     os._exit(code if code >= 0 else 128 - code)                        # killed by signal N: 128 + N, as bwrap reports it
 
 # %% ../nbs/03a_sandbox.ipynb #sbx037
+_LAUNCHER = []
+
+def launcher_source(cfg: dict) -> str:
+    "The launcher program for `python -I -S -c`: `_launch(cfg, sys.argv[1:])` with only what it calls."
+    if not _LAUNCHER:
+        import inspect
+        funcs = (_set_limits, _pids_of_uid, _prctl, cgroup_pids, descendants, kill_tree, _launch)
+        _LAUNCHER.append('import os, resource, signal, sys, time\n'
+                         f'PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = {PR_SET_PDEATHSIG}, {PR_SET_CHILD_SUBREAPER}\n'
+                         + '\n'.join(inspect.getsource(f) for f in funcs))
+    return _LAUNCHER[0] + f'_launch({cfg!r}, sys.argv[1:])\n'
+
+# %% ../nbs/03a_sandbox.ipynb #sbx040
 _ETC = ('ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'passwd', 'group', 'nsswitch.conf', 'localtime', 'alternatives',
         'hosts', 'os-release')
 
@@ -283,7 +302,7 @@ def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes
     a += ['--bind', str(rw_dir), str(rw_dir), '--remount-ro', '/', '--chdir', str(cwd or rw_dir), '--']
     return a
 
-# %% ../nbs/03a_sandbox.ipynb #sbx041
+# %% ../nbs/03a_sandbox.ipynb #sbx044
 @dataclass
 class Box:
     "What `stop` needs to undo a sandboxed worker: its level, private dir (deleted if `owns_dir`) and cgroup."
@@ -307,13 +326,13 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     cfg = {'level': level, 'limits': asdict(limits), 'cgroup': str(cg) if cg else None, 'parent': os.getpid()}
     inner = list(map(str, argv))
     if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes) + inner
-    launcher = [sys.executable, '-I', '-S', str(MODULE_FILE), json.dumps(cfg), '--', *inner]
+    launcher = [sys.executable, '-I', '-S', '-c', launcher_source(cfg), *inner]
     p = subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw), pass_fds=tuple(pass_fds),
                          start_new_session=True, close_fds=True, **popen_kw)
     p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace)
     return p
 
-# %% ../nbs/03a_sandbox.ipynb #sbx043
+# %% ../nbs/03a_sandbox.ipynb #sbx046
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
@@ -348,7 +367,7 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
     return {'rc': rc, 'stdout': out, 'stderr': err, 'timed_out': timed_out, 'seconds': time.perf_counter() - t0,
             'level': p.sandbox.level}
 
-# %% ../nbs/03a_sandbox.ipynb #sbx048
+# %% ../nbs/03a_sandbox.ipynb #sbx051
 def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()
@@ -360,8 +379,3 @@ def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = 
             'fork_limit': 'pids cgroup' if cg else ('RLIMIT_NPROC' if os.getuid() != 0 else None),
             'memory_limit': 'RLIMIT_DATA', 'cpu_limit': 'RLIMIT_CPU', 'seccomp': False, 'gpu_devices': bool(gpu and bw),
             'bwrap': shutil.which('bwrap') is not None}
-
-# %% ../nbs/03a_sandbox.ipynb #sbx051
-if __name__ == '__main__' and globals().get('__file__'):   # the launcher (not a notebook kernel)
-    _sep = sys.argv.index('--')
-    _launch(json.loads(sys.argv[1]), sys.argv[_sep + 1:])

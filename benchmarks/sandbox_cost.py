@@ -1,0 +1,72 @@
+"""What the sandbox costs a bench worker: the time to start a Python worker that imports torch (and on a GPU, creates its
+CUDA context), plain vs sandboxed at each level, interleaved, median of --n starts. Also the fixed cost with no torch
+(the launcher + bwrap alone). Prints a table, names the machine, writes sandbox_cost.json to $OUT.
+
+Run:  python3 benchmarks/sandbox_cost.py [--n 5] [--device cpu|cuda]        (CPU: about a minute; the judge's worker
+starts are hidden by pre-started pools, so this is the cost per candidate only where a pool runs dry)"""
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from _common import table, write_out
+
+from autokernel import sandbox
+
+WORKERS = {'python (no torch)': 'pass',
+           'import torch': 'import torch; torch.ones(8).sum()',
+           'import torch + cuda': "import torch; torch.ones(8, device='cuda').sum().item()"}
+
+
+def card(device: str) -> str:
+    if device == 'cuda':
+        import torch
+        return torch.cuda.get_device_name()
+    for line in open('/proc/cpuinfo'):
+        if line.startswith('model name'): return f"CPU: {line.split(':', 1)[1].strip()} ({platform.node()})"
+    return f"CPU: {platform.processor()}"
+
+
+def start_plain(code: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, '-c', code], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def start_boxed(code: str, level: str, gpu: bool) -> float:
+    t0 = time.perf_counter()
+    r = sandbox.run_sandboxed([sys.executable, '-c', code], timeout=300, level=level, gpu=gpu)
+    if r['rc'] != 0: raise SystemExit(f"sandboxed worker failed at level {level}: {r['stderr'][-800:]}")
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument('--n', type=int, default=5)
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    a = p.parse_args(argv)
+    gpu = a.device == 'cuda'
+    levels = ['bwrap', 'rlimits'] if sandbox.sandbox_level() == 'bwrap' else ['rlimits']
+    workers = {k: v for k, v in WORKERS.items() if gpu or 'cuda' not in k}
+    rows = []
+    for name, code in workers.items():
+        start_plain(code)                                   # warm the page cache once
+        times = {'plain': [], **{lv: [] for lv in levels}}
+        for _ in range(a.n):                                # interleaved, so a busy machine hurts all alike
+            times['plain'].append(start_plain(code))
+            for lv in levels: times[lv].append(start_boxed(code, lv, gpu))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for lv in levels:
+            rows.append({'worker': name, 'level': lv, 'plain_s': med['plain'], 'sandboxed_s': med[lv],
+                         'overhead_s': med[lv] - med['plain'], 'overhead_pct': 100 * (med[lv] - med['plain']) / med['plain'],
+                         'n': a.n})
+    name = card(a.device)
+    print(f"sandbox start cost on {name} (median of {a.n}, interleaved); sandbox {sandbox.describe(gpu=gpu)['level']}")
+    print(table(rows, ['worker', 'level', 'plain_s', 'sandboxed_s', 'overhead_s', 'overhead_pct', 'n']))
+    write_out('sandbox_cost.json', {'card': name, 'device': a.device, 'sandbox': sandbox.describe(gpu=gpu), 'rows': rows})
+
+
+if __name__ == '__main__':
+    main()
