@@ -303,6 +303,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'autokernel.ops.matmul_test_cases': ('ops.html#matmul_test_cases', 'autokernel/ops.py'),
                                 'autokernel.ops.npot_hidden': ('ops.html#npot_hidden', 'autokernel/ops.py'),
                                 'autokernel.ops.per_elem': ('ops.html#per_elem', 'autokernel/ops.py'),
+                                'autokernel.ops.rebuild_case': ('ops.html#rebuild_case', 'autokernel/ops.py'),
                                 'autokernel.ops.reduce': ('ops.html#reduce', 'autokernel/ops.py'),
                                 'autokernel.ops.reference64': ('ops.html#reference64', 'autokernel/ops.py'),
                                 'autokernel.ops.register_kind': ('ops.html#register_kind', 'autokernel/ops.py'),

@@ -25,8 +25,8 @@ __all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'contiguous_stride',
            'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention', 'reduce', 'npot_hidden',
            'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops', 'attention_test_cases',
            'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles', 'bytes_from_outputs', 'same_as_x',
-           'per_elem', 'make_kind', 'row_kind', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'tolerance',
-           'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
+           'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'get_kind', 'make_case', 'make_inputs', 'with_dtype',
+           'tolerance', 'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
            'discover_kinds', 'register_kind']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
@@ -344,6 +344,10 @@ def row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem,
     k = _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs, tiny_n, N)
     for f, v in kw.items(): setattr(k, f, v)
     return k
+
+def rebuild_case(case, shapes) -> dict:
+    "`case` with new input shapes, each input keeping its memory order (for a kind's `test_cases`)."
+    return _rebuild(case, shapes)
 
 # %% ../nbs/02_ops.ipynb #974867ce
 def _mm_example(M=64, K=96, N=80, dtype='float32', bias=True, activation=None, transposed_b=True, batch=()):

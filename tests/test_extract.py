@@ -292,7 +292,7 @@ def test_edited_kernel_is_not_overwritten(tmp_path):
 
 # --- fused kinds (kernels/<kind>/kind.py with a `find`) -----------------------------------------------------------
 
-FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm"}}
+FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm", "gated_mlp"}}
 
 
 @pytest.mark.parametrize("name", list(FUSED_EXPECTED))
@@ -327,3 +327,9 @@ def test_fused_kinds_on_the_h100_llama_profile():
     assert by["add_rmsnorm"]["calls"] == 24 and by["add_rmsnorm"]["case"]["args"] == {"eps": 1e-5}
     assert by["add_rmsnorm"]["case"]["inputs"][0]["shape"] == [8, 1024, 768]
     assert [it["calls"] for it in items if it["kind"] == "rmsnorm"] == [1]
+    g = by["gated_mlp"]   # gate + up of 12 MLPs (one record of 24 mm calls), the SiLU and the product
+    assert (g["calls"], g["case"]["args"], g["case"]["inputs"][1]["shape"]) == (12, {"activation": "silu"}, [768, 2048])
+    assert g["case"]["inputs"][1]["stride"] == [1, 768], "the weights stay transposed views"
+    mm_n = {it["case"]["inputs"][1]["shape"][-1] for it in items if it["kind"] == "matmul"}
+    assert 2048 not in mm_n and {768, 256, 32000} <= mm_n, "down_proj, q/k/v/o and the LM head stay matmuls"
+    assert "silu_mul" not in by
