@@ -212,7 +212,10 @@ def _import_file(path: Path):
 
 # %% ../nbs/00_core.ipynb #cca0d7a3
 def find_factory(spec: str):
-    "The factory function named by a preset name, `file.py:factory` or `package.module:factory`."
+    "The factory function named by a preset name, `file.py:factory`, `package.module:factory` or `kernelbench:PROBLEM.py`."
+    if spec.startswith('kernelbench:'):                 # a KernelBench problem file (autokernel.kernelbench)
+        from autokernel.kernelbench import problem_factory
+        return problem_factory(spec[len('kernelbench:'):])
     if ':' not in spec and (spec.endswith('.py') or '/' in spec):
         raise AutokernelError(f"{spec!r} looks like a file: name its factory too, as {spec}:factory (a function returning (model, inputs))")
     if ':' not in spec:
