@@ -11,7 +11,8 @@ from pathlib import Path
 import ipywidgets as W
 
 from .core import get_device, load_json, runs_dir
-from .report import diff_html, experiments, html_table, kernel_names, progress_chart, roofline_chart
+from .report import diff_html, html_table, progress_chart, roofline_chart
+from .rundir import best_dir, candidate_dir, incumbent_bench, kernel_names, read_results, run_paths
 
 # %% auto #0
 __all__ = ['CAND_COLS', 'list_runs', 'candidates', 'Dashboard', 'dashboard']
@@ -25,7 +26,7 @@ def list_runs(root=None) -> list[Path]:
 
 def candidates(run_dir, kernel) -> list[dict]:
     "A kernel's candidates: number, verdict, decision, speedups, reason; from `results.jsonl`, else from the folders."
-    rows = [r for r in experiments(run_dir, kernel) if r.get('candidate')]
+    rows = [r for r in read_results(run_dir, kernel) if r.get('candidate') and r.get('decision') != 'rebench']
     if rows: return rows
     out = []
     for c in sorted((Path(run_dir)/kernel/'candidates').glob('[0-9]*')):
@@ -100,23 +101,24 @@ class Dashboard:
             self.table.value = self.diff.value = ''; self._set(self.cand, [], None); return
         rows = candidates(self.run_dir, self.kernel.value)
         self.table.value = html_table(rows, [c for c in CAND_COLS if any(c in r for r in rows)], title=f'{self.kernel.value}: candidates')
-        best = self.run_dir/self.kernel.value/'best'
-        self.status.value = (f"incumbent: <b>{(load_json(best/'bench.json').get('timing') or {}).get('speedup_eager') or '-'}</b>x eager"
-                             if (best/'bench.json').exists() else 'no incumbent yet')
+        inc = incumbent_bench(self.run_dir, self.kernel.value)
+        self.status.value = (f"incumbent: <b>{(inc.get('timing') or {}).get('speedup_eager') or '-'}</b>x eager"
+                             if inc else 'no incumbent yet')
         self._set(self.cand, [r['candidate'] for r in rows], cand, last=True)
         self.on_candidate()
         self.progress.value = _png(progress_chart(self.run_dir))
 
     def cand_dir(self) -> Path | None:
-        return self.run_dir/self.kernel.value/'candidates'/self.cand.value if self.cand.value else None
+        return candidate_dir(self.run_dir, self.kernel.value, self.cand.value) if self.cand.value else None
 
     def on_candidate(self):
-        "The diff from the incumbent (`best/`, else the baseline) to the selected candidate."
+        "The diff from the incumbent (else the baseline) to the selected candidate."
         c = self.cand_dir()
         if c is None or not (c/'kernel.py').exists(): self.diff.value = ''; return
-        best = self.run_dir/self.kernel.value/'best'/'kernel.py'
-        base = best if best.exists() else self.run_dir/'kernels'/self.kernel.value/'kernel.py'
-        self.diff.value = diff_html(base.read_text(), (c/'kernel.py').read_text(), 'incumbent' if best.exists() else 'baseline',
+        bdir = best_dir(self.run_dir, self.kernel.value)
+        best = bdir/'kernel.py' if bdir else None
+        base = best if best and best.exists() else run_paths(self.run_dir)['kernels']/self.kernel.value/'kernel.py'
+        self.diff.value = diff_html(base.read_text(), (c/'kernel.py').read_text(), 'incumbent' if base == best else 'baseline',
                                     f'candidate {c.name}')
         self.bench_out.value = ''
 
@@ -128,7 +130,7 @@ class Dashboard:
         bench_fn = self.bench_fn
         if bench_fn is None:
             from autokernel.bench import bench as bench_fn
-        spec = self.run_dir/'kernels'/self.kernel.value/'spec.json'
+        spec = run_paths(self.run_dir)['kernels']/self.kernel.value/'spec.json'
         self.bench_out.value = f'benchmarking {c} ...'
         try: res = bench_fn(c, spec=load_json(spec), device=str(get_device(self.device)))
         except Exception as e:

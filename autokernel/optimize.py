@@ -11,45 +11,20 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl, read_jsonl,
+from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl,
                              get_device, runs_dir)
+from .rundir import (run_paths, baseline_dirs, candidate_dir, candidate_dirs, next_candidate, read_results, append_result,
+                               is_experiment, kernel_ms as _ms, passed, retime_passed, drop_slow_outliers, best_of, incumbent,
+                               sync_best, best_dir, incumbent_bench)
 from .schedule import schedule_settings, replay, record, pick, save_state, amdahl
 from .agents import make_proposer, search_propose, read_dict, source_hash, body_hash
 
 # %% auto #0
-__all__ = ['run_paths', 'baseline_dirs', 'candidate_dirs', 'next_candidate', 'timing_noise', 'drop_slow_outliers', 'significant',
-           'failing_stages', 'bench_reason', 'passed', 'retime_passed', 'decide', 'screen', 'default_bench',
-           'pool_bench', 'bench_kernel', 'progress_bar', 'status_line', 'best_of', 'make_row', 'setup_run',
-           'incumbent_after', 'incumbent', 'sync_best', 'new_locks', 'run_experiment', 'recover', 'wall_spent',
-           'optimize', 'summary', 'format_summary', 'optimize_cmd']
-
-# %% ../nbs/05_optimize.ipynb #67e5414b
-def run_paths(run_dir) -> dict:
-    "The files of a run folder (DESIGN.md, 'Run folder')."
-    r = Path(run_dir)
-    return dict(root=r, run=r/'run.json', profile=r/'profile.json', kernels=r/'kernels', results=r/'results.jsonl',
-                schedule=r/'schedule.jsonl', state=r/'state.json', llm=r/'llm.jsonl', done=r/'DONE')
-
-def baseline_dirs(run_dir) -> dict:
-    "`{name: folder}` of the extracted baselines of a run, by their spec name (`01_softmax`)."
-    out = {}
-    for spec in sorted((Path(run_dir)/'kernels').rglob('spec.json')):
-        out[load_json(spec).get('name') or spec.parent.name] = spec.parent
-    return out
-
-def candidate_dirs(run_dir, name) -> list[Path]:
-    "The candidate folders of one kernel, in order."
-    d = Path(run_dir)/name/'candidates'
-    return sorted((p for p in d.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)) if d.exists() else []
-
-def next_candidate(run_dir, name) -> Path:
-    "A fresh candidate folder: one past the highest number on disk."
-    c = candidate_dirs(run_dir, name)
-    return Path(run_dir)/name/'candidates'/f'{int(c[-1].name) + 1 if c else 0:04d}'
+__all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
+           'bench_kernel', 'progress_bar', 'status_line', 'make_row', 'setup_run', 'new_locks', 'run_experiment',
+           'recover', 'wall_spent', 'optimize', 'summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
-def _ms(b): return ((b or {}).get('timing') or {}).get('kernel_ms')
-
 def _rel_spread(b) -> float:
     t = (b or {}).get('timing') or {}
     lo_hi, m = t.get('kernel_spread_ms'), t.get('kernel_ms')
@@ -62,15 +37,6 @@ def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005) -> f
         xs = [_ms(b) for b in bs if _ms(b)]
         return (max(xs) - min(xs)) / statistics.median(xs) if len(xs) > 1 else 0.0
     return max([floor, between(cands), between(incs)] + [_rel_spread(b) for b in cands + incs])
-
-def drop_slow_outliers(bs: list[dict], factor: float = 2.0) -> list[dict]:
-    """The incumbent's samples without those over `factor`x slower than the median of at least three: a mis-timed sample
-    (a launch timed on a loaded host), not the kernel. Only slow ones, and only the incumbent's: dropping a fast sample,
-    or a candidate's slow one, could only make a candidate look better."""
-    xs = [_ms(b) for b in bs if _ms(b)]
-    if len(xs) < 3: return bs
-    m = statistics.median(xs)
-    return [b for b in bs if _ms(b) and _ms(b) <= factor * m]
 
 def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> dict:
     "Does the candidate beat the incumbent beyond the noise? `{'win', 'gain', 'noise', 'cand_ms', 'inc_ms', 'dropped'}`."
@@ -90,17 +56,6 @@ def bench_reason(b: dict) -> str:
     if b.get('reason'): return str(b['reason'])[:300]
     fs = failing_stages(b)
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
-
-def passed(b, stages=None) -> bool:
-    """Did the bench pass the candidate: verdict `pass` and every one of its stages (or of `stages`) ok (a stage not run is
-    not a pass)?"""
-    st = (b or {}).get('stages') or {}
-    return bool(b) and b.get('ok') is True and b.get('verdict') == 'pass' and all(
-        (st.get(s) or {}).get('ok') is True for s in (st if stages is None else stages))
-
-def retime_passed(b) -> bool:
-    "Did a re-timing pass: verdict `pass`, its smoke check ok (the other stages are not run again) and a time?"
-    return passed(b, ('smoke',)) and _ms(b) is not None
 
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
@@ -186,12 +141,6 @@ def status_line(row: dict) -> str:
             f"| {row.get('idea') or ''}")[:400]
 
 # %% ../nbs/05_optimize.ipynb #2f290704
-def best_of(b: dict | None) -> dict:
-    "The incumbent's numbers, as the scheduler reads them."
-    t = (b or {}).get('timing') or {}
-    return dict(ok=passed(b), speedup=t.get('speedup_eager'), speedup_compile=t.get('speedup_compile'),
-                roofline_pct=t.get('roofline_pct'), best_ms=t.get('kernel_ms'), comparable=(b or {}).get('comparable'))
-
 def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
     "One `results.jsonl` row; `judged` says how far the bench went: `screen` (smoke + timing) or `full` (five stages)."
     t = (b or {}).get('timing') or {}
@@ -239,31 +188,6 @@ def setup_run(run_dir, profile=None, top_n=None, backend=None, kernels=None) -> 
     save_json(run, P['run'], 'autokernel.run')
     return load_json(P['run'], 'autokernel.run')
 
-# %% ../nbs/05_optimize.ipynb #cc967298
-def incumbent_after(cur: str | None, r: dict) -> str | None:
-    "The incumbent once log row `r` (a row of its kernel) is folded in: a kept candidate, else the baseline if none yet."
-    if r.get('kept') and r.get('candidate'): return r['candidate']
-    return r['candidate'] if r.get('decision') == 'baseline' and cur is None else cur
-
-def incumbent(rows: list[dict], name: str) -> str | None:
-    "The candidate number of the current best of `name`, from the log: the last kept (or the baseline)."
-    cur = None
-    for r in rows:
-        if r.get('kernel') == name: cur = incumbent_after(cur, r)
-    return cur
-
-def sync_best(run_dir, name, rows) -> dict | None:
-    "Make `<name>/best/` the incumbent of the log; returns its bench JSON."
-    c = incumbent(rows, name)
-    if c is None: return None
-    src, best = Path(run_dir)/name/'candidates'/c, Path(run_dir)/name/'best'
-    if not (best/'kernel.py').exists() or (best/'kernel.py').read_text() != (src/'kernel.py').read_text() \
-       or not (best/'bench.json').exists():
-        tmp = best.with_name('.best.tmp')
-        shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src, tmp)
-        shutil.rmtree(best, ignore_errors=True); os.replace(tmp, best)
-    return load_json(best/'bench.json')
-
 # %% ../nbs/05_optimize.ipynb #c7ddd223
 def _history(rows, name):
     return [r for r in rows if r.get('kernel') == name and r.get('decision') != 'no_candidate']
@@ -287,7 +211,7 @@ def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
     return retime
 
 def new_locks() -> dict:
-    "The loop's locks: `log` guards the rows, the log files, `best/` and the scheduler's state; per kernel, `decide`."
+    "The loop's locks: `log` guards the rows, the log files, `best.json` and the scheduler's state; per kernel, `decide`."
     import collections, threading
     return {'log': threading.RLock(), 'decide': collections.defaultdict(threading.Lock)}
 
@@ -298,11 +222,11 @@ def _cached(path: Path, make) -> dict:
 # %% ../nbs/05_optimize.ipynb #5dd9ca02
 def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
                    screening=True, on_row=None) -> dict:
-    """Screen, bench (each unless already on disk), decide, update best/, log one row. Returns the row. Thread-safe with
+    """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
     `locks` (`new_locks()`): candidates of different kernels decide in parallel, one kernel's one at a time."""
-    P, L = run_paths(run_dir), locks or new_locks()
+    L = locks or new_locks()
     base = meta.get('proposer') == 'baseline'
-    with L['log']: inc0 = sync_best(run_dir, name, rows)
+    with L['log']: sync_best(run_dir, name, rows); inc0 = incumbent_bench(run_dir, name, rows)
     dec = None
     if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
         scr = _cached(cdir/'screen.json', lambda: bench_kernel(bench_fn, cdir, device, 'retime'))
@@ -310,17 +234,17 @@ def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, ba
         if not s['go']: b, dec = scr, dict(s, kept=False, judged='screen')
     if dec is None: b = _cached(cdir/'bench.json', lambda: bench_kernel(bench_fn, cdir, device, timing))
     with L['decide'][name]:
-        with L['log']: inc = sync_best(run_dir, name, rows)
+        with L['log']: sync_best(run_dir, name, rows); inc, inc_dir = incumbent_bench(run_dir, name, rows), best_dir(run_dir, name, rows)
         if dec is not None: pass
         elif base: dec = dict(decision='baseline', kept=passed(b), reason=None if passed(b) else bench_reason(b))
-        else: dec = decide(b, inc, _retimer(bench_fn, cdir, Path(run_dir)/name/'best', device, timing, [0]), confirm=confirm,
+        else: dec = decide(b, inc, _retimer(bench_fn, cdir, inc_dir, device, timing, [0]), confirm=confirm,
                            floor=setting('min_gain', 0.005))
         with L['log']:
-            n = 0 if base else sum(1 for r in rows if r.get('decision') != 'baseline') + 1
+            n = 0 if base else sum(1 for r in rows if is_experiment(r)) + 1
             row = make_row(n, name, cdir, meta, b, dec, b if dec['kept'] else inc, t0, backend)
             rows.append(row)
+            append_result(run_dir, row)
             sync_best(run_dir, name, rows)                   # a kept candidate, or the baseline (even a failing one)
-            append_jsonl(row, P['results'])
             if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
 
@@ -377,15 +301,15 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
 
 # %% ../nbs/05_optimize.ipynb #1cb905c1
 def _context(run_dir, name, spec, backend, rows, pending) -> dict:
-    "What a proposer sees of kernel `name` (read under the log lock: `best/` may be replaced meanwhile)."
-    bdir = Path(run_dir)/name/'best'
-    src = (bdir/'kernel.py').read_text() if (bdir/'kernel.py').exists() else (baseline_dirs(run_dir)[name]/'kernel.py').read_text()
+    "What a proposer sees of kernel `name` (read under the log lock: the incumbent may change meanwhile)."
+    bdir = best_dir(run_dir, name, rows)
+    src = (bdir/'kernel.py').read_text() if bdir and (bdir/'kernel.py').exists() else (baseline_dirs(run_dir)[name]/'kernel.py').read_text()
     hist = _history(rows, name)
-    last = next((r for r in reversed(hist) if r.get('candidate') and r.get('decision') != 'baseline'), None)
-    lb = Path(run_dir)/name/'candidates'/last['candidate'] if last else None
+    last = next((r for r in reversed(hist) if r.get('candidate') and is_experiment(r)), None)
+    lb = candidate_dir(run_dir, name, last['candidate']) if last else None
     last_bench = next((load_json(lb/f) for f in ('bench.json', 'screen.json') if lb and (lb/f).exists()), None)
     return dict(name=name, source=src, spec=spec, backend=backend, history=hist, pending=set(pending),
-                bench=load_json(bdir/'bench.json') if (bdir/'bench.json').exists() else None, last_bench=last_bench)
+                bench=incumbent_bench(run_dir, name, rows), last_bench=last_bench)
 
 def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
     """One experiment on `name` in a worker thread: propose, write, judge, log. `('row', row)`, `('exhausted', None)` or
@@ -400,10 +324,10 @@ def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
             meta = {'proposer': prop['name'], 'idea': None, 'tokens': (cand or {}).get('tokens')}
             dec = dict(decision='no_candidate', kept=False, reason=(cand or {}).get('reason', 'no candidate'))
             with L['log']:
-                row = make_row(sum(1 for r in rows if r.get('decision') != 'baseline') + 1, name, None, meta, None, dec,
+                row = make_row(sum(1 for r in rows if is_experiment(r)) + 1, name, None, meta, None, dec,
                                ctx['bench'], t0, sh['backend'])
                 row['verdict'] = 'error'
-                rows.append(row); append_jsonl(row, sh['P']['results']); sh['on_row'](row)
+                rows.append(row); append_result(run_dir, row); sh['on_row'](row)
                 sh['llm_fails'] += 1
                 if sh['llm_fails'] >= setting('llm_give_up', 3) and prop['name'] == 'llm':   # before the next proposal
                     sh['say'](f"the LLM agent failed {sh['llm_fails']} times in a row ({row['reason']}); the built-in search takes over")
@@ -426,7 +350,7 @@ def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
 # %% ../nbs/05_optimize.ipynb #03ad5030
 def _stop_reason(rows, n_running, max_exp, budget_s, spent) -> str | None:
     "Why no further experiment should start (None: start one)."
-    exps = [r for r in rows if r.get('decision') != 'baseline']
+    exps = [r for r in rows if is_experiment(r)]
     if max_exp and len(exps) + n_running >= max_exp: return f'{max_exp} experiments done'
     if spent >= budget_s: return f'budget of {budget_s:.0f}s spent'
     typical = statistics.median([float(r.get('elapsed_s') or 0) for r in exps][-10:] or [0.0])
@@ -439,7 +363,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
     import collections, threading
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}
     cfg, t_start = schedule_settings(), time.time()
-    rows = read_jsonl(P['results'])
+    rows = read_results(run_dir)
     propose, agent_name, note = make_proposer(agent or setting('agent', 'search'), log=P['llm'])
     bar = progress_bar(max_exp, f'optimize {run_dir.name}', enabled=progress)
     say = say or bar.write
@@ -479,7 +403,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
     sh = dict(locks=L, rows=rows, specs=specs, backend=backend, P=P, bench_fn=bench_fn, dev=dev, timing=timing, confirm=confirm,
               screening=screening, on_row=folded, proposer={'fn': propose, 'name': agent_name},
               propose=collections.defaultdict(threading.Lock), pending=collections.defaultdict(set), llm_fails=0, say=say)
-    n_exp = lambda: sum(1 for r in rows if r.get('decision') != 'baseline')
+    n_exp = lambda: sum(1 for r in rows if is_experiment(r))
     bar.update(n_exp()) if max_exp else None
     running, why, final = {}, None, None
     with ThreadPoolExecutor(inflight) as ex:
@@ -519,7 +443,7 @@ def summary(run_dir, show: bool = True, say=print) -> dict:
     """Per-kernel best speedups and the Amdahl whole-model estimate of a run; the pace: experiments (`screened` ones stopped
     after the screen, `fully_judged` ones went through the five stages) per hour of wall time."""
     P = run_paths(run_dir)
-    rows = read_jsonl(P['results'])
+    rows = read_results(run_dir)
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}
     state = load_json(P['state'], 'autokernel.schedule') if P['state'].exists() else None
     ks, t_total = [], wall_spent(rows)
@@ -532,12 +456,12 @@ def summary(run_dir, show: bool = True, say=print) -> dict:
                        ok=best.get('ok', False), baseline_ms=base.get('kernel_ms'), best_ms=best.get('best_ms'),
                        speedup_eager=best.get('speedup'), speedup_compile=best.get('speedup_compile'),
                        baseline_speedup_eager=base.get('speedup_eager'), roofline_pct=best.get('roofline_pct'),
-                       experiments=sum(1 for r in mine if r.get('decision') != 'baseline'), kept=sum(1 for r in mine if r.get('decision') == 'keep'),
+                       experiments=sum(1 for r in mine if is_experiment(r)), kept=sum(1 for r in mine if r.get('decision') == 'keep'),
                        screened=sum(1 for r in mine if r.get('judged') == 'screen'),
                        status=st.get('status') if st.get('status') == 'active' else st.get('reason') or st.get('status'),
                        best_candidate=incumbent(rows, name)))
     eff = lambda k: max(k['speedup_eager'] or 1.0, 1.0) if k['ok'] else 1.0
-    exps = [r for r in rows if r.get('decision') != 'baseline']
+    exps = [r for r in rows if is_experiment(r)]
     n = len(exps)
     out = dict(run=str(run_dir), kernels=ks, experiments=n, screened=sum(1 for r in exps if r.get('judged') == 'screen'),
                fully_judged=sum(1 for r in exps if r.get('judged') == 'full'), hours=t_total / 3600,

@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from .core import load_json, positive_int, parse_duration, read_jsonl, repo_root, runs_dir, setting
-from .verify import incumbent_samples, median_timing
+from .core import load_json, positive_int, parse_duration, repo_root, runs_dir, setting
+from .rundir import (best_dir, fake_run, incumbent_bench, incumbent_samples, kernel_names, median_timing,  # noqa: F401
+                               read_results, run_paths)
 
 # %% auto #0
-__all__ = ['E2E_PAIRS', 'template_path', 'html_table', 'diff_html', 'source_html', 'kernel_names', 'best_sources', 'experiments',
-           'fake_run', 'amdahl_chart', 'progress_chart', 'roofline_chart', 'e2e_chart', 'settings_rows', 'new_run_dir',
-           'is_done', 'mark_done', 'export_html', 'execute_report', 'overnight', 'overnight_cmd', 'run_cmd']
+__all__ = ['E2E_PAIRS', 'template_path', 'html_table', 'diff_html', 'source_html', 'best_sources', 'amdahl_chart',
+           'progress_chart', 'roofline_chart', 'e2e_chart', 'settings_rows', 'new_run_dir', 'is_done', 'mark_done',
+           'export_html', 'execute_report', 'overnight', 'overnight_cmd', 'run_cmd']
 
 # %% ../nbs/07_report.ipynb #761f80ec
 def template_path() -> Path:
@@ -59,68 +60,21 @@ def source_html(src: str) -> str:
     return f'<pre style="font-size:11px;border:1px solid #ddd;padding:4px;overflow-x:auto">{html.escape(src)}</pre>'
 
 # %% ../nbs/07_report.ipynb #2ea194eb
-def kernel_names(run_dir) -> list[str]:
-    "The extracted kernels of a run, by folder name (`01_softmax`)."
-    k = Path(run_dir)/'kernels'
-    return sorted(p.name for p in k.iterdir() if (p/'spec.json').exists()) if k.is_dir() else []
-
 def best_sources(run_dir) -> list[dict]:
     "Per kernel: its baseline and best sources, the best's candidate, verdict and speedups."
     out = []
     for name in kernel_names(run_dir):
-        base, best = Path(run_dir)/'kernels'/name/'kernel.py', Path(run_dir)/name/'best'
-        b = load_json(best/'bench.json') if (best/'bench.json').exists() else {}
-        samples = incumbent_samples(run_dir, name, b) if b else []
+        base, best = run_paths(run_dir)['kernels']/name/'kernel.py', best_dir(run_dir, name)
+        b = incumbent_bench(run_dir, name) or {}
+        samples = incumbent_samples(run_dir, name)
         t = median_timing(samples)                   # as verify reads it: the median over its bench and its re-timings
         out.append({'name': name, 'baseline': base.read_text() if base.exists() else '',
-                    'best': (best/'kernel.py').read_text() if (best/'kernel.py').exists() else None,
+                    'best': (best/'kernel.py').read_text() if best and (best/'kernel.py').exists() else None,
+                    'candidate': best.name if best else None,
                     'verdict': b.get('verdict'), 'speedup_eager': t.get('speedup_eager'), 'speedup_compile': t.get('speedup_compile'),
                     'kernel_ms': t.get('kernel_ms'), 'roofline_pct': t.get('roofline_pct'), 'timing_samples': len(samples)})
     return out
 
-def experiments(run_dir, kernel: str | None = None) -> list[dict]:
-    "The experiment rows of `results.jsonl` (of one kernel, if given)."
-    rows = read_jsonl(Path(run_dir)/'results.jsonl')
-    return [r for r in rows if kernel is None or r.get('kernel') == kernel]
-
-# %% ../nbs/07_report.ipynb #e3a739e6
-def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int = 0) -> Path:
-    "A small run folder with the layout of DESIGN.md and random results: for examples and tests of the report and dashboard."
-    import random
-    from autokernel.core import save_json, append_jsonl
-    rnd, root = random.Random(seed), Path(root)
-    for i, name in enumerate(kernels):
-        kind = name.split('_', 1)[1]
-        base = "PARAMS = dict(BLOCK=128, num_warps=4)\nSPACE = dict(BLOCK=[64, 128, 256], num_warps=[2, 4, 8])\ndef kernel_fn(x):\n    return x\n"
-        kd = root/'kernels'/name; kd.mkdir(parents=True, exist_ok=True)
-        (kd/'kernel.py').write_text(base)
-        save_json({'name': name, 'kind': kind, 'backend': 'triton', 'case': {'inputs': [], 'args': {}}, 'test_cases': [],
-                   'dtypes': ['float32'], 'source': {'fraction': rnd.uniform(0.05, 0.3), 'calls': 2}}, kd/'spec.json', 'autokernel.spec')
-        best_sp = None
-        for c in range(n):
-            params = {'BLOCK': rnd.choice([64, 128, 256]), 'num_warps': rnd.choice([2, 4, 8])}
-            src = base.replace('PARAMS = dict(BLOCK=128, num_warps=4)', f'PARAMS = dict(BLOCK={params["BLOCK"]}, num_warps={params["num_warps"]})')
-            ok = c == 0 or rnd.random() > 0.25
-            sp = rnd.uniform(0.6, 1.8) if ok else None
-            keep = ok and (best_sp is None or sp > best_sp)
-            cd = root/name/'candidates'/f'{c:04d}'; cd.mkdir(parents=True, exist_ok=True)
-            (cd/'kernel.py').write_text(src)
-            bench = {'kind': kind, 'verdict': 'pass' if ok else 'fail', 'ok': ok, 'comparable': False,
-                     'reason': None if ok else 'sweep: max rel err 0.3 > 1e-4',
-                     'timing': {'kernel_ms': 1 / sp if sp else None, 'speedup_eager': sp, 'speedup_compile': sp and sp * 0.8,
-                                'roofline_pct': sp and 40 * sp, 'bound': 'memory'} if ok else None}
-            save_json(bench, cd/'bench.json', 'autokernel.bench')
-            if keep:
-                best_sp = sp
-                bd = root/name/'best'; bd.mkdir(parents=True, exist_ok=True)
-                (bd/'kernel.py').write_text(src); save_json(bench, bd/'bench.json', 'autokernel.bench')
-            append_jsonl({'n': i * n + c, 'kernel': name, 'candidate': f'{c:04d}', 'params': params, 'verdict': bench['verdict'],
-                          'ok': ok, 'decision': 'baseline' if c == 0 else 'keep' if keep else 'discard', 'kept': keep,
-                          'reason': bench['reason'], 'speedup_eager': sp, 'speedup_compile': sp and sp * 0.8,
-                          'roofline_pct': sp and 40 * sp, 'kernel_ms': 1 / sp if sp else None, 'comparable': False,
-                          'best': {'ok': True, 'speedup': best_sp, 'roofline_pct': 40 * best_sp}}, root/'results.jsonl')
-    save_json({'backend': 'triton', 'top_n': len(kernels), 'kernels': list(kernels), 'device': 'cpu'}, root/'run.json', 'autokernel.run')
-    return root
 
 # %% ../nbs/07_report.ipynb #1ced6adf
 def _plt():
@@ -153,7 +107,7 @@ def progress_chart(run_dir):
     names = kernel_names(run_dir)
     fig, axes = plt.subplots(len(names) or 1, 1, figsize=(9, 2.0 * max(len(names), 1) + 0.6), squeeze=False)
     for ax, name in zip(axes[:, 0], names):
-        rows = experiments(run_dir, name)
+        rows = read_results(run_dir, name)
         xs = list(range(len(rows)))
         best = [(r.get('best') or {}).get('speedup') for r in rows]
         ax.step(xs, [b if b is not None else float('nan') for b in best], where='post', color='tab:blue', label='incumbent')
@@ -173,11 +127,10 @@ def roofline_chart(run_dir):
     plt = _plt()
     names, base, best = [], [], []
     for name in kernel_names(run_dir):
-        rows = experiments(run_dir, name)
+        rows = read_results(run_dir, name)
         b0 = next((r for r in rows if r.get('decision') == 'baseline'), {})
         names.append(name); base.append(b0.get('roofline_pct') or 0)
-        bb = Path(run_dir)/name/'best'/'bench.json'
-        best.append(((load_json(bb).get('timing') or {}).get('roofline_pct') or 0) if bb.exists() else 0)
+        best.append(((incumbent_bench(run_dir, name) or {}).get('timing') or {}).get('roofline_pct') or 0)
     fig, ax = plt.subplots(figsize=(9, 0.45 * max(len(names), 1) + 1.2))
     y = range(len(names))
     ax.barh([i + 0.2 for i in y], base, height=0.4, color='lightgray', label='baseline')
@@ -219,7 +172,8 @@ def e2e_chart(res: dict):
 def settings_rows(run_dir, params: dict | None = None) -> list[dict]:
     "The run's settings (`run.json`, the notebook's parameters) and where it ran, as `{'setting', 'value'}` rows."
     from autokernel.core import environment, get_device
-    run = load_json(Path(run_dir)/'run.json') if (Path(run_dir)/'run.json').exists() else {}
+    p = run_paths(run_dir)['run']
+    run = load_json(p) if p.exists() else {}
     rows = [{'setting': f'parameter {k}', 'value': v} for k, v in (params or {}).items()]
     rows += [{'setting': f'run {k}', 'value': v} for k, v in run.items() if k not in ('format', 'version')]
     rows += [{'setting': f'env {k}', 'value': v} for k, v in environment(get_device(run.get('device') if run.get('device') in ('cpu', 'cuda') else None)).items()]
@@ -234,12 +188,12 @@ def new_run_dir(name: str) -> Path:
 
 def is_done(run_dir, token: str) -> bool:
     "Did the report's last cell run, in the execution that used `token`?"
-    p = Path(run_dir)/'DONE'
+    p = run_paths(run_dir)['done']
     return p.exists() and f'report complete {token}' in p.read_text()
 
 def mark_done(run_dir, token: str) -> Path:
     "The template's last cell: append the completion line (with this execution's token) to `DONE`."
-    p = Path(run_dir)/'DONE'
+    p = run_paths(run_dir)['done']
     with open(p, 'a') as f: f.write(f"report complete {token} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
     return p
 

@@ -31,7 +31,7 @@ def observe(entry: dict, row: dict, window: int = 12) -> dict:
     best = row.get('best') or {}
     for k in ('speedup', 'speedup_compile', 'roofline_pct', 'best_ms', 'comparable', 'ok'):
         if k in best: e[k] = best[k]
-    if row.get('decision') == 'baseline': return e
+    if row.get('decision') in ('baseline', 'rebench'): return e   # not experiments: a first bench, a re-bench
     e['experiments'] += 1; e['stint_secs'] += secs
     kept = bool(row.get('kept'))
     failed = row.get('verdict') not in ('pass', None) or row.get('decision') == 'no_candidate'

@@ -13,14 +13,14 @@ from pathlib import Path
 import torch
 
 from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model,
-                   read_jsonl, run_model, save_json, sync)
+                   run_model, save_json, sync)
+from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench
 from .runtime import Patcher, graphed, never_ran, patch
 
 # %% auto #0
-__all__ = ['COMPILE_MARGIN', 'median_timing', 'kernel_entry', 'incumbent_samples', 'baseline_bench', 'run_kernels',
-           'kernel_dir_entry', 'resolve_kernels', 'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes',
-           'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'verify', 'verify_table',
-           'verify_cmd']
+__all__ = ['COMPILE_MARGIN', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'flat_outputs', 'fresh_inputs',
+           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
+           'verify', 'verify_table', 'verify_cmd']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -30,13 +30,6 @@ def _ops():
 def _read_json(path):
     try: return load_json(path) if Path(path).exists() else None
     except AutokernelError: return None
-
-def median_timing(samples: list[dict]) -> dict:
-    """The timing of the bench result with the median speedup over eager (the lower one of an even count): every figure
-    from one sample, so they stay consistent with each other."""
-    timed = sorted((t for t in ((b.get('timing') or {}) for b in samples if b) if isinstance(t.get('speedup_eager'), (int, float))),
-                   key=lambda t: t['speedup_eager'])
-    return timed[(len(timed) - 1) // 2] if timed else next(((b.get('timing') or {}) for b in samples if b), {})
 
 def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
     """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
@@ -50,33 +43,6 @@ def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict]
             'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
             **{k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}, 'timing_samples': len(samples)}
 
-def incumbent_samples(run_dir, name, bench: dict | None) -> list[dict]:
-    """The timing samples of `name`'s current incumbent: its bench, and the re-timings the keep rule made of it while it
-    was the incumbent (`candidates/*/retime_*_incumbent.json` of the candidates judged against it, found through
-    `results.jsonl`) on the same device; a sample over 2x slower than their median (a launch timed on a loaded host) is
-    dropped. Only the bench when `best/` is not exactly the log's incumbent (re-benched since, or written ahead of its row)."""
-    from autokernel.optimize import drop_slow_outliers, incumbent, incumbent_after, retime_passed
-    run_dir = Path(run_dir)
-    rows = [r for r in read_jsonl(run_dir/'results.jsonl') if r.get('kernel') == name] if (run_dir/'results.jsonl').exists() else []
-    final = incumbent(rows, name)
-    if not bench or final is None: return [bench] if bench else []
-    best, src = run_dir/name/'best', run_dir/name/'candidates'/final
-    same = lambda f: (best/f).exists() and (src/f).exists() and (best/f).read_bytes() == (src/f).read_bytes()
-    if not (same('kernel.py') and same('bench.json')): return [bench]
-    cur, out = None, [bench]
-    for r in rows:
-        if r.get('decision') != 'baseline' and cur == final and r.get('candidate'):
-            out += [b for f in sorted((run_dir/name/'candidates'/r['candidate']).glob('retime_*_incumbent.json'))
-                    if retime_passed(b := _read_json(f)) and (b.get('device'), b.get('comparable')) == (bench.get('device'), bench.get('comparable'))]
-        cur = incumbent_after(cur, r)
-    return drop_slow_outliers(out)
-
-def baseline_bench(run_dir, name) -> dict | None:
-    "The bench the optimize loop made of `name`'s baseline (its first logged candidate), if any."
-    run_dir = Path(run_dir)
-    rows = read_jsonl(run_dir/'results.jsonl') if (run_dir/'results.jsonl').exists() else []
-    c = next((r['candidate'] for r in rows if r.get('kernel') == name and r.get('decision') == 'baseline' and r.get('candidate')), None)
-    return _read_json(run_dir/name/'candidates'/c/'bench.json') if c else None
 
 # %% ../nbs/06_verify.ipynb #ed9db56a
 def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) -> tuple[list[dict], list[dict]]:
@@ -86,11 +52,11 @@ def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) 
     used, skipped = [], []
     for kdir in sorted(p for p in (run_dir/'kernels').iterdir() if (p/'spec.json').exists()):
         spec = load_json(kdir/'spec.json', 'autokernel.spec')
-        best = run_dir/kdir.name/'best'
-        if use_baselines: kpy, bench = kdir/'kernel.py', _read_json(kdir/'bench.json') or baseline_bench(run_dir, kdir.name)
-        else: kpy, bench = best/'kernel.py', _read_json(best/'bench.json')
-        if not kpy.exists(): skipped.append({'name': kdir.name, 'reason': 'no best kernel yet (the optimizer has not passed one)'}); continue
-        e = kernel_entry(kpy, spec, bench, None if use_baselines else incumbent_samples(run_dir, kdir.name, bench))
+        best = best_dir(run_dir, kdir.name)
+        if use_baselines: kpy, bench = kdir/'kernel.py', read_bench(kdir/'bench.json') or baseline_bench(run_dir, kdir.name)
+        else: kpy, bench = (best or kdir)/'kernel.py', incumbent_bench(run_dir, kdir.name)
+        if best is None and not use_baselines or not kpy.exists(): skipped.append({'name': kdir.name, 'reason': 'no best kernel yet (the optimizer has not passed one)'}); continue
+        e = kernel_entry(kpy, spec, bench, None if use_baselines else incumbent_samples(run_dir, kdir.name))
         if not use_baselines and e['verdict'] != 'pass':
             skipped.append({'name': kdir.name, 'reason': f"its bench verdict is {e['verdict']!r}, not 'pass'"}); continue
         if e['comparable'] and e['speedup_eager'] is not None and e['speedup_eager'] < min_speedup:
@@ -104,7 +70,7 @@ def kernel_dir_entry(kdir) -> dict:
     kdir = Path(kdir)
     if not (kdir/'kernel.py').exists() or not (kdir/'spec.json').exists():
         raise AutokernelError(f"{kdir} is not a kernel folder (needs kernel.py and spec.json)")
-    return kernel_entry(kdir/'kernel.py', kdir/'spec.json', _read_json(kdir/'bench.json'))
+    return kernel_entry(kdir/'kernel.py', kdir/'spec.json', read_bench(kdir/'bench.json'))
 
 def resolve_kernels(source, min_speedup: float = 1.0) -> tuple[list[dict], list[dict]]:
     "Kernels from a run folder, a kernel folder, or a list of kernel folders / entries."
@@ -420,7 +386,7 @@ def verify_cmd(argv: list[str]) -> int:
     used, skipped = run_kernels(run, a.min_speedup)          # cheap: say so before building the model if there is nothing to plug in
     if not used:
         raise AutokernelError(f"{run} has no kernel to plug in: " + ('; '.join(f"{s.get('name')}: {s.get('reason')}" for s in skipped[:4])
-                              or 'no best/ kernel yet (run autokernel optimize first)'))
+                              or 'no incumbent yet (run autokernel optimize first)'))
     print(f"plugging in {len(used)} kernel(s); building the model...", flush=True)
     model, inputs, _ = model_from_run(run, a.device)
     res = verify(run, model, inputs, compile=False if a.no_compile else None, cuda_graphs=False if a.no_cudagraphs else None,

@@ -10,6 +10,7 @@ from test_optimize import check_run_invariants, fake_bench, rows_of, tiny_kernel
 from autokernel import core
 from autokernel.agents import read_dict, write_params
 from autokernel.optimize import optimize
+from autokernel.rundir import best_dir
 
 
 def llm_env(monkeypatch, url, **kw):
@@ -58,7 +59,7 @@ def test_llm_good_broken_malformed_timeout_real_bench(tmp_path, monkeypatch):
     assert exps[1]['idea'] == 'skip the max subtraction'
     assert exps[1]['verdict'] == 'fail' and exps[1]['decision'] == 'revert' and 'stability' in exps[1]['failing']
     assert (run / '01_softmax' / 'candidates' / exps[1]['candidate'] / 'kernel.py').read_text() == BROKEN
-    best = (run / '01_softmax' / 'best' / 'kernel.py').read_text()
+    best = (best_dir(run, '01_softmax') / 'kernel.py').read_text()
     assert best in (base, good)                               # never the broken one
     # the call log: the timeout and the malformed answer were retried, then two good answers
     log = core.read_jsonl(run / 'llm.jsonl')

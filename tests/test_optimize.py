@@ -17,7 +17,8 @@ from pathlib import Path
 
 from autokernel import core, ops
 from autokernel.agents import read_dict, source_hash, write_params
-from autokernel.optimize import candidate_dirs, format_summary, incumbent, optimize
+from autokernel.optimize import format_summary, optimize
+from autokernel.rundir import candidate_dirs, incumbent, read_best
 from autokernel.schedule import amdahl
 
 HERE = Path(__file__).resolve().parent
@@ -90,9 +91,8 @@ def check_run_invariants(run, n_experiments):
             assert (c / ('screen.json' if judged[c.name] == 'screen' else 'bench.json')).exists()   # what the row was decided on
         hashes = [source_hash((c / 'kernel.py').read_text()) for c in cands]
         assert len(hashes) == len(set(hashes))                                      # never the same kernel twice
-        best = Path(run) / name / 'best'
-        inc = incumbent(rows, name)
-        assert (best / 'kernel.py').read_text() == (Path(run) / name / 'candidates' / inc / 'kernel.py').read_text()
+        assert read_best(run, name) == incumbent(rows, name)                       # best.json points at the log's incumbent
+        assert not (Path(run) / name / 'best').exists()                              # a pointer, never a copy
     return rows
 
 
