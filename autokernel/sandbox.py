@@ -231,13 +231,13 @@ def kill_tree(pid: int, cg=None, rounds=50, reap=False):
 
 # %% ../nbs/03a_sandbox.ipynb #sbx035
 def _launch(cfg: dict, argv: list[str]):
-    "The launcher's body (in its own session already): cgroup, limits, death signal; then exec bwrap or supervise."
+    "The launcher's body (in its own session already): cgroup, limits; then exec bwrap, or supervise the worker."
     if cfg.get('cgroup'):
         try:
             with open(os.path.join(cfg['cgroup'], 'cgroup.procs'), 'w') as f: f.write(str(os.getpid()))
         except OSError: cfg['cgroup'] = None
     _set_limits(cfg['limits'], nproc=not cfg.get('cgroup') and os.getuid() != 0)
-    if cfg['level'] == 'bwrap': os.execvp(argv[0], argv)                # bwrap's --die-with-parent watches the judge
+    if not cfg['supervise']: os.execvp(argv[0], argv)                   # bwrap's PID namespace and --die-with-parent do it
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != cfg['parent']: os._exit(70)                      # the judge died before we set the death signal
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -311,6 +311,7 @@ class Box:
     owns_dir: bool
     cgroup: str | None
     pid_namespace: bool
+    supervised: bool = False   # the launcher stays as a subreaper that kills the worker's tree (SIGTERM it to stop)
 
 def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=False, env=None, pass_fds=(), ro=(),
                     seed=None, cwd=None, level=None, pid_namespace=True, base_env=None, **popen_kw) -> subprocess.Popen:
@@ -323,13 +324,15 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
         if src and Path(src).is_dir(): shutil.copytree(src, rw / 'cache' / name, dirs_exist_ok=True, symlinks=True)
     limits = limits or Limits.for_device(gpu)
     cg = make_pids_cgroup(limits.procs)
-    cfg = {'level': level, 'limits': asdict(limits), 'cgroup': str(cg) if cg else None, 'parent': os.getpid()}
+    supervise = level == 'rlimits' or not pid_namespace           # without a PID namespace, orphans need a subreaper
+    cfg = {'level': level, 'limits': asdict(limits), 'cgroup': str(cg) if cg else None, 'parent': os.getpid(),
+           'supervise': supervise}
     inner = list(map(str, argv))
     if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes) + inner
     launcher = [sys.executable, '-I', '-S', '-c', launcher_source(cfg), *inner]
     p = subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw), pass_fds=tuple(pass_fds),
                          start_new_session=True, close_fds=True, **popen_kw)
-    p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace)
+    p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise)
     return p
 
 # %% ../nbs/03a_sandbox.ipynb #sbx046
@@ -337,7 +340,7 @@ def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
     if p.poll() is None: kill_tree(p.pid, box.cgroup)   # while the tree hangs together: orphans are the launcher's
-    if p.poll() is None and box.level == 'rlimits':
+    if p.poll() is None and box.supervised:
         try: os.kill(p.pid, signal.SIGTERM)                 # the supervisor kills what is left and exits
         except OSError: pass
         try: p.wait(grace)

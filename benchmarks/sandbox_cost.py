@@ -5,7 +5,9 @@ CUDA context), plain vs sandboxed at each level, interleaved, median of --n star
 Run:  python3 benchmarks/sandbox_cost.py [--n 5] [--device cpu|cuda]        (CPU: about a minute; the judge's worker
 starts are hidden by pre-started pools, so this is the cost per candidate only where a pool runs dry)"""
 import argparse
+import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,17 +31,24 @@ def card(device: str) -> str:
     return f"CPU: {platform.processor()}"
 
 
-def start_plain(code: str) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime + s.ru_utime + s.ru_stime
+
+
+def start_plain(code: str) -> tuple[float, float]:
+    "(wall s, CPU s of the judge's side and the children) to start and finish a plain worker."
+    c0, t0 = _cpu(), time.perf_counter()
     subprocess.run([sys.executable, '-c', code], check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
-def start_boxed(code: str, level: str, gpu: bool) -> float:
-    t0 = time.perf_counter()
+def start_boxed(code: str, level: str, gpu: bool) -> tuple[float, float]:
+    c0, t0 = _cpu(), time.perf_counter()
     r = sandbox.run_sandboxed([sys.executable, '-c', code], timeout=300, level=level, gpu=gpu)
     if r['rc'] != 0: raise SystemExit(f"sandboxed worker failed at level {level}: {r['stderr'][-800:]}")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
 def main(argv=None):
@@ -57,14 +66,18 @@ def main(argv=None):
         for _ in range(a.n):                                # interleaved, so a busy machine hurts all alike
             times['plain'].append(start_plain(code))
             for lv in levels: times[lv].append(start_boxed(code, lv, gpu))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+        cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
         for lv in levels:
             rows.append({'worker': name, 'level': lv, 'plain_s': med['plain'], 'sandboxed_s': med[lv],
                          'overhead_s': med[lv] - med['plain'], 'overhead_pct': 100 * (med[lv] - med['plain']) / med['plain'],
-                         'n': a.n})
+                         'plain_cpu_s': cpu['plain'], 'sandboxed_cpu_s': cpu[lv],
+                         'cpu_overhead_pct': 100 * (cpu[lv] - cpu['plain']) / cpu['plain'], 'n': a.n})
     name = card(a.device)
-    print(f"sandbox start cost on {name} (median of {a.n}, interleaved); sandbox {sandbox.describe(gpu=gpu)['level']}")
-    print(table(rows, ['worker', 'level', 'plain_s', 'sandboxed_s', 'overhead_s', 'overhead_pct', 'n']))
+    print(f"sandbox start cost on {name} (median of {a.n}, interleaved; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores: on a busy machine the CPU seconds are the steadier measure)")
+    print(table(rows, ['worker', 'level', 'plain_s', 'sandboxed_s', 'overhead_s', 'overhead_pct', 'plain_cpu_s',
+                       'sandboxed_cpu_s', 'cpu_overhead_pct', 'n']))
     write_out('sandbox_cost.json', {'card': name, 'device': a.device, 'sandbox': sandbox.describe(gpu=gpu), 'rows': rows})
 
 

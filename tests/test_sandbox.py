@@ -15,13 +15,20 @@ PY = sys.executable
 HAS_BWRAP = sandbox.sandbox_level() == 'bwrap'
 LEVELS = [pytest.param('bwrap', marks=pytest.mark.skipif(not HAS_BWRAP, reason='bubblewrap cannot create namespaces here')),
           'rlimits']
-ISOLATES_FS = {'bwrap': None, 'rlimits': 'the rlimits level runs with the user\'s own rights: no filesystem isolation'}
+# the GPU judge keeps the host's PID namespace (legacy CUDA IPC needs it): the guarantees must hold there too
+SHARED_PID = pytest.param('bwrap-shared-pid', marks=pytest.mark.skipif(not HAS_BWRAP, reason='no bubblewrap here'))
+ISOLATES_FS = {'bwrap-shared-pid': None, 'bwrap': None, 'rlimits': 'the rlimits level runs with the user\'s own rights: no filesystem isolation'}
+
+
+def config(level: str) -> dict:
+    "sandboxed_popen's arguments for a test level ('bwrap-shared-pid': bwrap without its own PID namespace)."
+    return {'level': 'bwrap', 'pid_namespace': False} if level == 'bwrap-shared-pid' else {'level': level}
 
 
 def attack(code: str, level: str, *args, timeout=60, **kw) -> dict:
     "Run `code` (a hostile candidate) sandboxed at `level`; its stdout's last line is JSON."
-    r = sandbox.run_sandboxed([PY, '-c', textwrap.dedent(code), *map(str, args)], timeout=timeout, level=level, **kw)
-    assert r['level'] == level
+    r = sandbox.run_sandboxed([PY, '-c', textwrap.dedent(code), *map(str, args)], timeout=timeout, **config(level), **kw)
+    assert r['level'] == config(level)['level']
     return r
 
 
@@ -62,7 +69,7 @@ print(json.dumps({'done': done, 'inside': inside}))
 '''
 
 
-@pytest.mark.parametrize('level', LEVELS)
+@pytest.mark.parametrize('level', LEVELS + [SHARED_PID])
 def test_writes_outside_rw_dir_fail_and_vanish(level, tmp_path):
     if ISOLATES_FS[level]: pytest.skip(ISOLATES_FS[level])
     nonce = os.urandom(4).hex()
@@ -103,7 +110,8 @@ print(json.dumps(seen))
 JUDGE = '''
 import json, os, sys
 from autokernel import sandbox
-r = sandbox.run_sandboxed([sys.executable, '-c', sys.argv[1], str(os.getpid())], timeout=60, level=sys.argv[2])
+r = sandbox.run_sandboxed([sys.executable, '-c', sys.argv[1], str(os.getpid())], timeout=60, level=sys.argv[2],
+                          pid_namespace=sys.argv[3] == 'True')
 print(json.dumps(r))
 '''
 
@@ -111,7 +119,8 @@ print(json.dumps(r))
 def as_judge(level, code, extra_env):
     "Run a judge process whose own environment holds `extra_env` (so /proc/<judge>/environ holds it), launching `code`."
     env = {**os.environ, **extra_env, 'PYTHONPATH': str(sandbox.project_roots()[0])}
-    j = subprocess.run([PY, '-c', JUDGE, textwrap.dedent(code), level], env=env, capture_output=True, text=True, timeout=120)
+    cfg = config(level)
+    j = subprocess.run([PY, '-c', JUDGE, textwrap.dedent(code), cfg['level'], str(cfg.get('pid_namespace', True))], env=env, capture_output=True, text=True, timeout=120)
     assert j.returncode == 0, j.stderr[-2000:]
     return json.loads(j.stdout.strip().splitlines()[-1])
 
@@ -136,7 +145,7 @@ def test_no_secret_reaches_the_worker_environment(level):
     assert own['HOME'].startswith(own['TMPDIR'].rsplit('/tmp', 1)[0])
 
 
-@pytest.mark.parametrize('level', LEVELS)
+@pytest.mark.parametrize('level', LEVELS + [SHARED_PID])
 def test_parent_proc_is_not_readable(level):
     if ISOLATES_FS[level]: pytest.skip("the rlimits level shares the uid and the PID namespace: /proc/<judge>/environ is readable")
     env, needles = secrets()
@@ -145,7 +154,8 @@ def test_parent_proc_is_not_readable(level):
     blob = json.dumps(seen)
     assert not [n for n in needles if n in blob], 'a secret of the judge was readable from inside'
     judge_pid = [k for k in seen['proc'] if k.endswith('/environ')][0]
-    assert seen['proc'][judge_pid] in ('FileNotFoundError', 'PermissionError')   # the judge's pid is not in this /proc
+    # own PID namespace: the judge's pid is not in this /proc; shared one: the user namespace forbids reading it
+    assert seen['proc'][judge_pid] == ('PermissionError' if level == 'bwrap-shared-pid' else 'FileNotFoundError'), seen['proc'][judge_pid]
 
 
 @pytest.mark.parametrize('level', LEVELS)
@@ -186,10 +196,12 @@ print(json.dumps({'forked': True}))
 '''
 
 
-@pytest.mark.parametrize('level', LEVELS)
-def test_setsid_double_fork_grandchild_dies_with_the_worker(level):
+@pytest.mark.parametrize('cgroup', [True, False], ids=['cgroup', 'no-cgroup'])
+@pytest.mark.parametrize('level', LEVELS + [SHARED_PID])
+def test_setsid_double_fork_grandchild_dies_with_the_worker(level, cgroup, monkeypatch):
+    if not cgroup: monkeypatch.setattr(sandbox, '_pids_cgroup_root', lambda: None)   # the subreaper alone must do it
     marker = f'sbx-grandchild-{os.urandom(4).hex()}'
-    p = sandbox.sandboxed_popen([PY, '-c', DOUBLE_FORK, marker], level=level, stdout=subprocess.PIPE, text=True)
+    p = sandbox.sandboxed_popen([PY, '-c', DOUBLE_FORK, marker], **config(level), stdout=subprocess.PIPE, text=True)
     try:
         out = json.loads(p.stdout.readline())
         assert out['forked'] and alive_with(marker), 'the attack did not get its grandchild running'
@@ -199,13 +211,13 @@ def test_setsid_double_fork_grandchild_dies_with_the_worker(level):
     assert alive_with(marker) == []
 
 
-@pytest.mark.parametrize('level', LEVELS)
+@pytest.mark.parametrize('level', LEVELS + [SHARED_PID])
 def test_everything_dies_when_the_judge_is_killed(level):
     marker = f'sbx-orphan-{os.urandom(4).hex()}'
     judge = f'''
 import sys, time, subprocess
 from autokernel import sandbox
-p = sandbox.sandboxed_popen([sys.executable, '-c', {DOUBLE_FORK!r}, {marker!r}], level={level!r}, stdout=subprocess.PIPE)
+p = sandbox.sandboxed_popen([sys.executable, '-c', {DOUBLE_FORK!r}, {marker!r}], **{config(level)!r}, stdout=subprocess.PIPE)
 p.stdout.readline(); print('up', flush=True); time.sleep(60)
 '''
     env = {**os.environ, 'PYTHONPATH': str(sandbox.project_roots()[0])}
@@ -305,3 +317,39 @@ def test_forced_level_and_describe():
         b = sandbox.describe('bwrap')
         assert not b['network'] and b['pid_namespace'] and b['readonly_project'] and b['parent_proc_hidden']
     with pytest.raises(ValueError): sandbox.sandbox_level('none')
+
+
+GPU_WORKER = '''
+import json, os, torch, triton, triton.language as tl
+@triton.jit
+def add1(x_ptr, n, BLOCK: tl.constexpr):
+    o = tl.arange(0, BLOCK)
+    tl.store(x_ptr + o, tl.load(x_ptr + o, mask=o < n) + 1, mask=o < n)
+x = torch.randn(100, device='cuda')
+y = x.clone(); add1[(1,)](y, 100, BLOCK=128); torch.cuda.synchronize()
+print(json.dumps({'ok': bool(torch.equal(y, x + 1)), 'dev': torch.cuda.get_device_name(),
+                  'cache': os.listdir(os.environ['TRITON_CACHE_DIR']) != []}))
+'''
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('level', LEVELS + [SHARED_PID])
+def test_gpu_worker_runs_cuda_and_triton_inside(level):
+    "Honest use on a GPU: CUDA context, a Triton compile (gcc, libcuda, a cold cache in rw_dir) under the GPU limits."
+    out = report(attack(GPU_WORKER, level, gpu=True, timeout=300))
+    assert out['ok'] and out['cache'], out
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_seeded_cache_is_a_private_copy(level, tmp_path):
+    "A judge-owned warm cache is copied in: the candidate can use and overwrite its copy, never the original."
+    warm = tmp_path / 'warm'; (warm / 'k').mkdir(parents=True)
+    (warm / 'k' / 'kernel.bin').write_bytes(b'judge')
+    code = '''
+    import json, os
+    p = os.path.join(os.environ['TRITON_CACHE_DIR'], 'k', 'kernel.bin')
+    seen = open(p, 'rb').read().decode(); open(p, 'wb').write(b'poison')
+    print(json.dumps({'seen': seen}))
+    '''
+    out = report(attack(code, level, seed={'triton': warm}))
+    assert out == {'seen': 'judge'} and (warm / 'k' / 'kernel.bin').read_bytes() == b'judge'
