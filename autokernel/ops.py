@@ -335,9 +335,12 @@ def _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem
     return _kind(name, op_class, reference, roles, defaults, per_elem(flops_per_elem), row_test_cases(layout, tiny_n), aten_ops,
                  outputs or same_as_x(), _row_case(layout, roles, defaults, N))
 
-def make_kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw) -> Kind:
-    "A `Kind` whose inputs are drawn by role and whose byte count is its inputs read once and its outputs written once."
-    return _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw)
+def make_kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, make_inputs=None, **kw) -> Kind:
+    """A `Kind` whose byte count is its inputs read once and its outputs written once, and whose inputs are drawn by role
+    (or by `make_inputs(case, device, seed) -> (args, kwargs)` when the roles do not say enough)."""
+    k = _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw)
+    if make_inputs is not None: k.make_inputs = make_inputs
+    return k
 
 def row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs=None, tiny_n=37, N=96, **kw) -> Kind:
     "A row-wise `Kind`: `layout` says per input whether it is `x[..., N]`, a vector `[N]` or one value per row."

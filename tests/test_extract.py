@@ -292,7 +292,7 @@ def test_edited_kernel_is_not_overwritten(tmp_path):
 
 # --- fused kinds (kernels/<kind>/kind.py with a `find`) -----------------------------------------------------------
 
-FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm", "gated_mlp"}}
+FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm", "gated_mlp", "linear_cross_entropy"}, "gpt2-tiny": {"linear_cross_entropy"}}
 
 
 @pytest.mark.parametrize("name", list(FUSED_EXPECTED))
@@ -307,7 +307,8 @@ def test_fused_extraction(name, tiny_profiles, tmp_path):
     assert math.isclose(sum(it["time_ms"] for it in items) + sum(s["time_ms"] for s in skipped), total, rel_tol=1e-9)
     assert math.isclose(sum(it["time_ms"] for it in plain) + sum(s["time_ms"] for s in candidates(prof)[1]), total, rel_tol=1e-9)
     fused = {o["op"] for o in prof["ops"] if set(o.get("fusions") or ()) & FUSED_EXPECTED[name]}
-    assert "aten::add" in fused, "the profile tags the ops of each fused instance"
+    assert {"aten::nll_loss_forward", *(["aten::add", "aten::silu"] if name == "llama-tiny" else [])} <= fused, \
+        "the profile tags the ops of each fused instance"
     idx = quiet_extract(prof, top_n=50, backend="triton", out=tmp_path, fuse=True)
     assert idx["fuse"] and FUSED_EXPECTED[name] <= {k["kind"] for k in idx["kernels"]}
     for k in idx["kernels"]:
@@ -331,5 +332,16 @@ def test_fused_kinds_on_the_h100_llama_profile():
     assert (g["calls"], g["case"]["args"], g["case"]["inputs"][1]["shape"]) == (12, {"activation": "silu"}, [768, 2048])
     assert g["case"]["inputs"][1]["stride"] == [1, 768], "the weights stay transposed views"
     mm_n = {it["case"]["inputs"][1]["shape"][-1] for it in items if it["kind"] == "matmul"}
-    assert 2048 not in mm_n and {768, 256, 32000} <= mm_n, "down_proj, q/k/v/o and the LM head stay matmuls"
+    assert 2048 not in mm_n and {768, 256} <= mm_n, "down_proj and q/k/v/o stay matmuls"
     assert "silu_mul" not in by
+    lce = by["linear_cross_entropy"]   # the LM head's GEMM, the float32 upcast, log_softmax and nll_loss
+    assert lce["ops"] == ["aten::_log_softmax", "aten::copy_", "aten::mm", "aten::nll_loss_forward"]
+    assert [m["shape"] for m in lce["case"]["inputs"]] == [[8192, 768], [768, 32000], [8192]] and "cross_entropy" not in by
+
+
+def test_fused_lm_head_on_the_h100_gpt2_profile():
+    "GPT-2's LM head and loss (vocab 50,257) are nearly half its forward: one linear_cross_entropy."
+    prof = load_json(ROOT / "presets" / "gpt2.profile.json", "autokernel.profile")
+    items, _ = candidates(prof, fuse=True)
+    lce = [it for it in items if it["kind"] == "linear_cross_entropy"]
+    assert len(lce) == 1 and lce[0]["fraction"] > 0.4 and lce[0]["case"]["inputs"][1]["shape"] == [768, 50257]
