@@ -1,1 +1,7 @@
 __version__ = "0.1.0"
+
+
+def optimized(model, run, mode=None):
+    "`model` with a run's winning kernels in the winning mode (see `autokernel.verify.optimized`)."
+    from .verify import optimized as _optimized
+    return _optimized(model, run, mode)

@@ -18,9 +18,10 @@ from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples
 from .runtime import Patcher, graphed, never_ran, patch
 
 # %% auto #0
-__all__ = ['COMPILE_MARGIN', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'flat_outputs', 'fresh_inputs',
-           'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note',
-           'verify', 'verify_table', 'verify_cmd']
+__all__ = ['COMPILE_MARGIN', 'MODES', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'flat_outputs',
+           'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels',
+           'compile_note', 'greedy_select', 'config_name', 'mode_forward', 'select_in_mode', 'deliver', 'verify',
+           'verify_table', 'verify_cmd', 'Optimized', 'optimized']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -247,10 +248,141 @@ def compile_note(kernels, kernels_c) -> list[str]:
     return [f"under torch.compile only the kernels that beat it by more than {COMPILE_MARGIN:.0%} in their bench are plugged in; "
             f"left out: {', '.join(left)}"]
 
+# %% ../nbs/06_verify.ipynb #40531516
+def _f(v, fmt='{:.3f}'): return '-' if v is None else fmt.format(v)
+
+def _noise(*ts) -> float:
+    "Half the widest p20-p80 spread of the timings, relative to their medians: a gain smaller than this is not a gain."
+    return max((t['p80_ms'] - t['p20_ms']) / t['median_ms'] / 2 for t in ts)
+
+def greedy_select(names: list[str], time_pair, min_gain: float = 0.01) -> dict:
+    "`{'set', 'ms', 'steps'}`: forward add then backward remove over `names`, each step timed by `time_pair(current, candidate)`."
+    cur, ms, steps = [], None, []
+    def step(op, name, cand):
+        tc, tn = time_pair(cur, cand)
+        bad = next((t['error'] for t in (tc, tn) if 'error' in t), None) or (None if tn.get('ok', True) else 'outputs do not match')
+        rec = {'step': op, 'kernel': name, 'current': list(cur), 'candidate': list(cand), 'current_ms': tc.get('median_ms'),
+               'candidate_ms': tn.get('median_ms')}
+        if bad: steps.append(rec | {'accepted': False, 'why': bad}); return False, tc
+        gain, noise = 1 - tn['median_ms'] / tc['median_ms'], _noise(tc, tn)
+        ok = gain > max(min_gain, noise) if op == 'add' else gain >= 0
+        why = (f"{gain:+.1%} vs the current set (noise {noise:.1%}, min gain {min_gain:.1%})" if op == 'add'
+               else f"without it the model is {'not slower' if gain >= 0 else 'slower'} ({gain:+.1%})")
+        steps.append(rec | {'accepted': ok, 'why': why})
+        return ok, tn if ok else tc
+    for name in names:
+        ok, t = step('add', name, cur + [name])
+        if ok: cur = cur + [name]
+        ms = t.get('median_ms', ms)
+    for name in (list(cur) if len(cur) > 1 else []):
+        ok, t = step('remove', name, [k for k in cur if k != name])
+        if ok: cur = [k for k in cur if k != name]
+        ms = t.get('median_ms', ms)
+    return {'set': cur, 'ms': ms, 'steps': steps}
+
+# %% ../nbs/06_verify.ipynb #efcb5217
+MODES = ('eager', 'cudagraphs', 'compile', 'compile+cudagraphs')
+
+def config_name(mode: str, kernels) -> str:
+    if not kernels: return mode
+    return 'patched' if mode == 'eager' else f'patched+{mode}'
+
+def mode_forward(model, x, mode: str, patcher: Patcher | None = None):
+    "A no-argument forward of `model` on `x` in `mode`, with `patcher`'s kernels plugged in (None: the plain model)."
+    def eager():
+        if patcher is None: return run_model(model, x)
+        with patch(model, patcher): return run_model(model, x)
+    if mode == 'eager': return eager
+    if mode == 'cudagraphs': return graphed(eager)
+    if mode not in MODES: raise AutokernelError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+    cm = torch.compile(model, mode='reduce-overhead' if mode == 'compile+cudagraphs' else None)
+    def compiled():
+        if mode == 'compile+cudagraphs': torch.compiler.cudagraph_mark_step_begin()
+        if patcher is None: return run_model(cm, x)
+        with patch(model, patcher, compiled=True): return run_model(cm, x)
+    return compiled
+
+# %% ../nbs/06_verify.ipynb #6fa2f7af
+def _gain(k, mode) -> float:
+    s = k.get('speedup_compile' if mode.startswith('compile') else 'speedup_eager')
+    return (k.get('fraction') or 0) * (1 - 1 / s) if s else 0.0
+
+def _dynamo_limits():
+    "Room for one compiled forward per kernel set: each set is a new guard on the same code."
+    cfg = torch._dynamo.config
+    names = [n for n in ('recompile_limit', 'cache_size_limit', 'accumulated_recompile_limit', 'accumulated_cache_size_limit') if hasattr(cfg, n)]
+    return cfg.patch(**{n: max(getattr(cfg, n), 256) for n in names})
+
+def select_in_mode(model, x, mode, kernels, check, device, reps: int, min_gain: float = 0.01, log=print) -> dict:
+    "`greedy_select` over `kernels` (entries that ran) in `mode`; `check(out)` is the output check of a forward's result."
+    fwds, oks = {}, {}
+    def fwd(names):
+        key = tuple(names)
+        if key not in fwds:
+            fwds[key] = mode_forward(model, x, mode, Patcher([k for k in kernels if k['name'] in names]) if names else None)
+        return fwds[key]
+    def time_pair(cur, cand):
+        if tuple(cand) not in oks:
+            try:
+                with torch.no_grad(): oks[tuple(cand)] = check(fwd(cand)())['ok']
+            except Exception as e: return {}, {'error': f'{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}'}
+        with torch.no_grad(): t = time_modes({'current': fwd(cur), 'candidate': fwd(cand)}, device, reps=reps, warmup=2)
+        return t['current'], t['candidate'] | {'ok': oks[tuple(cand)]}
+    order = [k['name'] for k in sorted(kernels, key=lambda k: -_gain(k, mode))]
+    try:
+        with _dynamo_limits(): sel = greedy_select(order, time_pair, min_gain)
+    finally:
+        for f in fwds.values(): getattr(f, 'release', lambda: None)()
+    log(f"{mode}: {config_name(mode, sel['set'])} with {sel['set'] or 'no kernel'} ({_f(sel['ms'])} ms) after {len(sel['steps'])} steps")
+    return sel | {'mode': mode, 'config': config_name(mode, sel['set'])}
+
+# %% ../nbs/06_verify.ipynb #db102859
+def deliver(selections: dict, timing: dict, final=None) -> dict:
+    "`{'mode', 'config', 'kernels', 'ms', 'best_compile', 'why'}` from per-mode `selections` and the table's `timing`."
+    plain = {m: timing[m]['median_ms'] for m in ('compile', 'compile+cudagraphs') if 'median_ms' in timing.get(m, {})}
+    best_c = min(plain, key=plain.get) if plain else None
+    sels = [s | {'ms': s.get('ms') or timing.get(s['config'], {}).get('median_ms')} for s in selections.values()]
+    sels = [s for s in sels if s['ms']]
+    if not sels and best_c is None: return {'mode': 'eager', 'config': 'eager', 'kernels': [], 'ms': None, 'best_compile': None,
+                                            'why': 'nothing was measured: the model runs as it is'}
+    win = min(sels, key=lambda s: s['ms']) if sels else None
+    bc = {'mode': best_c, 'ms': plain[best_c]} if best_c else None
+    as_compile = {'mode': best_c, 'config': best_c, 'kernels': [], 'ms': plain.get(best_c), 'best_compile': bc}
+    if win is None: return as_compile | {'why': f"no mode was selected in: the delivered configuration is plain {best_c}"}
+    out = {'mode': win['mode'], 'config': win['config'], 'kernels': list(win['set']), 'ms': win['ms'], 'best_compile': bc}
+    if best_c is None:
+        return out | {'why': f"{win['config']} was the fastest configuration measured ({_f(win['ms'])} ms); no torch.compile mode was measured here"}
+    if (win['mode'], tuple(win['set'])) == (best_c, ()): return as_compile | {'why': f"plain {best_c} was the fastest configuration measured"}
+    t_win, t_c = final(win, best_c) if final else (win['ms'], plain[best_c])
+    if t_win is None or t_c is None or t_win >= t_c:
+        return as_compile | {'ms': t_c if t_c is not None else plain[best_c], 'why': f"{win['config']} ({_f(t_win)} ms) did not beat plain {best_c} ({_f(t_c)} ms) "
+                             f"head to head: the delivered configuration is plain {best_c}"}
+    return out | {'ms': t_win, 'best_compile': {'mode': best_c, 'ms': t_c}, 'vs_best_compile': t_c / t_win,
+                  'why': f"{win['config']} with {', '.join(win['set']) or 'no kernel'} beat plain {best_c} head to head: "
+                         f"{_f(t_win)} vs {_f(t_c)} ms ({t_c / t_win:.2f}x)"}
+
+# %% ../nbs/06_verify.ipynb #e4fc9bf0
+def _select(model, x, ran, timing, orig, ref, dtype, device, reps, modes, log) -> dict:
+    "Per-mode greedy choices over the kernels that ran, and the delivered configuration (see `deliver`)."
+    check = lambda out: compare_outputs(orig, out, ref, dtype)
+    sels = {m: select_in_mode(model, x, m, ran, check, device, reps, log=log) for m in modes}
+    def final(win, best_c):
+        a = mode_forward(model, x, win['mode'], Patcher([k for k in ran if k['name'] in win['set']]) if win['set'] else None)
+        b = mode_forward(model, x, best_c)
+        try:
+            with torch.no_grad(), _dynamo_limits(): t = time_modes({'win': a, 'compile': b}, device, reps=reps, warmup=3)
+        finally:
+            for f in (a, b): getattr(f, 'release', lambda: None)()
+        return t['win'].get('median_ms'), t['compile'].get('median_ms')
+    d = deliver(sels, timing, final)
+    log(f"delivered: {d['config']}" + (f" with {', '.join(d['kernels'])}" if d['kernels'] else '') + f": {d['why']}")
+    return {'modes': sels, 'delivered': d}
+
 # %% ../nbs/06_verify.ipynb #dc797f50
 def verify(source, model=None, inputs=None, device=None, compile: bool | None = None, cuda_graphs: bool | None = None,
-           reps: int | None = None, min_speedup: float = 1.0, out=None, seed: int = 1, log=print) -> dict:
-    "Plug the kernels of `source` (a run folder, kernel folders or entries) into `model`; check and time it end to end."
+           reps: int | None = None, min_speedup: float = 1.0, out=None, seed: int = 1, select: bool = True, log=print) -> dict:
+    """Plug the kernels of `source` (a run folder, kernel folders or entries) into `model`; check and time it end to end in every
+    mode; with `select`, choose the kernel set and mode to deliver by timing the model itself (`select_in_mode`, `deliver`)."""
     run_dir = Path(source) if isinstance(source, (str, Path)) and (Path(source)/'kernels').is_dir() else None
     spec = None
     if model is None:
@@ -301,6 +433,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         modes['compile'] = call(torch.compile(model))
         patched_compiled = torch.compile(model)
         if kernels_c: modes['patched+compile'] = patched_call(patched_compiled, patcher_c, compiled=True)
+        modes['intercept-only+compile'] = patched_call(torch.compile(model), empty, compiled=True)   # what dispatch costs under compile
         if cuda_graphs:
             cg, pcg = torch.compile(model, mode='reduce-overhead'), torch.compile(model, mode='reduce-overhead')
             def step(f):
@@ -319,6 +452,8 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
         check_g = compare_outputs(orig, modes['patched+cudagraphs'](), ref, dtype)
         log(f"outputs under patched+cudagraphs: {'match' if check_g['ok'] else 'MISMATCH'}")
     for f in modes.values(): getattr(f, 'release', lambda: None)()
+    selection = _select(model, x, [k for k in patcher.kernels if calls.get(k['name'])], timing, orig, ref, dtype, device, reps,
+                        [m for m, on in zip(MODES, (True, cuda_graphs, compile, compile and cuda_graphs)) if on], log) if select else None
     del ref
     def sp(a, b):
         ta, tb = timing.get(a, {}).get('median_ms'), timing.get(b, {}).get('median_ms')
@@ -337,7 +472,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
            'compile_kernels': [k['name'] for k in kernels_c] if compile else None,
            'skipped': skipped, 'never_ran': idle, 'modules': modules, 'fallbacks': fallbacks, 'outputs': check, 'outputs_compile': check_c,
            'outputs_cudagraphs': check_g, 'ok': check['ok'] and all(c is None or c['ok'] for c in (check_c, check_g)),
-           'timing': timing, 'speedups': {k: v for k, v in speedups.items() if v is not None},
+           'timing': timing, 'selection': selection, 'speedups': {k: v for k, v in speedups.items() if v is not None},
            'amdahl': {'predicted_eager': pred, 'measured_eager': speedups['patched_vs_eager'],
                       'measured_cudagraphs': speedups['patched+cudagraphs_vs_cudagraphs'],
                       'predicted_compile': pred_c, 'measured_compile': speedups['patched+compile_vs_compile'],
@@ -349,8 +484,6 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     return res
 
 # %% ../nbs/06_verify.ipynb #7e14ae1c
-def _f(v, fmt='{:.3f}'): return '-' if v is None else fmt.format(v)
-
 def verify_table(res) -> str:
     "The end-to-end table of a verify result, as markdown."
     t = res['timing']
@@ -366,6 +499,9 @@ def verify_table(res) -> str:
     lines += ['', (f"Amdahl predicted {_f(a['predicted_eager'], '{:.2f}x')} for patched eager, measured {_f(a['measured_eager'], '{:.2f}x')}{g}; "
                    f"under torch.compile predicted {_f(a['predicted_compile'], '{:.2f}x')}, measured {_f(a['measured_compile'], '{:.2f}x')}.")]
     lines += [f"- {w}" for w in a['why']]
+    d = (res.get('selection') or {}).get('delivered')
+    if d: lines += ['', f"delivered: {d['config']}" + (f" with {', '.join(d['kernels'])}" if d['kernels'] else ' (no kernel)') + f". {d['why']}"]
+    lines += [f"- {r['kernel']} never ran ({r['reason']}): {r['detail']}" for r in res.get('never_ran') or []]
     lines += [f"outputs {'match' if res['outputs']['ok'] else 'DO NOT match'} (reference: {res['outputs'].get('reference')})"
               + ''.join(f"; under {m} they {'match' if res[k]['ok'] else 'DO NOT match'}" for k, m in
                         (('outputs_compile', 'patched+compile'), ('outputs_cudagraphs', 'patched+cudagraphs')) if res.get(k))]
@@ -379,6 +515,7 @@ def verify_cmd(argv: list[str]) -> int:
     ap.add_argument('--no-compile', action='store_true', help='skip the torch.compile modes')
     ap.add_argument('--no-cudagraphs', action='store_true', help='skip the CUDA-graph modes (each holds a forward\'s memory)')
     ap.add_argument('--reps', type=int, default=None, help='timing rounds (default 30 on a GPU, 3 on the CPU)')
+    ap.add_argument('--no-select', action='store_true', help='time every mode but skip choosing the kernel set inside the model')
     ap.add_argument('--min-speedup', type=float, default=1.0, help="leave out kernels slower than this in their own bench (GPU only)")
     a = ap.parse_args(argv)
     run = Path(a.run)
@@ -390,6 +527,66 @@ def verify_cmd(argv: list[str]) -> int:
     print(f"plugging in {len(used)} kernel(s); building the model...", flush=True)
     model, inputs, _ = model_from_run(run, a.device)
     res = verify(run, model, inputs, compile=False if a.no_compile else None, cuda_graphs=False if a.no_cudagraphs else None,
-                 reps=a.reps, min_speedup=a.min_speedup)
+                 reps=a.reps, min_speedup=a.min_speedup, select=not a.no_select)
     print(f"wrote {run/'verify.json'}")
     return 0 if res['ok'] else 1
+
+# %% ../nbs/06_verify.ipynb #ec5a6015
+def _clone_out(o):
+    if isinstance(o, torch.Tensor): return o.clone()
+    if isinstance(o, dict): return type(o)(**{k: _clone_out(v) for k, v in o.items()}) if type(o) is not dict else {k: _clone_out(v) for k, v in o.items()}
+    if isinstance(o, (tuple, list)): return type(o)(_clone_out(v) for v in o)
+    return o
+
+class Optimized(torch.nn.Module):
+    "`model` run in one configuration: a mode of `MODES` and a kernel set (see `optimized`)."
+    def __init__(self, model, kernels, mode: str = 'eager'):
+        super().__init__()
+        if mode not in MODES: raise AutokernelError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+        if 'cudagraphs' in mode and not torch.cuda.is_available(): raise AutokernelError(f"mode {mode!r} needs a CUDA GPU, and there is none here")
+        self.model, self.mode, self.kernels = model, mode, [k['name'] for k in kernels]
+        self.patcher = Patcher(kernels) if kernels else None
+        self._compiled = torch.compile(model, mode='reduce-overhead' if mode == 'compile+cudagraphs' else None) if mode.startswith('compile') else None
+        self._graphs = {}
+
+    def _run(self, *args, **kwargs):
+        m = self._compiled or self.model
+        if self.mode == 'compile+cudagraphs': torch.compiler.cudagraph_mark_step_begin()
+        if self.patcher is None: return m(*args, **kwargs)
+        with patch(self.model, self.patcher, compiled=self._compiled is not None): return m(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        if self.mode != 'cudagraphs': return _clone_out(self._run(*args, **kwargs)) if self.mode == 'compile+cudagraphs' else self._run(*args, **kwargs)
+        from torch.utils._pytree import tree_flatten, tree_unflatten
+        flat, spec = tree_flatten((args, kwargs))
+        sig = tuple((tuple(t.shape), t.dtype, t.device) if isinstance(t, torch.Tensor) else repr(t) for t in flat)
+        if sig not in self._graphs:
+            static = [t.clone() if isinstance(t, torch.Tensor) else t for t in flat]
+            a, k = tree_unflatten(static, spec)
+            self._graphs[sig] = (static, graphed(lambda: self._run(*a, **k)))
+        static, g = self._graphs[sig]
+        for s, t in zip(static, flat):
+            if isinstance(t, torch.Tensor): s.copy_(t)
+        return _clone_out(g())
+
+    def extra_repr(self) -> str: return f"mode={self.mode!r}, kernels={self.kernels}"
+
+# %% ../nbs/06_verify.ipynb #3743c236
+def optimized(model, run, mode: str | None = None) -> Optimized:
+    "`model` with the run's delivered kernel set in its delivered mode (`verify.json`), or the set chosen for `mode`."
+    run = Path(run)
+    if not (run/'kernels').is_dir(): raise AutokernelError(f"{run} is not a run folder (it has no kernels/)")
+    sel = (_read_json(run/'verify.json') or {}).get('selection') or {}
+    by = {k['name']: k for k in run_kernels(run, min_speedup=0.0)[0]}
+    d, per_mode = sel.get('delivered'), sel.get('modes') or {}
+    if mode is None and d: mode, names, why = d['mode'], d['kernels'], d['why']
+    elif mode in per_mode: names, why = per_mode[mode]['set'], f"the set verify chose in {mode}"
+    else:
+        names = [k['name'] for k in run_kernels(run)[0]]
+        why = f"no choice in {run/'verify.json'} for {mode or 'any mode'}: every kernel that passed its bench (run autokernel verify --run {run} to choose)"
+        mode = mode or 'eager'
+    gone = [n for n in names if n not in by]
+    if gone: raise AutokernelError(f"{run/'verify.json'} names kernels the run no longer passes ({', '.join(gone)}): re-run autokernel verify --run {run}")
+    o = Optimized(model, [by[n] for n in names], mode)
+    o.why = why
+    return o

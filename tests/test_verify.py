@@ -85,7 +85,7 @@ def test_verify_mistral(mistral, tmp_path):
           # rotary as the model calls it: q/k are [B,S,H,D] views transposed to [B,H,S,D]; the cos/sin tables have batch 1
           kernel_dir(tmp_path, "04_rotary", "rotary", [meta([2, 4, 8, 8], [256, 8, 32, 1]), [1, 8, 8], [1, 8, 8]]),
           kernel_dir(tmp_path, "05_rotary", "rotary", [meta([2, 2, 8, 8], [128, 8, 16, 1]), [1, 8, 8], [1, 8, 8]])]
-    res = verify(ks, model, inputs, reps=2, out=tmp_path / "verify.json", log=lambda *a: None)
+    res = verify(ks, model, inputs, reps=2, out=tmp_path / "verify.json", select=False, log=lambda *a: None)
     assert res["ok"], res["outputs"]
     calls = {k["name"]: k["calls_per_forward"] for k in res["kernels"]}
     assert calls == {"01_rmsnorm": 2 * 2 + 1, "02_silu_mul": 2, "03_cross_entropy": 1, "04_rotary": 2, "05_rotary": 2}
@@ -113,7 +113,7 @@ def test_wrong_kernel_is_caught(mistral, tmp_path):
     model, inputs, _ = mistral
     src = STANDIN["silu_mul"].replace("return y\n", "return y * 1.02\n")
     ks = [kernel_dir(tmp_path, "01_silu_mul", "silu_mul", [[2, 8, 64], [2, 8, 64]], source=src)]
-    res = verify(ks, model, inputs, reps=1, log=lambda *a: None)
+    res = verify(ks, model, inputs, reps=1, select=False, log=lambda *a: None)
     assert not res["ok"] and res["kernels"][0]["calls_per_forward"] == 2
 
 
@@ -127,8 +127,38 @@ def test_bias_gelu_pattern_bert(tmp_path):
     ids = torch.randint(0, 100, (2, 6))
     ks = [kernel_dir(tmp_path, "01_bias_gelu", "bias_gelu", [[2, 6, 48], [48]], approximate="none"),
           kernel_dir(tmp_path, "02_layernorm", "layernorm", [[2, 6, 32], [32], [32]], eps=cfg.layer_norm_eps)]
-    res = verify(ks, model, {"input_ids": ids}, reps=1, log=lambda *a: None)
+    res = verify(ks, model, {"input_ids": ids}, reps=1, select=False, log=lambda *a: None)
     assert res["ok"], res["outputs"]
     calls = {k["name"]: k["calls_per_forward"] for k in res["kernels"]}
     assert calls == {"01_bias_gelu": 1, "02_layernorm": 3}          # embeddings + 2 per layer
     assert [m["class"] for m in res["modules"]] == ["BertIntermediate"]
+
+
+def test_select_and_deploy_gpt2_tiny(tmp_path):
+    "The gpt2-tiny preset, profiled and extracted (top 2), each baseline passed as best/: every extracted kernel runs in the model,"
+    " verify chooses the set by timing the model itself, and optimized() deploys exactly that choice."
+    from autokernel import optimized
+    from autokernel.core import load_model
+    from autokernel.optimize import setup_run
+    from autokernel.profile import profile
+    torch.manual_seed(0)
+    model, inputs = load_model("gpt2-tiny", "cpu", torch.float32)
+    inputs = {k: v[:1, :8] for k, v in inputs.items()}              # one short sequence: the interpreter runs every program in Python
+    run = tmp_path / "run"
+    setup_run(run, profile(model, inputs, warmup=0, iters=1, name="gpt2-tiny", device="cpu"), top_n=2, backend="triton")
+    for kd in sorted(p for p in (run / "kernels").iterdir() if (p / "spec.json").exists()):
+        best = run / kd.name / "best"
+        best.mkdir(parents=True)
+        (best / "kernel.py").write_text((kd / "kernel.py").read_text())
+        save_json({"verdict": "pass", "comparable": False, "device": "cpu", "timing": {"speedup_eager": 1.2}}, best / "bench.json", "autokernel.bench")
+    res = verify(run, model, inputs, reps=1, log=lambda *a: None)
+    assert res["ok"] and res["never_ran"] == [] and all(k["calls_per_forward"] > 0 for k in res["kernels"]), res["never_ran"]
+    steps = res["selection"]["modes"]["eager"]["steps"]
+    assert sorted(s["kernel"] for s in steps if s["step"] == "add") == sorted(k["name"] for k in res["kernels"])
+    assert all(s["current_ms"] > 0 and s["candidate_ms"] > 0 and s["why"] for s in steps)
+    d = load_json(run / "verify.json", "autokernel.verify")["selection"]["delivered"]
+    assert d["mode"] == "eager" and set(d["kernels"]) <= {k["name"] for k in res["kernels"]}
+    fast = optimized(model, run)
+    assert (fast.mode, fast.kernels) == (d["mode"], d["kernels"])
+    with torch.no_grad():
+        assert torch.allclose(fast(**inputs).logits, model(**inputs).logits, atol=1e-4)
