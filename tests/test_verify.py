@@ -141,16 +141,19 @@ def test_select_and_deploy_gpt2_tiny(tmp_path):
     from autokernel.core import load_model
     from autokernel.optimize import setup_run
     from autokernel.profile import profile
+    from autokernel.rundir import append_result, candidate_dir, write_best
     torch.manual_seed(0)
     model, inputs = load_model("gpt2-tiny", "cpu", torch.float32)
     inputs = {k: v[:1, :8] for k, v in inputs.items()}              # one short sequence: the interpreter runs every program in Python
     run = tmp_path / "run"
     setup_run(run, profile(model, inputs, warmup=0, iters=1, name="gpt2-tiny", device="cpu"), top_n=2, backend="triton")
-    for kd in sorted(p for p in (run / "kernels").iterdir() if (p / "spec.json").exists()):
-        best = run / kd.name / "best"
-        best.mkdir(parents=True)
-        (best / "kernel.py").write_text((kd / "kernel.py").read_text())
-        save_json({"verdict": "pass", "comparable": False, "device": "cpu", "timing": {"speedup_eager": 1.2}}, best / "bench.json", "autokernel.bench")
+    for kd in sorted(p for p in (run / "kernels").iterdir() if (p / "spec.json").exists()):   # each baseline, passed, as the first row
+        cd = candidate_dir(run, kd.name, "0000")
+        cd.mkdir(parents=True)
+        (cd / "kernel.py").write_text((kd / "kernel.py").read_text())
+        save_json({"verdict": "pass", "comparable": False, "device": "cpu", "timing": {"speedup_eager": 1.2}}, cd / "bench.json", "autokernel.bench")
+        append_result(run, {"kernel": kd.name, "candidate": "0000", "decision": "baseline", "kept": False, "verdict": "pass", "ok": True})
+        write_best(run, kd.name, "0000")
     res = verify(run, model, inputs, reps=1, log=lambda *a: None)
     assert res["ok"] and res["never_ran"] == [] and all(k["calls_per_forward"] > 0 for k in res["kernels"]), res["never_ran"]
     steps = res["selection"]["modes"]["eager"]["steps"]
