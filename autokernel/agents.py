@@ -8,6 +8,7 @@ import ast
 import hashlib
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -17,8 +18,9 @@ from .core import AutokernelError, setting, append_jsonl
 
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
-           'radius_from_roofline', 'search_propose', 'llm_settings', 'llm_client', 'build_messages', 'MalformedAnswer',
-           'extract_code', 'llm_propose', 'make_proposer']
+           'radius_from_roofline', 'autotune_seeds', 'surrogate', 'predict', 'search_propose', 'llm_settings',
+           'llm_client', 'build_messages', 'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose',
+           'make_proposer']
 
 # %% ../nbs/05a_agents.ipynb #1051fe10
 def _assign(src: str, name: str):
@@ -93,9 +95,51 @@ def radius_from_roofline(roofline_pct, comparable) -> tuple[int, float]:
     r = min(max(float(roofline_pct) / 100, 0.0), 1.0)
     return (1 if r >= 0.7 else 2 if r >= 0.4 else 3), max(0.05, 0.4 * (1 - r))
 
+# %% ../nbs/05a_agents.ipynb #1b1f8064
+_BLOCK_KNOBS = ('BLOCK', 'BLOCK_N', 'BLOCK_V', 'BLOCK_S', 'BLOCK_M')
+_ROW_KNOBS = ('ROWS_PER_PROG', 'HEADS_PER_PROG')
+
+def _nearest(values: list, v):
+    nums = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    return min(nums, key=lambda x: (abs(x - v), x)) if nums else None
+
+def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
+    "Starting points in the style of Triton's autotune configs: `[(params, why)]`, the structural alternatives first."
+    out = []
+    for k, vals in space.items():                          # structural: every other algorithm / categorical choice
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+            out += [({**params, k: v}, f'structural: {k}={v!r}') for v in vals if v != params.get(k)]
+    for k in (k for k in _ROW_KNOBS if k in space):         # more rows (heads) per program: fewer, fuller programs
+        out += [({**params, k: v}, f'{k}={v}') for v in space[k] if isinstance(v, int) and v > (params.get(k) or 1)][:3]
+    blk = next((k for k in _BLOCK_KNOBS if k in space), None)
+    if blk and 'num_warps' in space:                        # a block and the warps the tutorials pair with it
+        for b in space[blk]:
+            w = _nearest(space['num_warps'], min(max(b // 256, 1), 8))
+            out.append(({**params, blk: b, 'num_warps': w}, f'{blk}={b} with num_warps={w}'))
+    return [(p, why) for p, why in out if p != params]
+
+def surrogate(fam: list[dict], space: dict) -> dict:
+    "An additive model of log time: `{'mean', 'effect': {(k, v): e}, 'count': {(k, v): n}}` from timed rows of one family."
+    import math
+    pts = [(h['params'], math.log(h['kernel_ms'])) for h in fam if h.get('kernel_ms') and h.get('verdict') == 'pass' and h.get('params')]
+    if not pts: return {'mean': 0.0, 'effect': {}, 'count': {}, 'n': 0}
+    mean = sum(y for _, y in pts) / len(pts)
+    eff, cnt = {}, {}
+    for k in space:
+        for v in {json.dumps(p.get(k)) for p, _ in pts}:
+            ys = [y - mean for p, y in pts if json.dumps(p.get(k)) == v]
+            eff[(k, v)], cnt[(k, v)] = sum(ys) / (len(ys) + 1), len(ys)     # shrunk towards 0 when seen once
+    return {'mean': mean, 'effect': eff, 'count': cnt, 'n': len(pts)}
+
+def predict(model: dict, p: dict, explore: float = 0.05) -> float:
+    "Predicted log time of `p`, less an optimism bonus for values measured rarely."
+    keys = [(k, json.dumps(v)) for k, v in p.items()]
+    return model['mean'] + sum(model['effect'].get(kv, 0.0) - explore / (1 + model['count'].get(kv, 0)) ** 0.5 for kv in keys)
+
 # %% ../nbs/05a_agents.ipynb #16bd4dce
 def search_propose(ctx: dict) -> dict | None:
-    """One candidate from the evolutionary search, or None when the space is exhausted (or the kernel is not tunable).
+    """One candidate from the search (seeds, then a surrogate's pick among evolutionary draws), or None when the space is
+    exhausted (or the kernel is not tunable).
     `ctx`: name, source (incumbent kernel.py), bench (incumbent bench JSON), history (rows with params, body, hash, ok, kernel_ms)."""
     src = ctx['source']
     params, space = read_dict(src, 'PARAMS'), read_dict(src, 'SPACE')
@@ -127,11 +171,23 @@ def search_propose(ctx: dict) -> dict | None:
         return child, how
 
     bad = _bad_values(fam)
-    for _ in range(300):
+    fresh = lambda p: source_hash(cand_of(p)) not in tried and not any((k, v) in bad for k, v in p.items())
+    if len(fam) <= setting('search_seeds', 8):                # seeds first, while the family is young
+        for p, why in autotune_seeds(space, params):
+            if fresh(p): return _candidate(cand_of(p), p, f'seed: {why}', best, params)
+    model, pool, seen = surrogate(fam, space), [], set()
+    for _ in range(300):                                      # a pool of fresh points; the surrogate picks one
         p, how = draw()
         if any((k, v) in bad for k, v in p.items()) and rng.random() < 0.9: continue
         cand = cand_of(p)
-        if source_hash(cand) not in tried: return _candidate(cand, p, how, best, params)
+        h = source_hash(cand)
+        if h in tried or h in seen: continue
+        seen.add(h); pool.append((p, how, cand))
+        if len(pool) >= (24 if model['n'] >= 3 else 1): break
+    if pool:
+        if model['n'] < 3: return _candidate(pool[0][2], pool[0][0], pool[0][1], best, params)
+        p, how, cand = min(pool, key=lambda t: predict(model, {**params, **t[0]}, explore))
+        return _candidate(cand, p, f"surrogate, {how}, predicted {math.exp(predict(model, {**params, **p}, 0)):.4g} ms", best, params)
     untried = []
     for combo in itertools.product(*space.values()):
         p = dict(zip(space, combo))
@@ -153,7 +209,8 @@ def llm_settings(**over) -> dict:
     d = dict(base_url=setting('llm_base_url', 'http://127.0.0.1:8000/v1'), model=setting('llm_model', ''),
              api_key_env=setting('llm_api_key_env', 'OPENAI_API_KEY'), timeout=setting('llm_timeout', 120.0),
              retries=setting('llm_retries', 3), backoff=setting('llm_backoff', 2.0), temperature=setting('llm_temperature', 0.7),
-             max_tokens=setting('llm_max_tokens', 8192))
+             max_tokens=setting('llm_max_tokens', 8192), price_prompt=setting('llm_price_prompt', 0.0),
+             price_completion=setting('llm_price_completion', 0.0))
     d.update({k: v for k, v in over.items() if v is not None})
     return d
 
@@ -202,6 +259,27 @@ def _brief_bench(b: dict | None) -> str:
     if b.get('stderr_tail'): out.append('stderr: ' + b['stderr_tail'][-800:])
     return '\n'.join(out)
 
+def _profile_row(spec: dict) -> str:
+    "Where the kernel comes from: the profiled op(s), calls and share of the model's time."
+    src = spec.get('source') or {}
+    if not src: return 'unknown'
+    f = src.get('fraction')
+    return (f"{src.get('model') or '?'}: {', '.join(src.get('ops') or []) or '?'}, {src.get('calls', '?')} calls per forward, "
+            f"{src.get('time_ms', '?')} ms per forward" + (f", {f:.1%} of the forward" if isinstance(f, (int, float)) else '')
+            + (f" on {src['device']}" if src.get('device') else ''))
+
+def _best_so_far(hist: list[dict], k: int = 5) -> str:
+    "The fastest candidates measured so far (a screened one was timed, not judged on all stages)."
+    ok = sorted((h for h in hist if h.get('kernel_ms') and h.get('verdict') == 'pass'), key=lambda h: h['kernel_ms'])[:k]
+    return '\n'.join(f"- {h['kernel_ms']:.4g} ms" + (' KEPT' if h.get('kept') or h.get('decision') == 'baseline' and h.get('ok') else '')
+                     + (' (screened: timed only)' if h.get('judged') == 'screen' else '')
+                     + f": {h.get('idea') or '?'}" + (f"; PARAMS {h['params']}" if h.get('params') else '') for h in ok) or '(none yet)'
+
+def _failures(hist: list[dict], k: int = 5) -> str:
+    "The latest candidates the bench failed or rejected, with its reasons."
+    bad = [h for h in hist if h.get('verdict') not in ('pass', None)][-k:]
+    return '\n'.join(f"- {h.get('idea') or '?'}: {h.get('verdict')} ({(h.get('reason') or '')[:300]})" for h in bad) or '(none)'
+
 def build_messages(ctx: dict) -> list[dict]:
     "The chat messages for one proposal."
     spec, backend = ctx.get('spec') or {}, ctx.get('backend') or 'triton'
@@ -212,6 +290,8 @@ def build_messages(ctx: dict) -> list[dict]:
                       for h in hist[-20:]) or '(none yet)'
     spec_view = {k: spec.get(k) for k in ('name', 'kind', 'backend', 'case', 'dtypes', 'test_cases') if k in spec}
     user = f"""Kernel {ctx.get('name')} (kind {spec.get('kind')}, backend {backend}).
+
+Profile: {_profile_row(spec)}
 
 Spec:
 {json.dumps(spec_view, indent=None)[:4000]}
@@ -224,6 +304,12 @@ The last candidate's bench:
 
 Ideas tried so far on this kernel ({len(hist)}):
 {ideas}
+
+The fastest candidates so far:
+{_best_so_far(hist)}
+
+The bench's latest failures on this kernel:
+{_failures(hist)}
 
 The incumbent kernel.py:
 ```python
@@ -251,8 +337,15 @@ def extract_code(text: str) -> tuple[str, str]:
 # %% ../nbs/05a_agents.ipynb #1e0b7808
 _RETRY = ('APITimeoutError', 'APIConnectionError', 'RateLimitError', 'InternalServerError')
 
+def llm_cost(tokens: dict, cfg: dict) -> float:
+    "US dollars for `{'prompt': n, 'completion': m}` tokens at the settings' prices (`llm_price_prompt`/`_completion`, $ per 1M)."
+    return round((tokens.get('prompt') or 0) * float(cfg.get('price_prompt') or 0) / 1e6
+                 + (tokens.get('completion') or 0) * float(cfg.get('price_completion') or 0) / 1e6, 6)
+
 def llm_propose(ctx: dict, client, cfg: dict, log=None) -> dict:
-    "`{'source', 'idea', 'proposer': 'llm', 'tokens'}`, or `{'source': None, 'reason'}` when every attempt failed."
+    """`{'source', 'idea', 'proposer': 'llm', 'tokens', 'llm'}`, or `{'source': None, 'reason'}` when every attempt failed.
+    `tokens` adds up every attempt (with `cost_usd`); `llm` holds the conversation that made the candidate (the loop saves it
+    as the candidate's `llm.json`)."""
     msgs, tried = build_messages(ctx), {h.get('hash') for h in ctx.get('history') or []} | {source_hash(ctx['source'])} | set(ctx.get('pending') or ())
     tokens, why = {'prompt': 0, 'completion': 0}, 'no attempt'
     for attempt in range(int(cfg['retries']) + 1):
@@ -264,6 +357,8 @@ def llm_propose(ctx: dict, client, cfg: dict, log=None) -> dict:
             u = getattr(r, 'usage', None)
             row.update(prompt_tokens=getattr(u, 'prompt_tokens', None), completion_tokens=getattr(u, 'completion_tokens', None))
             tokens['prompt'] += row['prompt_tokens'] or 0; tokens['completion'] += row['completion_tokens'] or 0
+            row.update(cost_usd=llm_cost({'prompt': row['prompt_tokens'], 'completion': row['completion_tokens']}, cfg),
+                       prompt_chars=sum(len(m['content']) for m in msgs), response=text[:20000])
         except Exception as e:  # noqa: BLE001 (any failure of a call is logged; only transport errors are retried)
             kind = type(e).__name__
             why = f'{kind}: {str(e)[:200]}'
@@ -286,7 +381,10 @@ def llm_propose(ctx: dict, client, cfg: dict, log=None) -> dict:
             continue
         row.update(outcome='ok', idea=idea)
         if log: append_jsonl(row, log)
-        return {'source': code, 'idea': idea, 'proposer': 'llm', 'tokens': tokens, 'attempts': attempt + 1}
+        tokens['cost_usd'] = llm_cost(tokens, cfg)
+        return {'source': code, 'idea': idea, 'proposer': 'llm', 'tokens': tokens, 'attempts': attempt + 1,
+                'llm': {'model': cfg['model'], 'messages': msgs, 'response': text, 'tokens': tokens, 'attempts': attempt + 1}}
+    tokens['cost_usd'] = llm_cost(tokens, cfg)
     return {'source': None, 'reason': why, 'proposer': 'llm', 'tokens': tokens}
 
 # %% ../nbs/05a_agents.ipynb #5aaba9e1

@@ -110,3 +110,51 @@ def test_useless_answers_are_logged_then_search_takes_over(tmp_path, monkeypatch
     assert any('the built-in search takes over' in m for m in msgs)
     assert any(d['decision'] == 'fallback' for d in core.read_jsonl(tmp_path / 'run' / 'schedule.jsonl'))
     assert sorted(r['n'] for r in rows) == [1, 2, 3, 4, 5]
+
+
+CHEAT = '''"""softmax by calling PyTorch's own: the op it is meant to replace."""
+import torch
+META = dict(kind='softmax', backend='triton')
+PARAMS = dict(BLOCK_N=1024)
+
+def kernel_fn(x):
+    return torch.softmax(x, -1)
+'''
+
+
+def test_llm_faster_kernel_is_kept_and_cheat_rejected(tmp_path, monkeypatch):
+    """End to end with the real bench in the interpreter: the fake LLM first proposes a kernel that calls torch.softmax
+    (rejected), then one that is genuinely faster here (16 rows per program: 2 programs instead of 32, and the interpreter
+    runs each program in Python). The loop must keep the second, after all five stages and the re-timings."""
+    monkeypatch.setenv('AUTOKERNEL_LLM_PRICE_PROMPT', '1.0')
+    monkeypatch.setenv('AUTOKERNEL_LLM_PRICE_COMPLETION', '4.0')
+    k = tiny_kernel(tmp_path / 'src', '01_softmax', 'softmax', [[32, 40]], 0.2)
+    base = (k / 'kernel.py').read_text()
+    assert read_dict(base, 'PARAMS')['ROWS_PER_PROG'] == 1
+    fast = write_params(base, {**read_dict(base, 'PARAMS'), 'ROWS_PER_PROG': 16})
+    script = [{'content': answer('call the library softmax', CHEAT)}, {'content': answer('16 rows per program', fast)}]
+    with FakeLLM(script, lifetime=300) as srv:
+        llm_env(monkeypatch, srv.url)
+        s = optimize(tmp_path / 'run', kernels=[k], agent='llm', max_experiments=2, budget='20m', device='cpu', confirm=1,
+                     progress=False, say=lambda m: None, inflight=1)
+        reqs = list(srv.requests)
+    run = tmp_path / 'run'
+    rows = check_run_invariants(run, 2)
+    cheat, win = rows[1], rows[2]
+    assert cheat['verdict'] == 'rejected' and cheat['decision'] == 'revert' and not cheat['kept']
+    assert 'softmax' in cheat['reason'] and cheat['judged'] == 'screen'            # caught by the screen's smoke check
+    assert win['idea'] == '16 rows per program' and win['judged'] == 'full' and win['kept'], win['reason']
+    assert win['reason'].startswith('faster') and win['gain'] > win['noise']
+    cdir = run / '01_softmax' / 'candidates' / win['candidate']
+    assert (cdir / 'retime_1.json').exists() and core.load_json(cdir / 'bench.json')['ok']
+    assert (run / '01_softmax' / 'best' / 'kernel.py').read_text() == fast
+    assert s['kernels'][0]['kept'] == 1 and s['kernels'][0]['best_ms'] < rows[0]['kernel_ms']
+    # what the agent saw and what it cost
+    second = reqs[1]['messages'][1]['content']
+    assert 'call the library softmax: rejected' in second and 'Profile: test' in second and 'ms KEPT: baseline' in second
+    conv = core.load_json(cdir / 'llm.json')
+    assert conv['response'] == script[1]['content'] and conv['messages'] == reqs[1]['messages']
+    t = win['tokens']
+    assert t['prompt'] > 0 and abs(t['cost_usd'] - (t['prompt'] * 1.0 + t['completion'] * 4.0) / 1e6) < 1e-6
+    log = core.read_jsonl(run / 'llm.jsonl')
+    assert [r['outcome'] for r in log] == ['ok', 'ok'] and log[1]['response'] == script[1]['content'] and log[1]['cost_usd'] > 0
