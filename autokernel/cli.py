@@ -19,6 +19,7 @@ COMMANDS = {
     'verify':    ('verify',   'verify_cmd',    "plug a run's winning kernels into the model and measure end to end"),
     'overnight': ('report',   'overnight_cmd', 'the whole pipeline as a papermill notebook: the report'),
     'run':       ('report',   'run_cmd',       'the main job on the embedded default (what `make run` calls)'),
+    'export':    ('export',   'export_cmd',    "a run's winning kernels as a Hugging Face `kernels` package (get_local_kernel)"),
     'kernelbench': ('kernelbench', 'kernelbench_cmd', 'run KernelBench problems (a file, level or checkout) end to end: fast_p per level'),
 }
 
