@@ -13,10 +13,10 @@ from pathlib import Path
 MODULE_FILE = Path(globals().get('__file__') or importlib.util.find_spec('autokernel.sandbox').origin).resolve()
 
 # %% auto #0
-__all__ = ['MODULE_FILE', 'ENV_ALLOW', 'ENV_ALLOW_PREFIXES', 'LEVELS', 'PR_SET_PDEATHSIG', 'PR_SET_CHILD_SUBREAPER', 'Limits',
-           'is_secret', 'project_roots', 'cache_env', 'sandbox_env', 'sandbox_level', 'make_pids_cgroup', 'cgroup_pids',
-           'remove_cgroup', 'descendants', 'kill_tree', 'launcher_source', 'bwrap_args', 'Box', 'sandboxed_popen',
-           'stop', 'run_sandboxed', 'describe']
+__all__ = ['MODULE_FILE', 'ENV_ALLOW', 'ENV_ALLOW_PREFIXES', 'LEVELS', 'PR_SET_PDEATHSIG', 'PR_SET_CHILD_SUBREAPER', 'SHM',
+           'Limits', 'is_secret', 'project_roots', 'cache_env', 'sandbox_env', 'sandbox_level', 'make_pids_cgroup',
+           'cgroup_pids', 'remove_cgroup', 'descendants', 'kill_tree', 'launcher_source', 'bwrap_args', 'sweep_shm',
+           'Box', 'sandboxed_popen', 'stop', 'run_sandboxed', 'describe']
 
 # %% ../nbs/03a_sandbox.ipynb #sbx006
 @dataclass
@@ -162,7 +162,7 @@ def cgroup_pids(cg) -> list[int]:
 
 def remove_cgroup(cg, tries=50):
     "Kill every task left in `cg`, then remove it."
-    if not cg: return
+    if not cg or not os.path.isdir(cg): return
     for _ in range(tries):
         pids = cgroup_pids(cg)
         if not pids:
@@ -282,7 +282,7 @@ def _ro_paths(extra=()) -> list[str]:
     paths = sorted(set(paths), key=len)
     return [p for i, p in enumerate(paths) if not any(p.startswith(q.rstrip('/') + '/') for q in paths[:i])]
 
-def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes=1 << 30) -> list[str]:
+def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes=1 << 30, host_shm=False) -> list[str]:
     "The bwrap command line, up to and including `--`."
     a = ['bwrap', *[n for n in _NAMESPACES if pid_namespace or n != '--unshare-pid'], '--hostname', 'sandbox']
     a += ['--ro-bind', '/usr', '/usr']
@@ -295,14 +295,36 @@ def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes
     for p in _ro_paths(ro):
         if not p.startswith('/usr/'): a += ['--ro-bind', p, p]
     size = ['--size', str(tmp_bytes)] if tmp_bytes else []
-    a += ['--proc', '/proc', '--dev', '/dev', *size, '--tmpfs', '/tmp', *size, '--tmpfs', '/dev/shm']
+    a += ['--proc', '/proc', '--dev', '/dev', *size, '--tmpfs', '/tmp']
+    a += ['--bind', '/dev/shm', '/dev/shm'] if host_shm else [*size, '--tmpfs', '/dev/shm']
     if gpu:
         for dev in sorted(Path('/dev').glob('nvidia*')): a += ['--dev-bind', str(dev), str(dev)]
         a += ['--ro-bind-try', '/sys', '/sys']
     a += ['--bind', str(rw_dir), str(rw_dir), '--remount-ro', '/', '--chdir', str(cwd or rw_dir), '--']
     return a
 
-# %% ../nbs/03a_sandbox.ipynb #sbx044
+# %% ../nbs/03a_sandbox.ipynb #sbx045
+SHM = '/dev/shm'
+
+def _shm_names() -> set:
+    try: return set(os.listdir(SHM))
+    except OSError: return set()
+
+def sweep_shm(before: set, keep_prefix: str | None = None) -> list[str]:
+    "Delete the entries of /dev/shm that are not in `before` and not the judge's (`torch_<our pid>_`); returns them."
+    keep = keep_prefix or f'torch_{os.getpid()}_'
+    gone = []
+    for name in _shm_names() - before:
+        if name.startswith(keep): continue
+        path = os.path.join(SHM, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path): shutil.rmtree(path, ignore_errors=True)
+            else: os.unlink(path)
+            gone.append(name)
+        except OSError: pass
+    return sorted(gone)
+
+# %% ../nbs/03a_sandbox.ipynb #sbx048
 @dataclass
 class Box:
     "What `stop` needs to undo a sandboxed worker: its level, private dir (deleted if `owns_dir`) and cgroup."
@@ -312,9 +334,12 @@ class Box:
     cgroup: str | None
     pid_namespace: bool
     supervised: bool = False   # the launcher stays as a subreaper that kills the worker's tree (SIGTERM it to stop)
+    shm_before: set | None = None   # the host's /dev/shm names at the start, where the worker shares it
+    stopped: bool = False
 
 def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=False, env=None, pass_fds=(), ro=(),
-                    seed=None, cwd=None, level=None, pid_namespace=True, base_env=None, **popen_kw) -> subprocess.Popen:
+                    seed=None, cwd=None, level=None, pid_namespace=True, host_shm=False, base_env=None,
+                    **popen_kw) -> subprocess.Popen:
     "Start `argv` sandboxed (see the API at the top). The Popen has `.sandbox` (a `Box`); always finish with `stop(p)`."
     level = level or sandbox_level()
     owns = rw_dir is None
@@ -328,17 +353,20 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     cfg = {'level': level, 'limits': asdict(limits), 'cgroup': str(cg) if cg else None, 'parent': os.getpid(),
            'supervise': supervise}
     inner = list(map(str, argv))
-    if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes) + inner
+    shm_before = _shm_names() if host_shm or level == 'rlimits' else None
+    if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes, host_shm) + inner
     launcher = [sys.executable, '-I', '-S', '-c', launcher_source(cfg), *inner]
     p = subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw), pass_fds=tuple(pass_fds),
                          start_new_session=True, close_fds=True, **popen_kw)
-    p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise)
+    p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise, shm_before)
     return p
 
-# %% ../nbs/03a_sandbox.ipynb #sbx046
+# %% ../nbs/03a_sandbox.ipynb #sbx050
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
+    if box.stopped: return p.returncode
+    box.stopped = True
     if p.poll() is None: kill_tree(p.pid, box.cgroup)   # while the tree hangs together: orphans are the launcher's
     if p.poll() is None and box.supervised:
         try: os.kill(p.pid, signal.SIGTERM)                 # the supervisor kills what is left and exits
@@ -358,6 +386,7 @@ def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
             try: f.close()
             except OSError: pass
     if box.owns_dir: shutil.rmtree(box.rw_dir, ignore_errors=True)
+    if box.shm_before is not None: sweep_shm(box.shm_before)
     return p.returncode
 
 def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> dict:
@@ -370,14 +399,15 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
     return {'rc': rc, 'stdout': out, 'stderr': err, 'timed_out': timed_out, 'seconds': time.perf_counter() - t0,
             'level': p.sandbox.level}
 
-# %% ../nbs/03a_sandbox.ipynb #sbx051
-def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True) -> dict:
+# %% ../nbs/03a_sandbox.ipynb #sbx055
+def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool = False) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()
     bw = level == 'bwrap'
     cg = _pids_cgroup_root() is not None
     return {'level': level, 'network': not bw, 'pid_namespace': bw and pid_namespace, 'user_namespace': bw,
-            'readonly_project': bw, 'private_tmp': bw, 'env_allowlist': True, 'parent_proc_hidden': bw,
+            'readonly_project': bw, 'private_tmp': bw, 'private_shm': bw and not host_shm, 'shm_swept': not bw or host_shm,
+            'env_allowlist': True, 'parent_proc_hidden': bw,
             'kill_tree': 'pid namespace' if bw and pid_namespace else 'subreaper + descendant scan' + (' + cgroup' if cg else ''),
             'fork_limit': 'pids cgroup' if cg else ('RLIMIT_NPROC' if os.getuid() != 0 else None),
             'memory_limit': 'RLIMIT_DATA', 'cpu_limit': 'RLIMIT_CPU', 'seccomp': False, 'gpu_devices': bool(gpu and bw),

@@ -353,3 +353,31 @@ def test_seeded_cache_is_a_private_copy(level, tmp_path):
     '''
     out = report(attack(code, level, seed={'triton': warm}))
     assert out == {'seen': 'judge'} and (warm / 'k' / 'kernel.bin').read_bytes() == b'judge'
+
+
+@pytest.mark.parametrize('level', [pytest.param('bwrap', marks=pytest.mark.skipif(not HAS_BWRAP, reason='no bubblewrap')),
+                                   'rlimits'])
+def test_shared_dev_shm_is_swept_but_the_judges_refcounters_stay(level):
+    "With the host's /dev/shm (host_shm=True, what torch's CUDA IPC needs), what the candidate leaves there is deleted."
+    nonce = os.urandom(4).hex()
+    judges = Path('/dev/shm') / f'torch_{os.getpid()}_{nonce}'            # a ref-counter file of the judge's, made meanwhile
+    code = f'''
+    import json, os, sys, time
+    open('/dev/shm/evil-{nonce}', 'w').write('x'); os.mkdir('/dev/shm/evildir-{nonce}')
+    sys.stdin.readline()
+    print(json.dumps({{'seen_judges': os.path.exists({str(judges)!r})}}))
+    '''
+    p = sandbox.sandboxed_popen([PY, '-c', textwrap.dedent(code)], level=level, host_shm=True, pid_namespace=False,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        while not Path(f'/dev/shm/evildir-{nonce}').exists() and time.time() - t0 < 30: time.sleep(0.05)
+        judges.write_text('refcount')
+        p.stdin.write('go\n'); p.stdin.flush()
+        out = json.loads(p.stdout.readline())
+        sandbox.stop(p)
+        assert out['seen_judges'] and judges.exists()
+        assert not Path(f'/dev/shm/evil-{nonce}').exists() and not Path(f'/dev/shm/evildir-{nonce}').exists()
+    finally:
+        sandbox.stop(p)
+        if judges.exists(): judges.unlink()
