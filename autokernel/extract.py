@@ -437,16 +437,23 @@ def _pairs(rest, attempt, rest_of_mul):
 def fused_candidates(recs, wall=None) -> tuple[list[dict], list[dict]]:
     """`(items, rest)`: the instances of the fused kinds (those whose `kind.py` has a `find`) among `recs`, each claiming its
     records, and the records left for the single-op kinds. A record claims once: the first fused kind to find it keeps it;
-    an instance without a case (the profile lacks an argument) or not extractable claims nothing."""
-    items, claimed = [], set()
+    an instance without a case (the profile lacks an argument) or not extractable claims nothing. A finder may claim
+    part of a record (`{..., 'calls', 'time_ms', 'part_of': record}`: q_proj in a record shared with o_proj); the rest
+    of that record's calls and time stays for the single-op kinds."""
+    items, claimed, left = [], set(), {}
     for k in KINDS.values():
         if k.find is None: continue
-        for c, grp in k.find([r for r in recs if id(r) not in claimed]):
+        for c, grp in k.find([left.get(id(r), r) for r in recs if id(r) not in claimed]):
             if c is None: continue
             try: items.append(_item(k.name, c, grp, wall=wall))
             except NotExtractable: continue
-            claimed |= {id(r) for r in grp}
-    return items, [r for r in recs if id(r) not in claimed]
+            for r in grp:
+                whole = r.get('part_of')
+                if whole is None: claimed.add(id(r)); continue
+                base = next(o for o in recs if o is whole or left.get(id(o)) is whole)
+                rest = left.get(id(base), base)
+                left[id(base)] = {**rest, 'calls': (rest.get('calls') or 1) - r['calls'], 'time_ms': rest['time_ms'] - r['time_ms']}
+    return items, [left.get(id(r), r) for r in recs if id(r) not in claimed]
 
 # %% ../nbs/02_extract.ipynb #0e7bbfee
 def candidates(prof, fuse: bool = False) -> tuple[list[dict], list[dict]]:

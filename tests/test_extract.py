@@ -292,7 +292,7 @@ def test_edited_kernel_is_not_overwritten(tmp_path):
 
 # --- fused kinds (kernels/<kind>/kind.py with a `find`) -----------------------------------------------------------
 
-FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm", "gated_mlp", "linear_cross_entropy"}, "gpt2-tiny": {"linear_cross_entropy"}}
+FUSED_EXPECTED = {"llama-tiny": {"add_rmsnorm", "gated_mlp", "linear_cross_entropy", "qkv_rotary"}, "gpt2-tiny": {"linear_cross_entropy"}}
 
 
 @pytest.mark.parametrize("name", list(FUSED_EXPECTED))
@@ -332,11 +332,19 @@ def test_fused_kinds_on_the_h100_llama_profile():
     assert (g["calls"], g["case"]["args"], g["case"]["inputs"][1]["shape"]) == (12, {"activation": "silu"}, [768, 2048])
     assert g["case"]["inputs"][1]["stride"] == [1, 768], "the weights stay transposed views"
     mm_n = {it["case"]["inputs"][1]["shape"][-1] for it in items if it["kind"] == "matmul"}
-    assert 2048 not in mm_n and {768, 256} <= mm_n, "down_proj and q/k/v/o stay matmuls"
+    assert mm_n == {768}, "only down_proj and o_proj stay matmuls"
     assert "silu_mul" not in by
     lce = by["linear_cross_entropy"]   # the LM head's GEMM, the float32 upcast, log_softmax and nll_loss
     assert lce["ops"] == ["aten::_log_softmax", "aten::copy_", "aten::mm", "aten::nll_loss_forward"]
     assert [m["shape"] for m in lce["case"]["inputs"]] == [[8192, 768], [768, 32000], [8192]] and "cross_entropy" not in by
+    qkv = by["qkv_rotary"]   # q (half of a record shared with o_proj: same shapes), k and v (one record), the rotations
+    assert qkv["calls"] == 12 and [m and m["shape"] for m in qkv["case"]["inputs"]] == \
+        [[8, 1024, 768], [768, 768], [768, 256], [768, 256], None, None, None, [1, 1024, 64], [1, 1024, 64]]
+    o_proj = [it for it in items if it["kind"] == "matmul" and it["case"]["inputs"][1]["shape"] == [768, 768]]
+    assert [it["calls"] for it in o_proj] == [12] and "rotary" not in by
+    plain, plain_skipped = candidates(prof)
+    assert math.isclose(sum(it["time_ms"] for it in items) + sum(s["time_ms"] for s in _),
+                        sum(it["time_ms"] for it in plain) + sum(s["time_ms"] for s in plain_skipped), rel_tol=1e-9)
 
 
 def test_fused_lm_head_on_the_h100_gpt2_profile():
