@@ -1,10 +1,13 @@
 """How many candidates per hour the bench judges for a memory-bound kernel: the Triton softmax baseline at GPT-2's
 shape (8 x 1024 x 768, bfloat16 first), N candidates with different PARAMS drawn from its SPACE, through a BenchPool
-of pre-started workers. Prints the breakdown (worker start, hidden by pre-starting; compile = the first call; the
-correctness stages; timing) and writes harness_pace.json to $OUT.
+of pre-started sandboxed workers. Prints the breakdown (worker start, hidden by pre-starting; compile = the first
+call; the correctness stages; timing) and writes `{"card", "sandbox", "candidates_per_hour", ...}`.
 
-Run on the GPU machine:  python3 benchmarks/harness_pace.py [--n 60] [--workers 2]      (about 2-4 minutes)"""
+On the GPU machine:  python3 benchmarks/harness_pace.py [--n 60] [--workers 2]   -> benchmarks/results/harness_pace.json
+CPU smoke (tests it runs; never a GPU number):  python3 benchmarks/harness_pace.py --device cpu --n 2 --shape 4,40
+                                                -> $OUT/harness_pace_cpu_smoke.json only"""
 import argparse
+import json
 import random
 import re
 import statistics
@@ -13,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import table, write_out
+from _common import ROOT, table, write_out
 
 from autokernel import bench as B
 from autokernel import core, ops
@@ -41,9 +44,10 @@ def main(argv=None):
     p.add_argument("--shape", default="8,1024,768", help="the row kind's input shape")
     a = p.parse_args(argv)
     device = core.get_device(a.device)
+    gpu = core.is_gpu(device)
     kind = ops.KINDS[a.kind]
-    case = ops.make_case(a.kind, [[int(s) for s in a.shape.split(",")]], "bfloat16" if core.is_gpu(device) else "float32")
-    dtypes = list(kind.dtypes) if core.is_gpu(device) else ["float32"]
+    case = ops.make_case(a.kind, [[int(s) for s in a.shape.split(",")]], "bfloat16" if gpu else "float32")
+    dtypes = list(kind.dtypes) if gpu else ["float32"]
     spec = {"kind": a.kind, "backend": "triton", "case": case, "dtypes": dtypes, "test_cases": kind.test_cases(case)}
     srcs = variants(ops.baseline_path(a.kind, "triton").read_text(), a.n)
     B.measure_ceilings(device)                                           # once per card, cached: not part of the pace
@@ -68,7 +72,8 @@ def main(argv=None):
                      "speedup_eager": t.get("speedup_eager"), "roofline_pct": t.get("roofline_pct"),
                      "compile_s": e.get("compile"), "correct_s": e.get("correctness"), "timing_s": e.get("timing"), "wall_s": e.get("wall")})
     med = lambda k: statistics.median([r[k] for r in rows if isinstance(r.get(k), (int, float))] or [float("nan")])
-    summary = {"device": core.device_name(device), "kind": a.kind, "case": case, "n": len(rows), "workers": pool.n,
+    summary = {"card": core.device_name(device), "device_type": device.type, "sandbox": B.isolation(gpu)["level"],
+               "kind": a.kind, "case": case, "n": len(rows), "workers": pool.n,
                "pool_ready_s": ready, "wall_s": wall, "candidates_per_hour": len(rows) / wall * 3600,
                "median_worker_start_s": statistics.median(r["elapsed_s"].get("worker_start", 0) for r in results),
                "median_compile_s": med("compile_s"), "median_correctness_s": med("correct_s"), "median_timing_s": med("timing_s"),
@@ -77,7 +82,14 @@ def main(argv=None):
     print(table(rows, list(rows[0])))
     print()
     print(table([{"what": k, "value": v} for k, v in summary.items() if k != "case"], ["what", "value"]))
-    write_out("harness_pace.json", {"summary": summary, "rows": rows, "results": results})
+    out = {**summary, "rows": rows, "results": results}
+    if gpu:
+        res = ROOT / "benchmarks" / "results" / "harness_pace.json"
+        res.write_text(json.dumps(out, indent=1, default=str))
+        print(f"wrote {res}")
+        write_out("harness_pace.json", out)
+    else:
+        write_out("harness_pace_cpu_smoke.json", {**out, "note": "CPU smoke run: not a GPU number"})
     return 0
 
 

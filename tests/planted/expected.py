@@ -7,13 +7,13 @@ EXPECT = {
     "leak_env": ("pass", {None}, None),
     "alias_input": ("rejected", {"aliasing"}, "smoke"),
     "mutate_input": ("rejected", {"mutation"}, "smoke"),
-    "thread_worker": ("rejected", {"thread"}, "smoke"),
+    "thread_worker": (("rejected", "fail"), {"thread", "wrong"}, "smoke"),   # the output is read when the call returns
     "subclass_out": ("rejected", {"subclass"}, "smoke"),
-    "patch_timer": ("rejected", {"timer_patch"}, "import"),
-    "patch_event": ("rejected", {"timer_patch"}, "import"),
+    "patch_timer": ("pass", {None}, None),            # patches the worker's clock: the judge times with its own
+    "patch_event": ("pass", {None}, None),
     "cache_by_ptr": (("fail", "rejected"), {"wrong", "caching", "timed_wrong"}, None),
     "calls_torch": ("rejected", {"forbidden_op"}, "smoke"),
-    "dispatch_off": ("rejected", {"harness_patch"}, "smoke"),
+    "dispatch_off": ("rejected", {"forbidden_op"}, "smoke"),     # the guard is in the dispatcher, not a mode
     "reuse_output": ("rejected", {"aliasing"}, "sweep"),
     "low_precision": ("fail", {"wrong"}, "smoke"),
     "hardcoded_shape": ("fail", {"shape", "exception", "wrong"}, "sweep"),
@@ -26,14 +26,40 @@ EXPECT = {
     "segfault": ("error", {"segfault"}, "smoke"),
     "exit_early": ("error", {"crash"}, "smoke"),
     "oom": ("error", {"oom"}, "smoke"),
-    "patch_harness": ("rejected", {"harness_patch"}, "import"),
-    "patch_code": ("rejected", {"harness_patch"}, "import"),
-    "patch_ops": ("rejected", {"harness_patch"}, "smoke"),
-    "forge_result": ("rejected", {"forgery"}, None),
+    "patch_harness": ("fail", {"wrong"}, "smoke"),    # the judge's module is not in the worker: patching a copy is moot
+    "patch_code": ("fail", {"wrong"}, "smoke"),
+    "patch_ops": ("fail", {"wrong"}, "smoke"),
+    "forge_result": ("fail", {"wrong"}, "smoke"),     # no result file in reach: the judge's verdict on its zeros
     "timed_garbage": ("rejected", {"timed_wrong"}, "timing"),
     "content_cache": ("pass", {None}, None),          # passes only if no two timed calls see the same contents
+    # issue #12's classes (written fresh; all but one passed the old bench, see the commit that added them)
+    "forge_json_dumps": ("fail", {"wrong"}, "smoke"),
+    "patch_torch_where": ("fail", {"wrong"}, "smoke"),
+    "patch_random_sample": ("rejected", {"timed_wrong"}, "timing"),
+    "rewrite_ceilings": (("pass", "rejected"), {None, "tamper"}, None),    # read-only in the sandbox: honest then
+    "poison_next": (("fail", "rejected"), {"wrong", "tamper"}, "smoke"),
+    "setsid_rewrite": ("rejected", {"process"}, "import"),
+    "leak_proc_environ": ("pass", {None}, None),      # and no secret anywhere in its result (test_bench checks)
+    "scoped_guard": ("rejected", {"forbidden_op"}, "smoke"),
+    "popped_mode": ("rejected", {"forbidden_op"}, "smoke"),
+    "thread_at_import": ("rejected", {"thread", "forbidden_op"}, None),
+    "start_new_thread": ("rejected", {"forbidden_op", "thread"}, "smoke"),
+    "conv_for_matmul": ("rejected", {"forbidden_op"}, "smoke"),
+    "groupnorm_for_layernorm": ("rejected", {"forbidden_op"}, "smoke"),
+    "dynamo_disable": ("pass", {None}, None),         # honest; its torch.compile switch cannot reach the judge's baselines
+    "wrong_strides": ("fail", {"stride"}, "smoke"),
+    "small_only": ("fail", {"wrong"}, "sweep"),       # only the contract sizes (4x the row, 4x the rows) catch it
 }
-TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache"}   # also run through the timing stage
+KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
+CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
+         "patch_random_sample": "unwatched module patch", "rewrite_ceilings": "ceilings on disk", "poison_next": "judge code on disk",
+         "setsid_rewrite": "outliving the worker", "leak_proc_environ": "secrets", "leak_env": "secrets",
+         "scoped_guard": "forbidden op", "popped_mode": "forbidden op", "thread_at_import": "forbidden op",
+         "start_new_thread": "forbidden op", "conv_for_matmul": "forbidden op", "groupnorm_for_layernorm": "forbidden op",
+         "calls_torch": "forbidden op", "dispatch_off": "forbidden op", "dynamo_disable": "baseline slowed",
+         "wrong_strides": "output strides", "small_only": "test sizes", "baseline_softmax": "honest"}
+TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
+         "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
 
 
@@ -52,3 +78,17 @@ def planted_source(name: str):
         return ops.baseline_path("softmax", "triton")
     here = Path(__file__).resolve().parent
     return next(p for p in (here / f"{name}.py", here / f"{name}.txt") if p.exists())
+
+
+def planted_spec(name: str, device: str = "cpu") -> dict:
+    "The spec a planted candidate is judged with: a small case of its kind (softmax unless KIND says otherwise)."
+    from autokernel import ops
+    kind = KIND.get(name, "softmax")
+    K = ops.KINDS[kind]
+    case = K.example(M=16, K=24, N=20) if kind == "matmul" else K.example(lead=(4,), N=40)
+    return {"format": "autokernel.spec", "version": 1, "name": f"planted-{name}", "kind": kind, "op_class": K.op_class,
+            "backend": "triton", "case": case, "dtypes": ["float32", "bfloat16"], "test_cases": K.test_cases(case)}
+
+
+def class_of(name: str) -> str:
+    return CLASS.get(name, "fault" if EXPECT[name][0] == "error" else "exploit")

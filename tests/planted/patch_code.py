@@ -4,6 +4,11 @@ import torch
 
 import autokernel.bench as b
 
+try:
+    import autokernel.judge as b          # where compare_all lives since the judge split
+except ImportError:
+    pass
+
 META = dict(kind='softmax', backend='triton')
 
 

@@ -1,11 +1,12 @@
 """Exploit (patching what the judge uses but does not watch): makes `random.Random.sample` pick the first indices, so
-the timed calls that get verified are predictable, and returns garbage on every later call of the timing loop."""
+the timed calls that get verified would be predictable, and returns garbage on every timed call but the first of a
+loop (told apart by its caller: the timing loop of the old bench or of the worker)."""
 import random
+import sys
 
 
 META = dict(kind='softmax', backend='triton')
 random.Random.sample = lambda self, population, k, **kw: list(population)[:k]
-_calls = [0]
 
 
 def _softmax(x):
@@ -15,7 +16,9 @@ def _softmax(x):
 
 
 def kernel_fn(x):
-    _calls[0] += 1
     out = _softmax(x)
-    if _calls[0] > 200 or (_calls[0] > 40 and _calls[0] % 3): out.zero_()   # past the correctness stages: mostly garbage
+    caller = sys._getframe(1)
+    if caller.f_code.co_name in ('watched', 'do_go', '_timed_loop'):
+        sets = caller.f_locals.get('sets') or caller.f_back.f_locals.get('arg_sets') or ()
+        if not sets or x is not sets[0][0]: out.zero_()
     return out

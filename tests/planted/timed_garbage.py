@@ -1,5 +1,5 @@
-"""Exploit: correct whenever judged; while timed (told apart by its caller) it reads the timing loop's `i`, `reps` and
-`arg_sets` and returns garbage on every repetition but the last len(arg_sets), the only ones an older bench verified."""
+"""Exploit: correct whenever judged; while timed (told apart by its caller: the worker's timing loop) it returns
+garbage on every call but the last of the loop, the only ones a bench that verifies only final buffers would see."""
 import sys
 
 META = dict(kind='softmax', backend='triton')
@@ -13,7 +13,8 @@ def _softmax(x):
 
 def kernel_fn(x):
     out = _softmax(x)
-    if sys._getframe(1).f_code.co_name == 'watched':        # the timing stage's wrapper; its caller is the timer
-        loop = sys._getframe(2).f_locals
-        if loop.get('i', 0) < loop.get('reps', 0) - len(loop.get('arg_sets', ())): out.zero_()
+    caller = sys._getframe(1)
+    if caller.f_code.co_name in ('watched', 'do_go'):
+        sets = caller.f_locals.get('sets') or ()
+        if not sets or x is not sets[-1][0]: out.zero_()
     return out
