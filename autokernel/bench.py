@@ -47,7 +47,7 @@ def worker_env(device, rw_dir) -> dict:
     "The variables a worker gets on top of the sandbox's allowlist (never the parent's environment)."
     gpu = core.is_gpu(device)
     env = {'AUTOKERNEL_WORKER_DEVICE': str(device), 'AUTOKERNEL_WORKER_DIR': str(rw_dir), 'PYTHONUNBUFFERED': '1',
-           'PYTHONPATH': str(Path(__file__).resolve().parent.parent)}
+           'PYTHONPATH': str(Path(core.__file__).resolve().parent.parent)}
     if not gpu: env.update(TRITON_INTERPRET='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     return env
 

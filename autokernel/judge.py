@@ -658,7 +658,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7
 def protected_paths() -> list[Path]:
-    root = Path(__file__).resolve().parent
+    root = Path(core.__file__).resolve().parent
     paths = sorted(root.glob('*.py')) + [ceilings_path(), core.repo_root() / 'settings.ini']
     kdir = core.repo_root() / 'kernels'
     if kdir.is_dir(): paths += sorted(kdir.glob('*/*.py'))
