@@ -283,3 +283,25 @@ def test_a_new_kind_is_one_folder(tmp_path, monkeypatch):
     (tmp_path / 'toy_affine' / 'kind.py').write_text("KIND = 'nothing'\n")
     with pytest.raises(ops.AutokernelError, match='defines no KIND'):
         ops.discover_kinds(tmp_path)
+
+
+def test_baselines_cpu_smoke(tmp_path):
+    "benchmarks/baselines.py --device cpu: the tiny case checked in the interpreter, the results file in its schema, marked CPU."
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / 'kvp.json'
+    r = subprocess.run([sys.executable, str(root / 'benchmarks' / 'baselines.py'), '--device', 'cpu', '--only', 'add_rmsnorm', '--out', str(out)],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, 'OUT': ''})
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(out.read_text())
+    assert 'CPU smoke' in res['card'] and res['rows'] and res['geomean_ratio_best_peer'] is not None
+    row = res['rows'][0]
+    assert set(row) == {'preset', 'kind', 'shape', 'backend', 'correct', 'kernel_ms', 'eager_ms', 'compile_ms', 'liger_ms', 'vendor_ms',
+                        'ratio_best_peer', 'roofline_pct'}
+    assert (row['kind'], row['backend'], row['correct']) == ('add_rmsnorm', 'triton', True) and row['kernel_ms'] > 0
+    bad = subprocess.run([sys.executable, str(root / 'benchmarks' / 'baselines.py'), '--device', 'cpu', '--only', 'nope'],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and bad.stderr.count('\n') == 1 and 'unknown kind' in bad.stderr
