@@ -180,16 +180,17 @@ def _set_limits(lim: dict, nproc: bool):
         resource.setrlimit(res, (v, v))
     resource.setrlimit(resource.RLIMIT_CPU, (lim['cpu_s'], lim['cpu_s'] + 5))
     if nproc:
-        n = len(_pids_of_uid(os.getuid())) + lim['procs']
+        n = _tasks_of_uid(os.getuid()) + lim['procs']
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
 
-def _pids_of_uid(uid: int) -> list[int]:
-    out = []
+def _tasks_of_uid(uid: int) -> int:
+    "Threads of all processes of `uid` on the machine: what RLIMIT_NPROC counts."
+    n = 0
     for p in os.listdir('/proc'):
         try:
-            if p.isdigit() and os.stat('/proc/' + p).st_uid == uid: out.append(int(p))
+            if p.isdigit() and os.stat('/proc/' + p).st_uid == uid: n += len(os.listdir(f'/proc/{p}/task'))
         except OSError: pass
-    return out
+    return n
 
 def _prctl(option: int, arg: int) -> bool:
     import ctypes
@@ -198,7 +199,7 @@ def _prctl(option: int, arg: int) -> bool:
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
-# %% ../nbs/03a_sandbox.ipynb #sbx032
+# %% ../nbs/03a_sandbox.ipynb #sbx034
 def descendants(pid: int) -> list[int]:
     "Every living descendant of `pid`, from a scan of /proc (children, their children, ...)."
     kids = {}
@@ -229,7 +230,7 @@ def kill_tree(pid: int, cg=None, rounds=50, reap=False):
             except ChildProcessError: break
         time.sleep(0.01)
 
-# %% ../nbs/03a_sandbox.ipynb #sbx035
+# %% ../nbs/03a_sandbox.ipynb #sbx037
 def _launch(cfg: dict, argv: list[str]):
     "The launcher's body (in its own session already): cgroup, limits; then exec bwrap, or supervise the worker."
     if cfg.get('cgroup'):
@@ -255,20 +256,20 @@ def _launch(cfg: dict, argv: list[str]):
     code = os.waitstatus_to_exitcode(status)
     os._exit(code if code >= 0 else 128 - code)                        # killed by signal N: 128 + N, as bwrap reports it
 
-# %% ../nbs/03a_sandbox.ipynb #sbx037
+# %% ../nbs/03a_sandbox.ipynb #sbx039
 _LAUNCHER = []
 
 def launcher_source(cfg: dict) -> str:
     "The launcher program for `python -I -S -c`: `_launch(cfg, sys.argv[1:])` with only what it calls."
     if not _LAUNCHER:
         import inspect
-        funcs = (_set_limits, _pids_of_uid, _prctl, cgroup_pids, descendants, kill_tree, _launch)
+        funcs = (_set_limits, _tasks_of_uid, _prctl, cgroup_pids, descendants, kill_tree, _launch)
         _LAUNCHER.append('import os, resource, signal, sys, time\n'
                          f'PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = {PR_SET_PDEATHSIG}, {PR_SET_CHILD_SUBREAPER}\n'
                          + '\n'.join(inspect.getsource(f) for f in funcs))
     return _LAUNCHER[0] + f'_launch({cfg!r}, sys.argv[1:])\n'
 
-# %% ../nbs/03a_sandbox.ipynb #sbx040
+# %% ../nbs/03a_sandbox.ipynb #sbx042
 _ETC = ('ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'passwd', 'group', 'nsswitch.conf', 'localtime', 'alternatives',
         'hosts', 'os-release')
 
@@ -303,7 +304,7 @@ def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes
     a += ['--bind', str(rw_dir), str(rw_dir), '--remount-ro', '/', '--chdir', str(cwd or rw_dir), '--']
     return a
 
-# %% ../nbs/03a_sandbox.ipynb #sbx045
+# %% ../nbs/03a_sandbox.ipynb #sbx047
 SHM = '/dev/shm'
 
 def _shm_names() -> set:
@@ -324,7 +325,7 @@ def sweep_shm(before: set, keep_prefix: str | None = None) -> list[str]:
         except OSError: pass
     return sorted(gone)
 
-# %% ../nbs/03a_sandbox.ipynb #sbx048
+# %% ../nbs/03a_sandbox.ipynb #sbx050
 @dataclass
 class Box:
     "What `stop` needs to undo a sandboxed worker: its level, private dir (deleted if `owns_dir`) and cgroup."
@@ -361,7 +362,7 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise, shm_before)
     return p
 
-# %% ../nbs/03a_sandbox.ipynb #sbx050
+# %% ../nbs/03a_sandbox.ipynb #sbx052
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
@@ -399,7 +400,7 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
     return {'rc': rc, 'stdout': out, 'stderr': err, 'timed_out': timed_out, 'seconds': time.perf_counter() - t0,
             'level': p.sandbox.level}
 
-# %% ../nbs/03a_sandbox.ipynb #sbx055
+# %% ../nbs/03a_sandbox.ipynb #sbx057
 def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool = False) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()
