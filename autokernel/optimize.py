@@ -21,8 +21,9 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 
 # %% auto #0
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
-           'bench_kernel', 'progress_bar', 'status_line', 'make_row', 'setup_run', 'new_locks', 'run_experiment',
-           'recover', 'wall_spent', 'optimize', 'summary', 'format_summary', 'optimize_cmd']
+           'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
+           'new_locks', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'summary', 'format_summary',
+           'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
 def _rel_spread(b) -> float:
@@ -139,6 +140,40 @@ def status_line(row: dict) -> str:
             f"{f(row.get('kernel_ms'), '.4g')} ms  x{f(row.get('speedup_eager'), '.2f')} eager  x{f(row.get('speedup_compile'), '.2f')} "
             f"compile  {f(row.get('roofline_pct'), '.0f')}% roofline  {row['decision'].upper()}: {row.get('reason') or ''}{cmp}  "
             f"| {row.get('idea') or ''}")[:400]
+
+# %% ../nbs/05_optimize.ipynb #48caf11b
+def progress_figure(rows: list[dict]):
+    "One frame of the live plot: per kernel, the best speedup over its baseline and each candidate's, by experiment."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 3))
+    ax = fig.add_subplot()
+    base = {r['kernel']: r.get('kernel_ms') for r in rows if r.get('decision') == 'baseline'}
+    exps = [r for r in rows if is_experiment(r)]
+    for i, name in enumerate(base):
+        mine = [r for r in exps if r.get('kernel') == name]
+        b, c = base[name], f'C{i % 10}'
+        if not b or not mine: continue
+        ax.step([r['n'] for r in mine], [b / r['best']['best_ms'] if (r.get('best') or {}).get('best_ms') else 1.0 for r in mine],
+                where='post', color=c, label=name)
+        timed = [r for r in mine if r.get('kernel_ms')]
+        ax.scatter([r['n'] for r in timed], [b / r['kernel_ms'] for r in timed], s=8,
+                   c=['0.7' if r.get('judged') == 'screen' else c for r in timed])
+    scr = sum(1 for r in exps if r.get('judged') == 'screen')
+    ax.set(xlabel='experiment', ylabel='x over baseline',
+           title=f"{len(exps)} judged ({scr} screened, {len(exps) - scr} in full), {sum(1 for r in exps if r.get('kept'))} kept")
+    if base: ax.legend(fontsize=7, loc='upper left')
+    fig.tight_layout()
+    return fig
+
+def live_plot():
+    "An `on_row` callback that redraws `progress_figure` in the notebook's output; a no-op outside Jupyter."
+    if 'ipykernel' not in sys.modules: return lambda row: None
+    from IPython.display import display
+    rows, handle = [], display(display_id=True)
+    def on_row(row):
+        rows.append(row)
+        handle.update(progress_figure(rows))
+    return on_row
 
 # %% ../nbs/05_optimize.ipynb #2f290704
 def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
@@ -288,6 +323,7 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
     max_exp = int(max_experiments if max_experiments is not None else setting('max_experiments', 0)) or None
     dev = str(get_device(device))
     if progress is None: progress = sys.stderr.isatty() or 'ipykernel' in sys.modules
+    if on_row is None and progress and 'ipykernel' in sys.modules: on_row = live_plot()   # the live plot in a notebook
     confirm = max(1, int(confirm if confirm is not None else setting('confirm_repeats', 2)))
     inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
     screening = bool(setting('screening', True) if screening is None else screening)
@@ -431,6 +467,8 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
                                           'reason': f'{name}: every point of its SPACE was tried (or it has no PARAMS/SPACE)'}, P['schedule'])
                     continue
                 bar.update(1); say(status_line(row))
+                with L['log']: exps = [r for r in rows if is_experiment(r)]
+                bar.set_postfix_str(f"{sum(r.get('judged') == 'screen' for r in exps)} screened, {sum(bool(r.get('kept')) for r in exps)} kept")
     save_state(state, run_dir)
     append_jsonl({'time': time.time(), 'decision': 'stop', 'reason': why, 'experiments': n_exp()}, P['schedule'])
     P['done'].write_text(f'{why}\n')

@@ -9,8 +9,8 @@ from pathlib import Path
 from .core import setting, parse_duration, append_jsonl, save_json, load_json
 
 # %% auto #0
-__all__ = ['new_entry', 'observe', 'headroom', 'success_odds', 'expected_gain', 'experiment_secs', 'score', 'schedule_settings',
-           'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state']
+__all__ = ['new_entry', 'observe', 'headroom', 'success_odds', 'prior_step', 'expected_gain', 'experiment_secs', 'score',
+           'schedule_settings', 'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state']
 
 # %% ../nbs/04_schedule.ipynb #97a87b2f
 from .core import amdahl   # noqa: F401  (the one formula, shared by every stage; re-exported here)
@@ -55,11 +55,15 @@ def success_odds(e: dict) -> float:
     rec = e.get('recent') or []
     return (sum(rec) + 1) / (len(rec) + 2) * 0.7 ** min(e.get('fail_streak', 0), 8)
 
+def prior_step(e: dict, share: float = 0.3) -> float:
+    "The gain one kept experiment is expected to bring before any was kept: `share` of the measured headroom to the roofline."
+    return min(max(share * headroom(e), 0.02), 0.5)
+
 def expected_gain(e: dict, entries: list[dict]) -> float:
     "Expected whole-model speedup gained (e.g. 0.01 = +1%) by one more experiment on kernel `e`."
     s = e.get('speedup') or 1.0
     now = e['fraction'] / s                          # share of the original model time this op takes now
-    step = min(sum(e['gains']) / len(e['gains']) if e.get('gains') else 0.1, 0.5)
+    step = min(sum(e['gains']) / len(e['gains']) if e.get('gains') else prior_step(e), 0.5)
     saved = now * min(headroom(e), step) * success_odds(e)
     base = amdahl([(x['fraction'], x.get('speedup') or 1.0) for x in entries])
     new_s = e['fraction'] / max(now - saved, 1e-12) if e['fraction'] > 0 else 1.0

@@ -19,7 +19,7 @@ import triton.language as tl
 
 META = dict(kind='add_layernorm', backend='triton')
 PARAMS = dict(BLOCK_N=4096, ROWS_PER_PROG=1, num_warps=4, num_stages=1, ALGO='one_pass')
-SPACE = dict(BLOCK_N=[256, 512, 1024, 2048, 4096], ROWS_PER_PROG=[1, 2, 4, 8], num_warps=[1, 2, 4, 8, 16], num_stages=[1, 2, 3], ALGO=['one_pass', 'chunked'])
+SPACE = dict(BLOCK_N=[256, 512, 1024, 2048, 4096], ROWS_PER_PROG=[1, 2, 4, 8, 16], num_warps=[1, 2, 4, 8, 16], num_stages=[1, 2, 3], ALGO=['one_pass', 'chunked'])
 
 MAX_ONE_PASS = 16384  # elements of a one_pass tile (BLOCK_R x padded row)
 

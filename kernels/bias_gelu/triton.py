@@ -17,7 +17,7 @@ import triton.language as tl
 
 META = dict(kind='bias_gelu', backend='triton')
 PARAMS = dict(BLOCK=1024, num_warps=4, num_stages=1)
-SPACE = dict(BLOCK=[256, 512, 1024, 2048, 4096, 8192], num_warps=[1, 2, 4, 8, 16], num_stages=[1, 2, 3])
+SPACE = dict(BLOCK=[256, 512, 1024, 2048, 4096, 8192, 16384], num_warps=[1, 2, 4, 8, 16], num_stages=[1, 2, 3])
 
 
 @triton.jit

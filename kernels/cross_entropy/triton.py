@@ -21,7 +21,7 @@ import triton.language as tl
 
 META = dict(kind='cross_entropy', backend='triton')
 PARAMS = dict(BLOCK_V=2048, num_warps=8, num_stages=2, ALGO='online')
-SPACE = dict(BLOCK_V=[512, 1024, 2048, 4096, 8192], num_warps=[2, 4, 8, 16], num_stages=[1, 2, 3, 4], ALGO=['online', 'two_pass'])
+SPACE = dict(BLOCK_V=[512, 1024, 2048, 4096, 8192, 16384], num_warps=[2, 4, 8, 16], num_stages=[1, 2, 3, 4], ALGO=['online', 'two_pass'])
 
 IGNORE_INDEX = -100
 
