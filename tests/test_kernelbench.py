@@ -161,3 +161,22 @@ def test_verify_cli_reads_a_kernelbench_run_folder(whole_set, capsys):
     row = next(r for r in whole_set[1]["problems"] if r["problem"] == "level1/1_LayerNorm")
     assert main(["verify", "--run", row["run"], "--device", "cpu", "--reps", "1"]) == 0
     assert "outputs match" in capsys.readouterr().out
+
+
+def test_pace_benchmark_cpu_smoke_path(tmp_path):
+    # the GPU script's own CPU path: one problem, baselines only; GPU numbers are not measured here
+    import subprocess
+    import sys
+    root = PROBLEMS.parent.parent
+    out = tmp_path / "pace.json"
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "kernelbench_pace.py"), str(PROBLEMS / "level2" / "3_SiLU_Mul.py"),
+                        "--device", "cpu", "--budget-per-problem", "1s", "--out", str(out), "--runs", str(tmp_path / "runs")],
+                       capture_output=True, text=True, timeout=900, cwd=root)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "fast_1 on CPU" in r.stdout and "not comparable" in r.stdout
+    res = load_json(out, "autokernel.kernelbench_pace")
+    assert res["measured_on_gpu"] is False and res["comparable"] is False
+    assert [s["level"] for s in res["summary"]] == ["level2", "all"] and res["summary"][0]["fast_1 vs compile"] is None
+    assert res["result"]["problems"][0]["correct"] is True
+    bad = subprocess.run([sys.executable, str(root / "benchmarks" / "kernelbench_pace.py"), "nope/"], capture_output=True, text=True, cwd=root)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
