@@ -47,6 +47,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.bench.Worker.wait_ready': ('bench.html#worker.wait_ready', 'autokernel/bench.py'),
                                   'autokernel.bench._death': ('bench.html#_death', 'autokernel/bench.py'),
                                   'autokernel.bench._find_worker': ('bench.html#_find_worker', 'autokernel/bench.py'),
+                                  'autokernel.bench._gpu_box': ('bench.html#_gpu_box', 'autokernel/bench.py'),
                                   'autokernel.bench._load_spec': ('bench.html#_load_spec', 'autokernel/bench.py'),
                                   'autokernel.bench._record': ('bench.html#_record', 'autokernel/bench.py'),
                                   'autokernel.bench._sandbox': ('bench.html#_sandbox', 'autokernel/bench.py'),

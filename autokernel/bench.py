@@ -41,7 +41,14 @@ def _sandbox():
 def isolation(gpu=False) -> dict:
     "What the worker's isolation guarantees here: the sandbox's own description, or level `none`."
     sb = _sandbox()
-    return sb.describe(gpu=gpu, pid_namespace=not gpu) if sb else {'level': 'none', 'env_allowlist': True}
+    return sb.describe(gpu=gpu, **_gpu_box(sb, gpu)) if sb else {'level': 'none', 'env_allowlist': True}
+
+def _gpu_box(sb, gpu) -> dict:
+    "A GPU worker shares the judge's PID namespace and /dev/shm: CUDA IPC and torch's IPC ref counters need both."
+    import inspect
+    kw = {'pid_namespace': not gpu}
+    if 'host_shm' in inspect.signature(sb.sandboxed_popen).parameters: kw['host_shm'] = gpu
+    return kw
 
 def worker_env(device, rw_dir) -> dict:
     "The variables a worker gets on top of the sandbox's allowlist (never the parent's environment)."
@@ -55,7 +62,7 @@ def spawn_candidate(argv, rw_dir, env, limits=None, gpu=False, stderr=None) -> s
     "Start a worker `argv` in its sandbox, with `rw_dir` its only writable place; stdin/stdout are the channel."
     sb = _sandbox()
     io = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-    if sb: return sb.sandboxed_popen(argv, rw_dir=rw_dir, limits=limits, gpu=gpu, env=env, cwd=rw_dir, pid_namespace=not gpu, **io)
+    if sb: return sb.sandboxed_popen(argv, rw_dir=rw_dir, limits=limits, gpu=gpu, env=env, cwd=rw_dir, **_gpu_box(sb, gpu), **io)
     base = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
     full = {**base, 'HOME': str(rw_dir), 'TMPDIR': str(rw_dir), 'AUTOKERNEL_CACHE': str(Path(rw_dir) / 'cache'),
             'TRITON_CACHE_DIR': str(Path(rw_dir) / 'triton'), **env}
@@ -259,7 +266,7 @@ class BenchPool:
         timing = self.timing if timing is None else timing
         res = run_on(self._take(), kernel_dir / 'kernel.py', spec, timing, timeout or self.timeout, self.baselines.get(key))
         t = res.get('timing')
-        if t and t.get('compile_ms') and key not in self.baselines: self.baselines[key] = {'compile_ms': t['compile_ms']}
+        if t and key not in self.baselines: self.baselines[key] = {'compile_ms': t.get('compile_ms'), 'eager_ms': t['eager_ms']}
         return finish(res, kernel_dir, spec, self.device)
 
     def map(self, kernel_dirs, spec=None, timing=None) -> list[dict]:

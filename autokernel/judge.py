@@ -619,7 +619,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs}
 
 def time_stage(ctx, spec, baseline=None) -> dict:
-    "Time the candidate and the eager / torch.compile baselines; judge the timing exploits."
+    "Time the candidate and the eager / torch.compile baselines (unless `baseline` has them); judge the timing exploits."
     from autokernel import ops
     gpu = core.is_gpu(ctx.device)
     case, dtype = spec['case'], (spec.get('dtypes') or ctx.kind.dtypes)[0]
@@ -631,7 +631,10 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
         cp = copy_ms(cand['out_like'], ctx.device, S)
-        eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
+        eager_ms = (baseline or {}).get('eager_ms')
+        if eager_ms is None:
+            eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
+            eager_ms = max(eager['per_call_ms'] - cp, 1e-6)
         comp_ms, comp_note = (baseline or {}).get('compile_ms'), None
         if comp_ms is None and gpu:
             try:
@@ -641,7 +644,6 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
         elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
     ms = max(cand['per_call_ms'] - cp, 1e-6)
-    eager_ms = max(eager['per_call_ms'] - cp, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
