@@ -63,3 +63,24 @@ def test_never_ran_says_why(tmp_path):
 def test_graphed_needs_a_gpu():
     with pytest.raises(AutokernelError, match="needs a CUDA GPU"):
         graphed(lambda: None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="gpu: inductor schedules the Triton kernel itself")
+def test_inductor_sees_the_triton_kernel(tmp_path):
+    "On a GPU the triton op decomposes into its launch: inductor's generated code calls the kernel, with and without CUDA graphs."
+    from torch._inductor.utils import run_and_get_code
+    q = torch.randn(4, 2, 64, 64, device="cuda")
+    p = Patcher([kernel_dir(tmp_path, "01_softmax", "softmax", [[4, 2, 64, 64]])])
+    assert p.kernels[0]["op_type"] == "triton_op", p.kernels[0].get("op_note")
+    model = Attn().cuda().eval()
+    with torch.no_grad():
+        want = model(q)
+        for mode in (None, "reduce-overhead"):
+            torch._dynamo.reset()
+            cm = torch.compile(model, mode=mode)
+            with patch(model, p, compiled=True):
+                got, codes = run_and_get_code(cm, q)
+                for _ in range(2): again = cm(q).clone()
+            assert "softmax_kernel" in "\n".join(codes)
+            assert torch.allclose(got, want, atol=1e-3) and torch.allclose(again, want, atol=1e-3)
+        torch._dynamo.reset()

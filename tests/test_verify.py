@@ -165,3 +165,21 @@ def test_select_and_deploy_gpt2_tiny(tmp_path):
     assert (fast.mode, fast.kernels) == (d["mode"], d["kernels"])
     with torch.no_grad():
         assert torch.allclose(fast(**inputs).logits, model(**inputs).logits, atol=1e-4)
+
+
+def test_e2e_vs_compile_smoke(tmp_path):
+    "benchmarks/e2e_vs_compile.py on the CPU: a tiny ViT (not a preset) optimized, verified, its delivered configuration timed"
+    " beside eager in its own process, outputs checked; the results file has the issue's fields (not GPU numbers)."
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "e2e.json"
+    p = subprocess.run([sys.executable, str(root / "benchmarks" / "e2e_vs_compile.py"), "--device", "cpu", "--tiny", "--models", "vit",
+                        "--top", "1", "--max-experiments", "1", "--budget", "5s", "--reps", "1", "--runs-dir", str(tmp_path / "runs"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = load_json(out)
+    (m,) = res["models"]
+    assert res["card"] and m["model"] == "vit" and m["preset"] is False and m["outputs_match"] is True
+    assert set(m) >= {"best_compile_mode", "best_compile_ms", "delivered_mode", "delivered_ms", "ratio"} and m["delivered_ms"] > 0
+    assert m["delivered_mode"] == load_json(tmp_path / "runs" / "vit-tiny" / "verify.json")["selection"]["delivered"]["config"]
