@@ -495,6 +495,8 @@ def pattern_forwards(model, patcher) -> list[tuple]:
                         h = head(x)
                         return orig(x) if h is None else h
                 out.append((name, m, 'bias_gelu', fwd))
+    for k in _ops().KINDS.values():     # kinds in their own folder bring their module take-overs (kernels/<kind>/kind.py)
+        if k.plug is not None and k.name in kinds: out += k.plug(model, patcher)
     return out
 
 # %% ../nbs/06a_runtime.ipynb #9b823437

@@ -305,3 +305,22 @@ def test_baselines_cpu_smoke(tmp_path):
     bad = subprocess.run([sys.executable, str(root / 'benchmarks' / 'baselines.py'), '--device', 'cpu', '--only', 'nope'],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and bad.stderr.count('\n') == 1 and 'unknown kind' in bad.stderr
+
+
+def test_gated_mlp_plugs_into_llama():
+    "The gated_mlp kind takes over HF LlamaMLP through its plug: the patched model matches, the kernel ran once per layer."
+    from autokernel import core, runtime
+    model, inputs = core.load_model('llama-tiny', 'cpu')
+    mlp = model.model.layers[0].mlp
+    K, N = mlp.gate_proj.in_features, mlp.gate_proj.out_features
+    M = inputs['input_ids'].numel()
+    case = ops.make_case('gated_mlp', [(M, K), tensor_meta([K, N], stride=[1, K]), tensor_meta([K, N], stride=[1, K])])
+    entry = {'name': 'gm', 'kind': 'gated_mlp', 'backend': 'triton', 'path': str(ops.baseline_path('gated_mlp')),
+             'spec': {'case': case, 'test_cases': [], 'dtypes': ['float32']}}
+    p = runtime.Patcher([entry], compiled_ops=False)
+    with torch.no_grad():
+        ref = model(**inputs).logits
+        with runtime.patch(model, p):
+            out = model(**inputs).logits
+    assert p.calls['gm'] == len(model.model.layers) and {m['kind'] for m in p.modules} == {'gated_mlp'}
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)

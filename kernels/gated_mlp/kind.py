@@ -117,7 +117,7 @@ def find(recs):
 def plug(model, patcher):
     """`(name, module, 'gated_mlp', forward)` for every HF gated MLP (`gate_proj`, `up_proj`, `down_proj` Linears without bias,
     a SiLU `act_fn`): `down_proj(kernel(x))`, or the module's own forward when the kernel was not verified on the call."""
-    from autokernel import verify as V
+    from autokernel import runtime as V
     out = []
     for name, m in model.named_modules():
         if not all(isinstance(getattr(m, a, None), torch.nn.Linear) for a in ('gate_proj', 'up_proj', 'down_proj')): continue
