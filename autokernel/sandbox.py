@@ -16,7 +16,7 @@ MODULE_FILE = Path(globals().get('__file__') or importlib.util.find_spec('autoke
 __all__ = ['MODULE_FILE', 'ENV_ALLOW', 'ENV_ALLOW_PREFIXES', 'LEVELS', 'PR_SET_PDEATHSIG', 'PR_SET_CHILD_SUBREAPER', 'SHM',
            'Limits', 'is_secret', 'project_roots', 'cache_env', 'sandbox_env', 'sandbox_level', 'make_pids_cgroup',
            'cgroup_pids', 'remove_cgroup', 'descendants', 'kill_tree', 'launcher_source', 'bwrap_args', 'sweep_shm',
-           'Box', 'sandboxed_popen', 'stop', 'run_sandboxed', 'describe']
+           'sweep_stale', 'Box', 'sandboxed_popen', 'stop', 'run_sandboxed', 'describe']
 
 # %% ../nbs/03a_sandbox.ipynb #sbx006
 @dataclass
@@ -325,7 +325,26 @@ def sweep_shm(before: set, keep_prefix: str | None = None) -> list[str]:
         except OSError: pass
     return sorted(gone)
 
-# %% ../nbs/03a_sandbox.ipynb #sbx050
+# %% ../nbs/03a_sandbox.ipynb #sbx051
+def _dead(pid: str) -> bool: return pid.isdigit() and not os.path.exists(f'/proc/{pid}')
+
+def sweep_stale() -> list[str]:
+    "Remove private dirs and pids cgroups left by judges that died (their pid is in the name); returns what went."
+    gone = []
+    tmp, root = tempfile.gettempdir(), _pids_cgroup_root()
+    for parent, prefix in ((tmp, 'autokernel-sbx-'), (str(root) if root else None, 'autokernel-')):
+        if not parent: continue
+        try: names = [n for n in os.listdir(parent) if n.startswith(prefix)]
+        except OSError: continue
+        for n in names:
+            if not _dead(n[len(prefix):].split('-')[0]): continue
+            path = os.path.join(parent, n)
+            if parent == tmp: shutil.rmtree(path, ignore_errors=True)
+            else: remove_cgroup(path)
+            if not os.path.exists(path): gone.append(path)
+    return gone
+
+# %% ../nbs/03a_sandbox.ipynb #sbx054
 @dataclass
 class Box:
     "What `stop` needs to undo a sandboxed worker: its level, private dir (deleted if `owns_dir`) and cgroup."
@@ -344,7 +363,8 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     "Start `argv` sandboxed (see the API at the top). The Popen has `.sandbox` (a `Box`); always finish with `stop(p)`."
     level = level or sandbox_level()
     owns = rw_dir is None
-    rw = Path(tempfile.mkdtemp(prefix='autokernel-sbx-') if owns else rw_dir).resolve()
+    sweep_stale()
+    rw = Path(tempfile.mkdtemp(prefix=f'autokernel-sbx-{os.getpid()}-') if owns else rw_dir).resolve()
     rw.mkdir(parents=True, exist_ok=True)
     for name, src in (seed or {}).items():
         if src and Path(src).is_dir(): shutil.copytree(src, rw / 'cache' / name, dirs_exist_ok=True, symlinks=True)
@@ -362,7 +382,7 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise, shm_before)
     return p
 
-# %% ../nbs/03a_sandbox.ipynb #sbx052
+# %% ../nbs/03a_sandbox.ipynb #sbx056
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
@@ -400,7 +420,7 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
     return {'rc': rc, 'stdout': out, 'stderr': err, 'timed_out': timed_out, 'seconds': time.perf_counter() - t0,
             'level': p.sandbox.level}
 
-# %% ../nbs/03a_sandbox.ipynb #sbx057
+# %% ../nbs/03a_sandbox.ipynb #sbx061
 def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool = False) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()
