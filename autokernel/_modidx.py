@@ -123,6 +123,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'autokernel.export': { 'autokernel.export._contig': ('export.html#_contig', 'autokernel/export.py'),
                                    'autokernel.export._cpp_type': ('export.html#_cpp_type', 'autokernel/export.py'),
                                    'autokernel.export._shape': ('export.html#_shape', 'autokernel/export.py'),
+                                   'autokernel.export._shown': ('export.html#_shown', 'autokernel/export.py'),
                                    'autokernel.export._x': ('export.html#_x', 'autokernel/export.py'),
                                    'autokernel.export.builder_files': ('export.html#builder_files', 'autokernel/export.py'),
                                    'autokernel.export.cuda_parts': ('export.html#cuda_parts', 'autokernel/export.py'),

@@ -218,7 +218,14 @@ def readme(pkg: str, source: str, facts: list[dict], ver: dict | None, has_cuda:
                 '  builds the compiled variants into `build/`); kernels that compile per-parameter variants get their default flags.']
     return '\n'.join(out) + '\n'
 
-# %% ../nbs/10_export.ipynb #33ca95d0
+# %% ../nbs/10_export.ipynb #c4a192d4
+def _shown(source) -> str:
+    "A source as the README names it: relative to the repository when inside it."
+    from autokernel.core import repo_root
+    if not isinstance(source, (str, Path)): return ', '.join(Path(s).name for s in source)
+    try: return str(Path(source).resolve().relative_to(repo_root()))
+    except ValueError: return str(source)
+
 def export(source, out, name: str | None = None, force: bool = False) -> Path:
     "Write the kernels of `source` (a run folder or kernel folders) as a `kernels` package in `out`; returns `out`."
     kernels, _ = export_kernels(source)
@@ -252,7 +259,7 @@ def export(source, out, name: str | None = None, force: bool = False) -> Path:
     if cuda:
         for rel, text in {**builder_files(pkg, cuda), f'torch-ext/{py}/__init__.py': files['__init__.py']}.items():
             (out/rel).parent.mkdir(parents=True, exist_ok=True); (out/rel).write_text(text)
-    (out/'README.md').write_text(readme(pkg, str(source), facts, ver, bool(cuda)))
+    (out/'README.md').write_text(readme(pkg, _shown(source), facts, ver, bool(cuda)))
     return out
 
 # %% ../nbs/10_export.ipynb #9a33b990
