@@ -4,11 +4,12 @@
 
 # %% ../nbs/08_cli.ipynb #d3569b22
 from __future__ import annotations
-import importlib, sys
+import argparse, contextlib, importlib, sys
+from . import __version__
 from .core import AutokernelError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'usage', 'main']
+__all__ = ['COMMANDS', 'usage', 'one_line_errors', 'main']
 
 # %% ../nbs/08_cli.ipynb #48d3df44
 COMMANDS = {
@@ -24,24 +25,41 @@ COMMANDS = {
 }
 
 def usage() -> str:
-    lines = ['usage: autokernel <command> [options]   (autokernel <command> -h for its options)', '', 'commands:']
+    lines = ['usage: autokernel <command> [options]   (autokernel <command> -h for its options; autokernel --version)', '', 'commands:']
     lines += [f'  {name:<10} {doc}' for name, (_, _, doc) in COMMANDS.items()]
     return '\n'.join(lines)
 
 # %% ../nbs/08_cli.ipynb #66f7cd1c
+def _one_line_error(self, message):
+    "argparse's error, on one line: what was wrong and where the options are listed; exit 2."
+    self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+@contextlib.contextmanager
+def one_line_errors():
+    "Every command's parser reports a bad argument on one line (its usage block is one `-h` away)."
+    old, argparse.ArgumentParser.error = argparse.ArgumentParser.error, _one_line_error
+    try: yield
+    finally: argparse.ArgumentParser.error = old
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `autokernel` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help', 'help'):
         print(usage()); return 0 if argv else 2
+    if argv[0] in ('-V', '--version'):
+        print(f'autokernel {__version__}'); return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         print(f"autokernel: error: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr); return 2
     modname, fn, _ = COMMANDS[cmd]
     try:
-        mod = importlib.import_module(f'autokernel.{modname}')
-        return int(getattr(mod, fn)(rest) or 0)
+        with one_line_errors():
+            mod = importlib.import_module(f'autokernel.{modname}')
+            return int(getattr(mod, fn)(rest) or 0)
     except AutokernelError as e:
         print(f"autokernel {cmd}: error: {e}", file=sys.stderr); return 2
+    except SystemExit as e:                              # argparse: -h (0) or a bad argument (2, its line already printed)
+        return e.code if isinstance(e.code, int) else 2
     except KeyboardInterrupt:
         print(f"autokernel {cmd}: interrupted", file=sys.stderr); return 130
+

@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_core.ipynb #0a04ad24
 from __future__ import annotations
-import configparser, importlib, importlib.util, json, os, re, sys, hashlib, warnings
+import configparser, contextlib, importlib, importlib.util, json, os, re, sys, hashlib, warnings
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['DTYPES', 'AutokernelError', 'repo_root', 'settings_path', 'settings', 'setting', 'resolve_path', 'runs_dir',
            'kernels_dir', 'presets_dir', 'parse_duration', 'positive_int', 'get_device', 'is_gpu', 'device_name',
            'sync', 'to_dtype', 'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl',
-           'list_presets', 'find_factory', 'move_inputs', 'load_model', 'run_model', 'cuda_arch_flags', 'cache_dir',
-           'load_cuda', 'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment']
+           'list_presets', 'find_factory', 'move_inputs', 'load_model', 'run_model', 'non_negative_int', 'duration_arg',
+           'device_arg', 'check_model', 'model_arg', 'new_run_dir', 'cuda_arch_flags', 'cache_dir', 'load_cuda',
+           'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment', 'drop_c_stderr']
 
 # %% ../nbs/00_core.ipynb #0cc48fc5
 def _cuda_visible() -> bool:
@@ -261,6 +262,70 @@ def run_model(model, inputs):
     "Call `model` with `inputs` (a tuple of positional arguments or a dict of keyword arguments)."
     return model(**inputs) if isinstance(inputs, dict) else model(*inputs)
 
+# %% ../nbs/00_core.ipynb #b3b161a2
+def _refuse(fn, s):
+    "Run a validator; its `AutokernelError` becomes argparse's error (one line, exit 2, before any work)."
+    import argparse
+    try: return fn(s)
+    except AutokernelError as e: raise argparse.ArgumentTypeError(str(e)) from None
+
+def non_negative_int(s) -> int:
+    "An argparse type: a whole number >= 0 (0 meaning 'no limit')."
+    import argparse
+    try: n = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if n < 0: raise argparse.ArgumentTypeError(f"{n} must be 0 (no limit) or more")
+    return n
+
+def duration_arg(s) -> str:
+    "An argparse type: a duration longer than zero (`90s`, `10m`, `8h`, `1h30m`), kept as written."
+    secs = _refuse(parse_duration, s)
+    if secs <= 0:
+        import argparse; raise argparse.ArgumentTypeError(f"{s!r}: the duration must be longer than zero")
+    return str(s)
+
+def device_arg(s) -> str:
+    "An argparse type: `cpu`, `cuda` or `auto`; a GPU this machine lacks is refused here, not after profiling."
+    _refuse(get_device, s)
+    return str(s).lower()
+
+def check_model(spec: str) -> str:
+    "A model spec (preset, `file.py:factory`, `package.module:factory`) checked without running it: the preset is known, the file exists."
+    if ':' not in spec and (spec.endswith('.py') or '/' in spec):
+        raise AutokernelError(f"{spec!r} looks like a file: name its factory too, as {spec}:factory (a function returning (model, inputs))")
+    if ':' not in spec: return _check_preset(spec)
+    target, fn = spec.rsplit(':', 1)
+    if not fn: raise AutokernelError(f"{spec!r}: name the factory after the colon, as {target}:factory")
+    if target.endswith('.py') and not Path(target).exists(): raise AutokernelError(f"model file {target} does not exist")
+    if not target.endswith('.py'):
+        try: found = importlib.util.find_spec(target) is not None
+        except (ImportError, ValueError): found = False
+        if not found: raise AutokernelError(f"can't import module {target!r}: no such module (give path/file.py:factory or package.module:factory)")
+    return spec
+
+def _check_preset(spec: str) -> str:
+    base = spec[:-5] if spec.endswith('-tiny') else spec
+    if base.startswith('_') or not (presets_dir()/f'{base}.py').exists():
+        raise AutokernelError(f"unknown preset {spec!r}: choose one of {', '.join(list_presets()) or '(none found)'}, "
+                              "or give path/file.py:factory or package.module:factory")
+    return spec
+
+def model_arg(s) -> str:
+    "An argparse type for `--model`: `check_model`."
+    return _refuse(check_model, s)
+
+
+# %% ../nbs/00_core.ipynb #420f4d81
+def new_run_dir(name: str) -> Path:
+    "`runs/<date>-<time>_<model>`: a fresh run folder for a preset, a model spec or a profile file (the date first: runs sort in time)."
+    name = str(name)
+    if ':' in name: name = Path(name.rsplit(':', 1)[0]).stem
+    elif name.endswith('.json'): name = Path(name).name.split('.')[0]
+    import time
+    safe = ''.join(c if c.isalnum() or c in '-_.' else '-' for c in name)
+    return runs_dir()/f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}"
+
+
 # %% ../nbs/00_core.ipynb #1a1028c8
 def cuda_arch_flags(capability=None) -> list[str]:
     "nvcc `-gencode` flags for a compute capability (default: the current GPU's)."
@@ -323,3 +388,23 @@ def environment(device) -> dict:
     except Exception: tv = None
     return {'device': device_name(device), 'device_type': torch.device(device).type, 'comparable': is_gpu(device),
             'torch': torch.__version__.split('+')[0], 'triton': tv, 'python': sys.version.split()[0]}
+
+# %% ../nbs/00_core.ipynb #0941d5c7
+@contextlib.contextmanager
+def drop_c_stderr(pattern: str):
+    "Drop the lines matching `pattern` that C/C++ code writes to file descriptor 2 (which `sys.stderr` swaps cannot catch); the rest are written back to it at the end."
+    import tempfile
+    try: sys.stderr.flush()
+    except Exception: pass
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try: yield
+        finally:
+            try: sys.stderr.flush()
+            except Exception: pass
+            os.dup2(saved, 2); os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode(errors='replace').splitlines(True) if not re.search(pattern, ln)]
+            if kept: os.write(2, ''.join(kept).encode())
+

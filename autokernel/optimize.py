@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl,
-                             get_device, runs_dir)
+                             get_device, model_arg, duration_arg, non_negative_int, device_arg, new_run_dir)
 from .rundir import (run_paths, baseline_dirs, candidate_dir, candidate_dirs, next_candidate, read_results, append_result,
                                is_experiment, kernel_ms as _ms, passed, retime_passed, drop_slow_outliers, best_of, incumbent,
                                sync_best, best_dir, incumbent_bench)
@@ -528,14 +528,15 @@ def _parser():
     p = argparse.ArgumentParser(prog='autokernel optimize', description='The autonomous optimize loop.')
     src = p.add_mutually_exclusive_group()
     src.add_argument('--profile', help='a profile JSON (autokernel profile --out)')
-    src.add_argument('--preset', help='profile this preset (or file.py:factory) first')
+    src.add_argument('--model', '--preset', dest='preset', type=model_arg,
+                     help='profile this model first: a preset, path/file.py:factory or package.module:factory (--preset: the same)')
     p.add_argument('--top', type=positive_int, default=None, help='how many of the top ops to extract (default: settings top_n)')
-    p.add_argument('--budget', default=None, help='wall-time budget of the run: 30s, 10m, 8h (default: settings budget)')
-    p.add_argument('--max-experiments', type=int, default=None, help='stop after this many experiments (baselines not counted)')
+    p.add_argument('--budget', type=duration_arg, default=None, help='wall-time budget of the run: 30s, 10m, 8h (default: settings budget)')
+    p.add_argument('--max-experiments', type=non_negative_int, default=None, help='stop after this many experiments (baselines not counted)')
     p.add_argument('--agent', choices=['search', 'llm'], default=None, help='the proposer (default: settings agent)')
     p.add_argument('--backend', choices=['triton', 'cuda'], default=None, help='kernel backend (default: settings backend)')
-    p.add_argument('--run', default=None, help='the run folder (default: runs/<model>-<time>); an existing one is resumed')
-    p.add_argument('--device', default=None, help='cuda, cpu or auto')
+    p.add_argument('--run', default=None, help='the run folder (default: runs/<date>-<time>_<model>); an existing one is resumed')
+    p.add_argument('--device', type=device_arg, default=None, help='cuda, cpu or auto')
     p.add_argument('--no-timing', action='store_true', help='correctness only (nothing can be kept without timings)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
@@ -543,7 +544,7 @@ def _parser():
 def optimize_cmd(argv: list[str]) -> int:
     "`autokernel optimize ...`"
     a = _parser().parse_args(argv)
-    run = Path(a.run) if a.run else runs_dir()/f"{Path(a.profile or a.preset or 'run').name.split('.')[0]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = Path(a.run) if a.run else new_run_dir(a.preset or a.profile or 'run')
     profile = a.profile
     if a.preset and not (run/'run.json').exists():
         from autokernel.core import load_model

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 import torch
-from .core import (amdahl as core_amdahl, positive_int, cut, text_table, AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
+from .core import (amdahl as core_amdahl, positive_int, non_negative_int, model_arg, device_arg, drop_c_stderr, cut, text_table, AutokernelError, dtype_name, environment, get_device, is_gpu, load_json,
                              load_model, run_model, save_json, setting, sync)
 
 # %% auto #0
@@ -409,7 +409,7 @@ def profile(model, inputs, warmup: int | None = None, iters: int | None = None, 
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])
     with _Scopes(model) as scopes, torch.no_grad():
         sync(device)
-        with torch.profiler.profile(activities=acts, record_shapes=True) as prof:
+        with drop_c_stderr(r'^USDT:.*profiler_(start|stop)'), torch.profiler.profile(activities=acts, record_shapes=True) as prof:
             t0 = time.perf_counter()
             for _ in _progress(iters, f'profiling {name or type(model).__name__}', progress): run_model(model, inputs)
             sync(device)
@@ -602,15 +602,16 @@ def load_profile(path) -> dict:
 def _parser():
     ap = argparse.ArgumentParser(prog='autokernel profile', description='Profile a model: ranked ops, Amdahl what-ifs.')
     src = ap.add_mutually_exclusive_group()
-    src.add_argument('--preset', help='a preset: gpt2, llama, bert or their -tiny variants')
-    src.add_argument('--model', help='path/file.py:factory or package.module:factory, returning (model, inputs)')
+    src.add_argument('--model', type=model_arg, help='a preset (gpt2, llama, bert, their -tiny variants), path/file.py:factory or package.module:factory')
+    src.add_argument('--preset', type=model_arg, help='the same as --model (kept for old scripts)')
     src.add_argument('--profile', help='show a saved profile JSON instead of profiling')
-    ap.add_argument('--device', default=None, help='cpu, cuda or auto (default: settings)')
+    ap.add_argument('--device', type=device_arg, default=None, help='cpu, cuda or auto (default: settings)')
     ap.add_argument('--dtype', default=None, help='bfloat16, float16 or float32 (default: bfloat16 on GPU, float32 on CPU)')
     ap.add_argument('--top', type=positive_int, default=None, help='how many ops to rank (default: settings top_n)')
     ap.add_argument('--out', default=None, help='save the profile JSON here')
     ap.add_argument('--chart', default=None, help='save a chart of the ranking here (.png, .svg, .pdf)')
-    ap.add_argument('--warmup', type=int, default=None); ap.add_argument('--iters', type=int, default=None)
+    ap.add_argument('--warmup', type=non_negative_int, default=None, help='untimed forwards before profiling (default: settings profile_warmup)')
+    ap.add_argument('--iters', type=positive_int, default=None, help='profiled forwards, averaged (default: settings profile_iters)')
     ap.add_argument('--no-progress', action='store_true', help='no progress bar')
     return ap
 
