@@ -11,17 +11,21 @@ from pathlib import Path
 import ipywidgets as W
 
 from .core import get_device, load_json, runs_dir
-from .report import diff_html, html_table, progress_chart, roofline_chart
-from .rundir import best_dir, candidate_dir, incumbent_bench, kernel_names, read_results, run_paths
+from .report import ROOFLINE_CPU_NOTE, diff_html, html_table, progress_chart, roofline_chart, shown_kernels
+from .rundir import best_dir, candidate_dir, incumbent_bench, read_results, run_paths
 
 # %% auto #0
-__all__ = ['CAND_COLS', 'list_runs', 'candidates', 'Dashboard', 'dashboard']
+__all__ = ['CAND_COLS', 'is_run', 'list_runs', 'candidates', 'status_html', 'Dashboard', 'dashboard']
 
 # %% ../nbs/explore.ipynb #bda70d59
+def is_run(p: Path) -> bool:
+    "A run folder: extracted kernels, an optimize log or a run.json (a shipped example may keep only its log and report)."
+    return p.is_dir() and any((p/f).exists() for f in ('kernels', 'results.jsonl', 'run.json'))
+
 def list_runs(root=None) -> list[Path]:
     "Run folders under `root` (default: the runs folder), newest first, then the shipped examples (`root/examples/*`)."
     root = Path(root or runs_dir())
-    runs = lambda d: sorted((p for p in d.iterdir() if (p/'kernels').is_dir()), key=lambda p: p.name, reverse=True) if d.is_dir() else []
+    runs = lambda d: sorted((p for p in d.iterdir() if is_run(p)), key=lambda p: p.name, reverse=True) if d.is_dir() else []
     return runs(root) + runs(root/'examples')
 
 def candidates(run_dir, kernel) -> list[dict]:
@@ -36,11 +40,25 @@ def candidates(run_dir, kernel) -> list[dict]:
                     'speedup_compile': t.get('speedup_compile'), 'roofline_pct': t.get('roofline_pct'), 'reason': b.get('reason')})
     return out
 
+
 # %% ../nbs/explore.ipynb #0fe675b3
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90, bbox_inches='tight'); plt.close(fig)   # tight: nothing cut off
     return buf.getvalue()
+
+# %% ../nbs/explore.ipynb #3a437079
+def status_html(run_dir, kernel, rows) -> str:
+    "The line above the table: the incumbent's speed (`8.61x eager`; an interpreter timing on the CPU) and the run's report."
+    inc = incumbent_bench(run_dir, kernel) if best_dir(run_dir, kernel) and (best_dir(run_dir, kernel)/'bench.json').exists() else None
+    last = (rows[-1].get('best') or {}) if rows and isinstance(rows[-1].get('best'), dict) else {}   # a log-only run: the log's figures
+    t = ((inc.get('timing') or {}) | {'comparable': inc.get('comparable')}) if inc else \
+        {'speedup_eager': last.get('speedup'), 'kernel_ms': last.get('best_ms'), 'comparable': last.get('comparable')}
+    if t.get('kernel_ms') is None and t.get('speedup_eager') is None: s = 'no incumbent yet'
+    elif t.get('comparable'): s = f"incumbent: <b>{t['speedup_eager']:.2f}x</b> eager, {t['kernel_ms']:.4g} ms"
+    else: s = f"incumbent: {t['kernel_ms']:.4g} ms (a Triton-interpreter timing on the CPU: not comparable with eager)"
+    rep = Path(run_dir)/'report.html'
+    return s + (f' &nbsp;|&nbsp; report: <code>{rep}</code>' if rep.exists() else '')
 
 # %% ../nbs/explore.ipynb #dccfb2ad
 CAND_COLS = ['n', 'candidate', 'verdict', 'decision', 'speedup_eager', 'speedup_compile', 'roofline_pct', 'kernel_ms', 'reason']
@@ -55,7 +73,8 @@ class Dashboard:
         self.refresh = W.Button(description='refresh', icon='refresh')
         self.rebench = W.Button(description='re-bench on this device', button_style='warning')
         self.table, self.diff, self.bench_out, self.status = W.HTML(), W.HTML(), W.HTML(), W.HTML()
-        self.progress, self.roofline = W.Image(format='png'), W.Image(format='png')
+        chart = lambda: W.Image(format='png', layout=W.Layout(width='100%', max_width='900px', height='auto'))  # the PNG's own aspect
+        self.progress, self.roofline, self.roofline_note = chart(), chart(), W.HTML()
         self._quiet = False
         self.run.observe(lambda ch: self._quiet or self._safe(self.on_run), names='value')
         self.kernel.observe(lambda ch: self._quiet or self._safe(self.on_kernel), names='value')
@@ -64,8 +83,13 @@ class Dashboard:
         self.rebench.on_click(lambda b: self._safe(self.on_rebench))
         self.ui = W.VBox([W.HBox([self.run, self.kernel, self.refresh]), self.status, self.table,
                           W.HBox([self.cand, self.rebench]), self.bench_out, self.diff,
-                          W.HBox([self.progress, self.roofline])])
+                          W.HTML('<b>progress</b>'), self.progress, W.HTML('<b>roofline</b>'), self.roofline, self.roofline_note])
         self._safe(self.on_refresh)
+
+    def _ipython_display_(self):
+        "`dashboard()` as a cell's last line shows the widgets."
+        from IPython.display import display
+        display(self.ui)
 
     def _safe(self, fn):
         "Run a handler; a run folder caught mid-write (or broken) shows its error instead of killing the dashboard."
@@ -91,19 +115,21 @@ class Dashboard:
         self.on_run(k, c)
 
     def on_run(self, kernel=None, cand=None):
-        names = kernel_names(self.run_dir) if self.run_dir else []
+        names = shown_kernels(self.run_dir) if self.run_dir else []
         self._set(self.kernel, names, kernel or self.kernel.value)
         self.on_kernel(cand)
-        if self.run_dir: self.roofline.value = _png(roofline_chart(self.run_dir))
+        if not self.run_dir: return
+        fig = roofline_chart(self.run_dir)
+        self.roofline.value = _png(fig) if fig is not None else b''
+        self.roofline.layout.display = None if fig is not None else 'none'
+        self.roofline_note.value = '' if fig is not None else f'<i>{ROOFLINE_CPU_NOTE}</i>'
 
     def on_kernel(self, cand=None):
         if not (self.run_dir and self.kernel.value):
             self.table.value = self.diff.value = ''; self._set(self.cand, [], None); return
         rows = candidates(self.run_dir, self.kernel.value)
         self.table.value = html_table(rows, [c for c in CAND_COLS if any(c in r for r in rows)], title=f'{self.kernel.value}: candidates')
-        inc = incumbent_bench(self.run_dir, self.kernel.value)
-        self.status.value = (f"incumbent: <b>{(inc.get('timing') or {}).get('speedup_eager') or '-'}</b>x eager"
-                             if inc else 'no incumbent yet')
+        self.status.value = status_html(self.run_dir, self.kernel.value, rows)
         self._set(self.cand, [r['candidate'] for r in rows], cand, last=True)
         self.on_candidate()
         self.progress.value = _png(progress_chart(self.run_dir))
@@ -143,5 +169,5 @@ class Dashboard:
         self.bench_out.value = html_table([row], title=f're-bench of candidate {c.name}')
 
 def dashboard(root=None, bench_fn=None, device=None) -> Dashboard:
-    "Build the dashboard over the runs under `root`; display `dashboard().ui` in JupyterLab."
+    "The dashboard over the runs under `root`: a cell ending in `dashboard()` shows it (its widgets are `.ui`)."
     return Dashboard(root, bench_fn, device)

@@ -14,14 +14,18 @@ import sys
 import time
 from pathlib import Path
 
-from .core import load_json, positive_int, parse_duration, repo_root, runs_dir, setting
+import contextlib
+from .core import (AutokernelError, check_model, device_arg, duration_arg, get_device, load_json, model_arg, new_run_dir,
+                             non_negative_int, positive_int, parse_duration, repo_root, setting)
 from .rundir import (best_dir, fake_run, incumbent_bench, incumbent_samples, kernel_names, median_timing,  # noqa: F401
-                               read_results, run_paths)
+                               read_results, run_paths, is_experiment)
 
 # %% auto #0
-__all__ = ['E2E_PAIRS', 'template_path', 'html_table', 'diff_html', 'source_html', 'best_sources', 'amdahl_chart',
-           'progress_chart', 'roofline_chart', 'e2e_chart', 'settings_rows', 'new_run_dir', 'is_done', 'mark_done',
-           'export_html', 'execute_report', 'overnight', 'overnight_cmd', 'run_cmd']
+__all__ = ['ROOFLINE_CPU_NOTE', 'E2E_PAIRS', 'GPU_REPORTS', 'template_path', 'html_table', 'diff_html', 'source_html',
+           'best_sources', 'amdahl_chart', 'shown_kernels', 'progress_chart', 'roofline_chart', 'e2e_chart', 'cpu_note',
+           'summary_text', 'speed_text', 'best_kernel_html', 'settings_rows', 'is_done', 'mark_done', 'export_html',
+           'tidy_report', 'execute_report', 'mark_stage', 'run_progress', 'progress_line', 'watch_progress',
+           'budget_note', 'overnight', 'overnight_cmd', 'run_cmd']
 
 # %% ../nbs/07_report.ipynb #761f80ec
 def template_path() -> Path:
@@ -101,43 +105,77 @@ def amdahl_chart(profile: dict, top: int = 10):
     return fig
 
 # %% ../nbs/07_report.ipynb #f53f96f8
+def shown_kernels(run_dir) -> list[str]:
+    "The kernels a run shows: its kernel folders, or, for a run kept as its log and report only (a shipped example), those its log names."
+    return kernel_names(run_dir) or sorted({r['kernel'] for r in read_results(run_dir) if r.get('kernel')})
+
+def _gain_rows(run_dir, name) -> list[dict]:
+    "A kernel's experiments with each one's and the incumbent's speed against the kernel's own baseline (a ratio of like timings)."
+    rows = read_results(run_dir, name)
+    b0 = next((r.get('kernel_ms') for r in rows if r.get('decision') == 'baseline'), None)
+    g = lambda ms: b0 / ms if b0 and ms else None
+    return [{**r, 'gain': g(r.get('kernel_ms')), 'best_gain': g((r.get('best') or {}).get('best_ms'))} for r in rows]
+
 def progress_chart(run_dir):
-    "Per kernel: each experiment's speedup over eager PyTorch (kept, discarded, failed) and the incumbent's, over the experiments."
+    "One chart: each kernel's incumbent speed against its own baseline, experiment by experiment (kept, discarded, failed marked)."
     plt = _plt()
-    names = kernel_names(run_dir)
-    fig, axes = plt.subplots(len(names) or 1, 1, figsize=(9, 2.0 * max(len(names), 1) + 0.6), squeeze=False)
-    for ax, name in zip(axes[:, 0], names):
-        rows = read_results(run_dir, name)
-        xs = list(range(len(rows)))
-        best = [(r.get('best') or {}).get('speedup') for r in rows]
-        ax.step(xs, [b if b is not None else float('nan') for b in best], where='post', color='tab:blue', label='incumbent')
+    names = shown_kernels(run_dir)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    top = 1.0
+    for i, name in enumerate(names):
+        rows = _gain_rows(run_dir, name)
+        if not rows: continue
+        c = plt.cm.tab10(i % 10)
+        xs = [r.get('n', k) for k, r in enumerate(rows)]
+        ys = [r['best_gain'] if r['best_gain'] is not None else float('nan') for r in rows]
+        ax.step(xs, ys, where='post', color=c, lw=1.8, label=name)
         for r, x in zip(rows, xs):
-            sp = r.get('speedup_eager')
-            if not r.get('ok'): ax.plot(x, 0, 'x', color='tab:red', ms=5)
-            elif sp is not None: ax.plot(x, sp, 'o', ms=4, color='tab:green' if r.get('kept') or r.get('decision') == 'baseline' else 'tab:gray')
-        ax.axhline(1, color='k', lw=0.5, ls=':')
-        ax.set_title(name, fontsize=8, loc='left'); ax.set_ylabel('x eager', fontsize=8)
-    axes[-1, 0].set_xlabel('experiment (green: kept, grey: discarded, red x: failed the bench)')
-    axes[0, 0].legend(fontsize=7, loc='upper left')
+            if not r.get('ok') and r.get('decision') != 'baseline': ax.plot(x, 1, 'x', color=c, ms=7, mew=1.5)
+            elif r['gain'] is not None:
+                kept = r.get('kept') or r.get('decision') == 'baseline'
+                ax.plot(x, r['gain'], 'o', ms=7, color=c, mfc=c if kept else 'white', mew=1.5)
+                top = max(top, r['gain'])
+    ax.axhline(1, color='k', lw=0.6, ls=':')
+    ax.set_ylim(0, top * 1.15 + 0.05)
+    last = max([r.get('n', 0) or 0 for r in read_results(run_dir)] or [0])
+    ax.set_xlim(-0.5, max(last, 4) + 0.5)                  # a few points stay a few points, not one dot on a +-0.04 axis
+    ax.set_xlabel('experiment (filled: kept, hollow: discarded, x: failed the bench)')
+    ax.set_ylabel("speed vs the kernel's baseline")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if names: ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.set_title("each kernel's best so far against its own baseline (higher is better)", fontsize=9, loc='left')
     fig.tight_layout()
     return fig
 
+def _comparable(run_dir) -> bool:
+    "Were the run's timings taken on a GPU (comparable), by its log?"
+    rows = [r for r in read_results(run_dir) if r.get('verdict')]
+    return bool(rows) and all(r.get('comparable') for r in rows)
+
 def roofline_chart(run_dir):
-    "Per kernel: the % of its roofline floor reached by the baseline and by the best (100% = the hardware limit)."
+    "Per kernel: the % of its roofline floor reached by the baseline and by the best (100% = the hardware limit); `None` on the CPU."
+    if not _comparable(run_dir): return None           # the floor is a GPU's peak: interpreter timings sit at ~0% of it
     plt = _plt()
     names, base, best = [], [], []
-    for name in kernel_names(run_dir):
+    for name in shown_kernels(run_dir):
         rows = read_results(run_dir, name)
         b0 = next((r for r in rows if r.get('decision') == 'baseline'), {})
         names.append(name); base.append(b0.get('roofline_pct') or 0)
         best.append(((incumbent_bench(run_dir, name) or {}).get('timing') or {}).get('roofline_pct') or 0)
-    fig, ax = plt.subplots(figsize=(9, 0.45 * max(len(names), 1) + 1.2))
-    y = range(len(names))
+    fig, ax = plt.subplots(figsize=(9, 0.5 * max(len(names), 1) + 1.4))
+    y = list(range(len(names)))
     ax.barh([i + 0.2 for i in y], base, height=0.4, color='lightgray', label='baseline')
     ax.barh([i - 0.2 for i in y], best, height=0.4, color='tab:blue', label='best')
-    ax.axvline(100, color='k', lw=0.5); ax.set_yticks(list(y)); ax.set_yticklabels(names, fontsize=8)
-    ax.set_xlabel('% of roofline (floor time / kernel time)'); ax.legend(fontsize=7); fig.tight_layout()
+    for i, v in zip(y, best): ax.text(v, i - 0.2, f' {v:.0f}%', va='center', fontsize=7)
+    ax.axvline(100, color='k', lw=0.5); ax.set_yticks(y); ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlim(0, max([100, *base, *best]) * 1.1)
+    ax.set_xlabel('% of roofline (floor time / kernel time)')
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False); fig.tight_layout()
     return fig
+
+ROOFLINE_CPU_NOTE = ("No roofline on the CPU: a kernel's roofline floor is a GPU card's peak bandwidth or FLOP rate, and "
+                     "Triton-interpreter timings sit at ~0% of it. The GPU reports in runs/examples/ show it.")
+
 
 # %% ../nbs/07_report.ipynb #5380994a
 E2E_PAIRS = [('eager', 'patched'), ('cudagraphs', 'patched+cudagraphs'), ('compile', 'patched+compile'),
@@ -163,10 +201,77 @@ def e2e_chart(res: dict):
             if h: ax.plot([h, h], [i + dy - 0.19, i + dy + 0.19], color='k', lw=1.5, label=label('host time'))
         if ms(b): ax.text(ms(b), i - 0.2, f'  {ms(a) / ms(b):.2f}x', va='center', fontsize=8)
     ax.set_yticks(range(len(pairs))); ax.set_yticklabels([a for a, _ in pairs[::-1]], fontsize=8)
-    ax.set_xlabel('ms per forward (median)'); ax.legend(fontsize=7, loc='lower right')
+    if max(ms(m) for p in pairs for m in p if ms(m)) > 20 * min(ms(m) for p in pairs for m in p if ms(m)):
+        ax.set_xscale('log')                              # the CPU interpreter: patched is ~1000x eager
+    ax.set_xlabel('ms per forward (median)'); ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title(f"{res.get('model')} on {res.get('device')} ({res.get('dtype')})" + ('' if res.get('comparable') else ', CPU: not comparable'), fontsize=9)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/07_report.ipynb #9df042c3
+GPU_REPORTS = ['runs/examples/gpt2-h100/report.html', 'runs/examples/llama-h100/report.html', 'runs/examples/bert-h100/report.html']
+
+def cpu_note(run_dir=None) -> str:
+    "What a CPU run's timings are, with links to the shipped GPU reports (relative to the run folder, so they open from its HTML)."
+    import os
+    links = []
+    for r in GPU_REPORTS:
+        p = repo_root()/r
+        if not p.exists(): continue
+        href = os.path.relpath(p, Path(run_dir).resolve()) if run_dir else r
+        links.append(f'<a href="{html.escape(href)}">{html.escape(Path(r).parent.name)}</a>')
+    return ("<b>A CPU run.</b> Kernel timings here are Triton-<i>interpreter</i> timings (each program instance run by Python): "
+            "they show that the pipeline works and how each candidate compares with the kernel's own baseline, not how fast a "
+            "kernel is; against eager PyTorch they read near 0x and are not comparable with a GPU."
+            + (f" For real numbers, open the reports of GPU runs shipped with autokernel: {', '.join(links)}." if links else ''))
+
+def _ms(res, mode): return ((res.get('timing') or {}).get(mode) or {}).get('median_ms')
+
+def _fastest(res, prefix_patched: bool):
+    "The fastest timed mode with (or without) the kernels: `(mode, ms)` or `(None, None)`."
+    modes = [(m, _ms(res, m)) for m in (res.get('timing') or {}) if m.startswith('patched') == prefix_patched and m != 'intercept-only']
+    modes = [(m, t) for m, t in modes if t]
+    return min(modes, key=lambda x: x[1]) if modes else (None, None)
+
+def summary_text(params: dict, opt: dict | None, res: dict | None, device: str, comparable: bool, run_dir=None) -> str:
+    "The report's first screen, as HTML: what ran where, what the search did, and the end-to-end result vs eager and torch.compile."
+    head = (f"<b>{html.escape(str(params.get('model')))}</b> on <b>{html.escape(device)}</b>, budget {html.escape(str(params.get('budget')))}, "
+            f"backend {params.get('backend')}, agent {params.get('agent')}")
+    if opt:
+        ks = opt['kernels']
+        head += (f": {opt['experiments']} experiments on {len(ks)} kernels in {opt['hours'] * 60:.1f} min, "
+                 f"{sum(k['kept'] for k in ks)} kept.")
+    else: head += ': the run stopped before its optimize stage finished (see the sections below).'
+    e2e = ''
+    if res and _ms(res, 'eager') and _ms(res, 'patched'):
+        ok = 'outputs match' if (res.get('outputs') or {}).get('ok') else '<b>outputs DO NOT match</b>'
+        e, p = _ms(res, 'eager'), _ms(res, 'patched')
+        if comparable:
+            e2e = f" End to end, the model with its kernels runs <b>{e / p:.2f}x</b> vs eager ({p:.3g} vs {e:.3g} ms)"
+            pm, pt = _fastest(res, True); cm, ct = _fastest(res, False)
+            if cm and cm != 'eager' and pt:
+                e2e += f" and its fastest mode ({pm}, {pt:.3g} ms) is <b>{ct / pt:.2f}x</b> vs torch.compile's fastest ({cm}, {ct:.3g} ms)"
+            e2e += f'; {ok}.'
+        else:
+            e2e = (f" End to end, the patched model's {ok}; its time ({p:.4g} ms vs {e:.3g} ms eager) measures the Triton "
+                   "interpreter, not the kernels.")
+    elif opt: e2e = ' End to end: not measured (the verify stage did not finish).'
+    return f'<p style="font-size:14px">{head}{e2e}</p>' + ('' if comparable else f'<p>{cpu_note(run_dir)}</p>')
+
+def speed_text(b: dict, comparable: bool) -> str:
+    "A best kernel's speed as the report prints it: vs eager on a GPU; on the CPU, the interpreter's figure is not a speed."
+    if not b.get('speedup_eager'): return 'no timing'
+    if not comparable: return f"interpreter timing {b['kernel_ms']:.4g} ms (CPU: not comparable with eager)"
+    n = b.get('timing_samples') or 0
+    return f"{b['speedup_eager']:.2f}x vs eager" + (f" (median of {n} timings)" if n > 1 else '')
+
+def best_kernel_html(b: dict, comparable: bool) -> str:
+    "One kernel in 'Best kernels': its verdict and speed, then the diff from the baseline, or a line saying the baseline stayed."
+    h = f"<h4>{html.escape(b['name'])}: {b['verdict'] or 'no passing kernel'}, {speed_text(b, comparable)}</h4>"
+    if b['best'] is None: return h + '<p><i>No candidate passed; the baseline:</i></p>' + source_html(b['baseline'])
+    if b['best'] == b['baseline']: return h + '<p><i>The baseline stayed the incumbent: no candidate was kept.</i></p>'
+    return h + diff_html(b['baseline'], b['best'], f"kernels/{b['name']}/kernel.py", f"{b['name']}/candidates/{b['candidate']}/kernel.py")
+
 
 # %% ../nbs/07_report.ipynb #92d8c232
 def settings_rows(run_dir, params: dict | None = None) -> list[dict]:
@@ -175,17 +280,12 @@ def settings_rows(run_dir, params: dict | None = None) -> list[dict]:
     p = run_paths(run_dir)['run']
     run = load_json(p) if p.exists() else {}
     rows = [{'setting': f'parameter {k}', 'value': v} for k, v in (params or {}).items()]
-    rows += [{'setting': f'run {k}', 'value': v} for k, v in run.items() if k not in ('format', 'version')]
+    rows += [{'setting': f'run {k}', 'value': 'profile.json (in the run folder)' if k == 'profile' and v == 'dict' else v}
+             for k, v in run.items() if k not in ('format', 'version')]
     rows += [{'setting': f'env {k}', 'value': v} for k, v in environment(get_device(run.get('device') if run.get('device') in ('cpu', 'cuda') else None)).items()]
     return rows
 
 # %% ../nbs/07_report.ipynb #301bbc14
-def new_run_dir(name: str) -> Path:
-    "`runs/<date>_<name>`: a fresh run folder name (the date first, so runs sort in time)."
-    name = Path(str(name).split(':')[0]).stem if ':' in str(name) else str(name)
-    safe = ''.join(c if c.isalnum() or c in '-_.' else '-' for c in name)
-    return runs_dir()/f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}"
-
 def is_done(run_dir, token: str) -> bool:
     "Did the report's last cell run, in the execution that used `token`?"
     p = run_paths(run_dir)['done']
@@ -198,8 +298,8 @@ def mark_done(run_dir, token: str) -> Path:
     return p
 
 # %% ../nbs/07_report.ipynb #95b78cd6
-def export_html(nb_path, html_path=None) -> Path:
-    "A self-contained HTML copy of an executed notebook: plots embedded as PNG, no script needed to read it."
+def export_html(nb_path, html_path=None, with_code: bool = False) -> Path:
+    "A self-contained HTML copy of an executed notebook: plots embedded as PNG, no script needed to read it; the code hidden (the notebook has it)."
     import nbformat
     from nbconvert import HTMLExporter
     nb_path = Path(nb_path)
@@ -209,66 +309,166 @@ def export_html(nb_path, html_path=None) -> Path:
     # DIR/share/jupyter, where nbconvert does not look: name those folders too, both as folders of templates (to find
     # 'lab') and as search paths (where 'lab' finds 'base/null.j2' and the other templates it extends)
     extra = [str(d) for p in sys.path if p and (d := Path(p)/'share'/'jupyter'/'nbconvert'/'templates').is_dir()]
-    body, _ = HTMLExporter(template_name='lab', embed_images=True, extra_template_basedirs=extra,
-                           extra_template_paths=extra).from_notebook_node(nb)
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    ex = HTMLExporter(template_name='lab', embed_images=True, extra_template_basedirs=extra, extra_template_paths=extra,
+                      exclude_input=not with_code, exclude_input_prompt=True, exclude_output_prompt=True)
+    ex.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={'parameters', 'injected-parameters'}, enabled=True), True)
+    body, _ = ex.from_notebook_node(nb)
     body = re.sub(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>', '', body)   # require.js, MathJax: the report needs neither
     html_path.write_text(body, encoding='utf-8')
     return html_path
 
+def _assigned(src: str) -> set:
+    return set(re.findall(r'^(\w+)\s*=', src, flags=re.M))
+
+def tidy_report(nb_path) -> None:
+    "The executed notebook as a report: one parameters cell (the values this run used), code cells collapsed (one click opens each)."
+    import nbformat
+    nb = nbformat.read(nb_path, as_version=4)
+    tags = lambda c: c.get('metadata', {}).get('tags', [])
+    inj = [c for c in nb.cells if 'injected-parameters' in tags(c)]
+    if inj: nb.cells = [c for c in nb.cells if not ('parameters' in tags(c) and _assigned(c.source) <= _assigned(inj[0].source))]
+    for c in nb.cells:
+        if c.cell_type == 'code': c.metadata.setdefault('jupyter', {})['source_hidden'] = True
+    nbformat.write(nb, nb_path)
+
 # %% ../nbs/07_report.ipynb #2ca0bcb8
 def execute_report(run_dir, parameters: dict, timeout: float | None = None, template=None, log_output: bool = False) -> dict:
     "Run the template with `parameters` into `run_dir/report.ipynb`, export `report.html`; `{'finished', 'error', 'report', 'html'}`."
+    import tempfile
     import papermill as pm
+    from jupyter_client.manager import KernelManager
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
     params = {**parameters, 'run_dir': str(run_dir.resolve()), 'done_token': token}
     nb_out, error = run_dir/'report.ipynb', None
     try:
-        pm.execute_notebook(str(template or template_path()), str(nb_out), parameters=params, kernel_name='python3',
-                            cwd=str(repo_root()), progress_bar=False, log_output=log_output, execution_timeout=timeout)
+        with tempfile.TemporaryDirectory(prefix='autokernel-kernel-') as sock:
+            km = KernelManager(kernel_name='python3', transport='ipc', ip=str(Path(sock)/'kernel'))   # local sockets: no TCP warning
+            pm.execute_notebook(str(template or template_path()), str(nb_out), parameters=params, kernel_name='python3', km=km,
+                                cwd=str(repo_root()), progress_bar=False, log_output=log_output, execution_timeout=timeout)
     except Exception as e:
         error = f'{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ""}'[:500]
     html, html_error = None, None
     if nb_out.exists():
+        tidy_report(nb_out)
         try: html = export_html(nb_out, run_dir/'report.html')
         except Exception as e: html_error = f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'[:300]
     return {'finished': error is None and is_done(run_dir, token), 'error': error, 'report': nb_out, 'html': html,
             'html_error': html_error, 'token': token}
 
+# %% ../nbs/07_report.ipynb #8b9dd84a
+def mark_stage(run_dir, stage: str) -> None:
+    "The template's note of the stage it is in (`profile`, `optimize`, `verify`, `report`), for the progress line."
+    from autokernel.core import save_json
+    save_json({'stage': stage, 'time': time.time()}, Path(run_dir)/'progress.json')
+
+def run_progress(run_dir) -> dict:
+    "Where a run stands, from its files: the stage, the baselines and experiments logged, how many kept, the best kernel so far."
+    run_dir = Path(run_dir)
+    p = run_dir/'progress.json'
+    try: stage = load_json(p).get('stage') if p.exists() else None
+    except Exception: stage = None                                       # caught mid-write: the next poll reads it
+    rows = read_results(run_dir)
+    base = {r.get('kernel'): r for r in rows if r.get('decision') == 'baseline'}
+    last = {r.get('kernel'): r for r in rows}
+    gain = {}                                                            # each kernel's incumbent vs its own baseline
+    for k, r in last.items():
+        b0, ms = (base.get(k) or {}).get('kernel_ms'), (r.get('best') or {}).get('best_ms')
+        if b0 and ms: gain[k] = b0 / ms
+    best = max(gain, key=gain.get) if gain else None
+    return {'stage': stage, 'kernels': len(kernel_names(run_dir)), 'baselines': len(base),
+            'experiments': sum(1 for r in rows if r.get('decision') and is_experiment(r)),
+            'kept': sum(1 for r in rows if r.get('decision') == 'keep'), 'best': best, 'best_gain': gain.get(best)}
+
+def progress_line(p: dict, elapsed_s: float) -> str:
+    "One line: time, stage, experiment count, best so far."
+    t = f"[{int(elapsed_s) // 60:02d}:{int(elapsed_s) % 60:02d}]"
+    stage = p.get('stage') or 'starting'
+    if stage == 'optimize' and p['kernels'] and p['baselines'] < p['kernels']:
+        return f"{t} optimize: benching baselines {p['baselines']}/{p['kernels']}"
+    if stage in ('optimize', 'verify', 'report') and p['baselines']:
+        best = f" | best so far: {p['best']} {p['best_gain']:.2f}x its baseline" if p['best'] else ''
+        return f"{t} {stage}: experiment {p['experiments']} ({p['kept']} kept){best}"
+    return f"{t} {stage}"
+
+@contextlib.contextmanager
+def watch_progress(run_dir, say=print, every: float = 2.0, enabled: bool = True, stream=None):
+    "While the block runs, poll the run folder and show `progress_line`: rewritten in place on a terminal, a new line on change elsewhere."
+    if not enabled: yield; return
+    import threading
+    stream = stream or sys.stdout
+    tty, stop, t0, shown = stream.isatty(), threading.Event(), time.time(), ['']
+    def show(final=False):
+        line = progress_line(run_progress(run_dir), time.time() - t0)
+        key = line.split('] ', 1)[-1]                                   # the clock alone is no news off a terminal
+        if tty: stream.write('\r' + line.ljust(100)[:120] + ('\n' if final else '')); stream.flush()
+        elif key != shown[0]: say(line)
+        shown[0] = key
+    def loop():
+        while not stop.wait(every): show()
+    th = threading.Thread(target=loop, daemon=True); th.start()
+    try: yield
+    finally:
+        stop.set(); th.join(); show(final=True)
+
+
+# %% ../nbs/07_report.ipynb #c38c65bc
+def budget_note(run_dir, budget) -> str | None:
+    "A warning when the baselines ate most of the optimize budget (a CPU run, a short budget): the search had little or no time."
+    rows = read_results(run_dir)
+    base_s = sum(float(r.get('elapsed_s') or 0) for r in rows if r.get('decision') == 'baseline')
+    n, b = sum(1 for r in rows if r.get('decision') and is_experiment(r)), parse_duration(budget)
+    if not rows or base_s < 0.5 * b: return None
+    return (f"the baselines took {base_s:.0f}s of the {b:.0f}s budget, leaving " + ('no time for experiments' if n == 0 else f'time for {n} experiments')
+            + ": give a longer --budget or fewer kernels (--top)")
+
+
 # %% ../nbs/07_report.ipynb #1bdbffa6
 def _overnight_parser(prog='autokernel overnight', budget_default=None):
     ap = argparse.ArgumentParser(prog=prog, description='the whole pipeline as a papermill notebook, which is the report')
-    src = ap.add_mutually_exclusive_group()
-    src.add_argument('--preset', default=None, help='a preset (gpt2, llama, bert, or -tiny variants)')
-    src.add_argument('--model', default=None, help='a model factory: path/file.py:factory or package.module:factory')
+    ap.add_argument('--model', '--preset', dest='model', type=model_arg, default=None,
+                    help='a preset (gpt2, llama, bert, or -tiny variants), path/file.py:factory or package.module:factory '
+                         '(--preset is the same flag; default: settings default_preset)')
     ap.add_argument('--backend', choices=['triton', 'cuda'], default=None, help='kernel backend (default: settings backend)')
     ap.add_argument('--agent', choices=['search', 'llm'], default=None, help='the proposer (default: settings agent)')
-    ap.add_argument('--budget', default=budget_default, help='optimize wall-time budget: 30s, 10m, 8h (default: settings budget)')
+    ap.add_argument('--budget', type=duration_arg, default=budget_default,
+                    help=f"optimize wall-time budget: 30s, 10m, 8h (default: {budget_default or 'settings budget'})")
     ap.add_argument('--top', type=positive_int, default=None, help='how many top ops to extract (default: settings top_n)')
-    ap.add_argument('--max-experiments', type=int, default=None, help='stop after this many experiments')
-    ap.add_argument('--device', default=None, help='cuda, cpu or auto')
-    ap.add_argument('--run', default=None, help='the run folder (default: runs/<date>_<name>); an existing one is resumed')
+    ap.add_argument('--max-experiments', type=non_negative_int, default=None, help='stop after this many experiments (0: the budget alone)')
+    ap.add_argument('--device', type=device_arg, default=None, help='cuda, cpu or auto (default: settings device)')
+    ap.add_argument('--run', default=None, help='the run folder (default: runs/<date>-<time>_<model>); an existing one is resumed')
     ap.add_argument('--no-compile', action='store_true', help='verify without the torch.compile modes')
-    ap.add_argument('--cell-timeout', default=None, help='a cell running longer than this fails the run (default: budget + 1h)')
-    ap.add_argument('--verbose', action='store_true', help="stream the notebook's output")
+    ap.add_argument('--cell-timeout', type=duration_arg, default=None, help='a cell running longer than this fails the run (default: budget + 1h)')
+    ap.add_argument('--verbose', action='store_true', help="stream the notebook's output instead of the progress line")
     return ap
+
+def _check_run(run) -> None:
+    if run and Path(run).exists() and not Path(run).is_dir(): raise AutokernelError(f"--run {run}: a file is in the way (give a folder)")
 
 def overnight(preset=None, model=None, backend=None, agent=None, budget=None, top=None, max_experiments=None, device=None,
               run=None, compile=None, cell_timeout=None, verbose=False, say=print) -> dict:
-    "Run the overnight notebook; returns `execute_report`'s dict with `run_dir`."
-    spec = model or preset or setting('default_preset', 'gpt2-tiny')
+    "Run the overnight notebook; returns `execute_report`'s dict with `run_dir`. Every argument is checked before any work."
+    spec = check_model(model or preset or setting('default_preset', 'gpt2-tiny'))
     if ':' in spec and spec.split(':')[0].endswith('.py'):          # the notebook runs in the repo root: make file paths absolute
         spec = f"{Path(spec.rsplit(':', 1)[0]).resolve()}:{spec.rsplit(':', 1)[1]}"
     budget = budget or setting('budget', '10m')
     budget_s = parse_duration(budget)
+    if budget_s <= 0: raise AutokernelError(f"the budget {budget!r} must be longer than zero")
+    if max_experiments is not None and int(max_experiments) < 0: raise AutokernelError(f"--max-experiments {max_experiments} must be 0 or more")
+    device = device or setting('device', 'auto')
+    get_device(device)                                               # a GPU this machine lacks: refused now, not after profiling
+    _check_run(run)
     run_dir = Path(run) if run else new_run_dir(spec)
     timeout = parse_duration(cell_timeout) if cell_timeout else budget_s + 3600
     params = {'model': spec, 'backend': backend or setting('backend', 'triton'), 'agent': agent or setting('agent', 'search'),
               'budget': str(budget), 'top_n': int(top or setting('top_n', 8)), 'max_experiments': int(max_experiments or 0),
-              'device': device or setting('device', 'auto'), 'verify_compile': compile}
+              'device': device, 'verify_compile': compile}
     say(f"overnight: {spec} | backend {params['backend']} | agent {params['agent']} | budget {budget} | run {run_dir}")
-    res = execute_report(run_dir, params, timeout=timeout, log_output=verbose)
+    with watch_progress(run_dir, say=say, enabled=not verbose):
+        res = execute_report(run_dir, params, timeout=timeout, log_output=verbose)
     res['run_dir'] = run_dir
+    if (note := budget_note(run_dir, budget)): say(f'WARNING: {note}')
     if res['finished']: say(f"finished. report: {res['report']}" + (f"  html: {res['html']}" if res['html'] else ''))
     else:
         say(f"UNFINISHED: the report did not reach its last cell ({res['error'] or 'no completion marker'}).")
@@ -282,7 +482,7 @@ def overnight(preset=None, model=None, backend=None, agent=None, budget=None, to
 def overnight_cmd(argv: list[str]) -> int:
     "`autokernel overnight ...`"
     a = _overnight_parser().parse_args(argv)
-    res = overnight(a.preset, a.model, a.backend, a.agent, a.budget, a.top, a.max_experiments, a.device, a.run,
+    res = overnight(None, a.model, a.backend, a.agent, a.budget, a.top, a.max_experiments, a.device, a.run,
                     False if a.no_compile else None, a.cell_timeout, a.verbose)
     return 0 if res['finished'] else 1
 
@@ -290,6 +490,7 @@ def run_cmd(argv: list[str]) -> int:
     "`autokernel run`: the overnight notebook on the default preset with a short budget, on whatever device there is."
     ap = _overnight_parser('autokernel run', budget_default='2m')
     a = ap.parse_args(argv)
-    res = overnight(a.preset, a.model, a.backend, a.agent, a.budget, a.top, a.max_experiments, a.device or 'auto', a.run,
+    res = overnight(None, a.model, a.backend, a.agent, a.budget, a.top, a.max_experiments, a.device or 'auto', a.run,
                     False if a.no_compile else None, a.cell_timeout, a.verbose)
     return 0 if res['finished'] else 1
+

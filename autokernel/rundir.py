@@ -217,8 +217,8 @@ def baseline_bench(run_dir, name) -> dict | None:
     return row_bench(run_dir, name, r) if r else None
 
 # %% ../nbs/04a_rundir.ipynb #c96803f0
-def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int = 0) -> Path:
-    "A small run folder with the layout of DESIGN.md and random results: for examples and tests of the readers."
+def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int = 0, comparable: bool = False) -> Path:
+    "A small run folder with the layout of DESIGN.md and random results (a CPU run's, or a GPU's: `comparable`): for examples and tests of the readers."
     import random
     rnd, root = random.Random(seed), Path(root)
     for i, name in enumerate(kernels):
@@ -237,7 +237,7 @@ def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int
             keep = ok and (best_sp is None or sp > best_sp)
             cd = candidate_dir(root, name, f'{c:04d}'); cd.mkdir(parents=True, exist_ok=True)
             (cd/'kernel.py').write_text(src)
-            bench = {'kind': kind, 'verdict': 'pass' if ok else 'fail', 'ok': ok, 'comparable': False,
+            bench = {'kind': kind, 'verdict': 'pass' if ok else 'fail', 'ok': ok, 'comparable': comparable,
                      'reason': None if ok else 'sweep: max rel err 0.3 > 1e-4',
                      'timing': {'kernel_ms': 1 / sp if sp else None, 'speedup_eager': sp, 'speedup_compile': sp and sp * 0.8,
                                 'roofline_pct': sp and 40 * sp, 'bound': 'memory'} if ok else None}
@@ -246,10 +246,11 @@ def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int
             append_result(root, {'n': i * n + c, 'kernel': name, 'candidate': f'{c:04d}', 'params': params, 'verdict': bench['verdict'],
                                  'ok': ok, 'decision': 'baseline' if c == 0 else 'keep' if keep else 'revert', 'kept': keep,
                                  'reason': bench['reason'], 'speedup_eager': sp, 'speedup_compile': sp and sp * 0.8,
-                                 'roofline_pct': sp and 40 * sp, 'kernel_ms': 1 / sp if sp else None, 'comparable': False,
-                                 'best': {'ok': True, 'speedup': best_sp, 'roofline_pct': 40 * best_sp}})
+                                 'roofline_pct': sp and 40 * sp, 'kernel_ms': 1 / sp if sp else None, 'comparable': comparable,
+                                 'best': {'ok': True, 'speedup': best_sp, 'roofline_pct': 40 * best_sp, 'best_ms': 1 / best_sp,
+                                          'comparable': comparable}})
             sync_best(root, name, read_results(root, name))
-    save_json({'backend': 'triton', 'top_n': len(kernels), 'kernels': list(kernels), 'device': 'cpu'}, run_paths(root)['run'], 'autokernel.run')
+    save_json({'backend': 'triton', 'top_n': len(kernels), 'kernels': list(kernels), 'device': 'cuda' if comparable else 'cpu'}, run_paths(root)['run'], 'autokernel.run')
     return root
 
 # %% ../nbs/04a_rundir.ipynb #45e9db43
