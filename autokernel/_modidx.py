@@ -520,6 +520,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.report._ms': ('report.html#_ms', 'autokernel/report.py'),
                                    'autokernel.report._overnight_parser': ('report.html#_overnight_parser', 'autokernel/report.py'),
                                    'autokernel.report._plt': ('report.html#_plt', 'autokernel/report.py'),
+                                   'autokernel.report._stream_papermill_log': ('report.html#_stream_papermill_log', 'autokernel/report.py'),
                                    'autokernel.report.amdahl_chart': ('report.html#amdahl_chart', 'autokernel/report.py'),
                                    'autokernel.report.best_kernel_html': ('report.html#best_kernel_html', 'autokernel/report.py'),
                                    'autokernel.report.best_sources': ('report.html#best_sources', 'autokernel/report.py'),

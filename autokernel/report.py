@@ -443,6 +443,13 @@ def _overnight_parser(prog='autokernel overnight', budget_default=None):
     ap.add_argument('--verbose', action='store_true', help="stream the notebook's output instead of the progress line")
     return ap
 
+def _stream_papermill_log():
+    "`--verbose`: papermill logs each output of the notebook's cells as it comes; send that log to stdout."
+    import logging
+    lg = logging.getLogger('papermill')
+    lg.setLevel(logging.INFO)
+    if not lg.handlers: lg.addHandler(logging.StreamHandler(sys.stdout))
+
 def _check_run(run) -> None:
     if run and Path(run).exists() and not Path(run).is_dir(): raise AutokernelError(f"--run {run}: a file is in the way (give a folder)")
 
@@ -465,6 +472,7 @@ def overnight(preset=None, model=None, backend=None, agent=None, budget=None, to
               'budget': str(budget), 'top_n': int(top or setting('top_n', 8)), 'max_experiments': int(max_experiments or 0),
               'device': device, 'verify_compile': compile}
     say(f"overnight: {spec} | backend {params['backend']} | agent {params['agent']} | budget {budget} | run {run_dir}")
+    if verbose: _stream_papermill_log()
     with watch_progress(run_dir, say=say, enabled=not verbose):
         res = execute_report(run_dir, params, timeout=timeout, log_output=verbose)
     res['run_dir'] = run_dir
