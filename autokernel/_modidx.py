@@ -655,6 +655,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'autokernel.sandbox.Limits.for_device': ('sandbox.html#limits.for_device', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._bwrap_works': ('sandbox.html#_bwrap_works', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._dead': ('sandbox.html#_dead', 'autokernel/sandbox.py'),
+                                    'autokernel.sandbox._host_shm': ('sandbox.html#_host_shm', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._launch': ('sandbox.html#_launch', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._pids_cgroup_root': ('sandbox.html#_pids_cgroup_root', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._prctl': ('sandbox.html#_prctl', 'autokernel/sandbox.py'),

@@ -325,7 +325,12 @@ def sweep_shm(before: set, keep_prefix: str | None = None) -> list[str]:
         except OSError: pass
     return sorted(gone)
 
-# %% ../nbs/03a_sandbox.ipynb #sbx051
+# %% ../nbs/03a_sandbox.ipynb #sbx048
+def _host_shm(host_shm, gpu, pid_namespace) -> bool:
+    "`host_shm=None` means: share it exactly when CUDA IPC is the plan (a GPU worker in the host's PID namespace)."
+    return bool(gpu and not pid_namespace) if host_shm is None else bool(host_shm)
+
+# %% ../nbs/03a_sandbox.ipynb #sbx052
 def _dead(pid: str) -> bool: return pid.isdigit() and not os.path.exists(f'/proc/{pid}')
 
 def sweep_stale() -> list[str]:
@@ -344,7 +349,7 @@ def sweep_stale() -> list[str]:
             if not os.path.exists(path): gone.append(path)
     return gone
 
-# %% ../nbs/03a_sandbox.ipynb #sbx054
+# %% ../nbs/03a_sandbox.ipynb #sbx055
 @dataclass
 class Box:
     "What `stop` needs to undo a sandboxed worker: its level, private dir (deleted if `owns_dir`) and cgroup."
@@ -358,10 +363,11 @@ class Box:
     stopped: bool = False
 
 def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=False, env=None, pass_fds=(), ro=(),
-                    seed=None, cwd=None, level=None, pid_namespace=True, host_shm=False, base_env=None,
+                    seed=None, cwd=None, level=None, pid_namespace=True, host_shm=None, base_env=None,
                     **popen_kw) -> subprocess.Popen:
     "Start `argv` sandboxed (see the API at the top). The Popen has `.sandbox` (a `Box`); always finish with `stop(p)`."
     level = level or sandbox_level()
+    host_shm = _host_shm(host_shm, gpu, pid_namespace)
     owns = rw_dir is None
     sweep_stale()
     rw = Path(tempfile.mkdtemp(prefix=f'autokernel-sbx-{os.getpid()}-') if owns else rw_dir).resolve()
@@ -382,7 +388,7 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise, shm_before)
     return p
 
-# %% ../nbs/03a_sandbox.ipynb #sbx056
+# %% ../nbs/03a_sandbox.ipynb #sbx057
 def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     "Kill the worker and everything it started; remove its cgroup and (if we made it) its private dir. Returns its exit code."
     box = p.sandbox
@@ -420,10 +426,11 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
     return {'rc': rc, 'stdout': out, 'stderr': err, 'timed_out': timed_out, 'seconds': time.perf_counter() - t0,
             'level': p.sandbox.level}
 
-# %% ../nbs/03a_sandbox.ipynb #sbx061
-def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool = False) -> dict:
+# %% ../nbs/03a_sandbox.ipynb #sbx062
+def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool | None = None) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()
+    host_shm = _host_shm(host_shm, gpu, pid_namespace)
     bw = level == 'bwrap'
     cg = _pids_cgroup_root() is not None
     return {'level': level, 'network': not bw, 'pid_namespace': bw and pid_namespace, 'user_namespace': bw,

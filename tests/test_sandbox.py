@@ -4,7 +4,7 @@ Every test runs at both levels where the guarantee holds there (`bwrap`, and `rl
 `level=`); where a guarantee does not hold at a level, the test is skipped with the reason. The workers are plain
 `python -c` programs (no torch), so each attack costs well under a second.
 """
-import json, os, signal, socket, subprocess, sys, textwrap, threading, time
+import json, os, signal, socket, struct, subprocess, sys, textwrap, threading, time
 from pathlib import Path
 
 import pytest
@@ -381,3 +381,33 @@ def test_shared_dev_shm_is_swept_but_the_judges_refcounters_stay(level):
     finally:
         sandbox.stop(p)
         if judges.exists(): judges.unlink()
+
+
+IPC_WORKER = '''
+import pickle, struct, sys, torch
+import torch.multiprocessing  # noqa: F401  (the CUDA rebuild functions)
+n = struct.unpack('<Q', sys.stdin.buffer.read(8))[0]
+t = pickle.loads(sys.stdin.buffer.read(n))
+t.add_(1); torch.cuda.synchronize()
+print('done', flush=True)
+sys.stdin.readline()
+'''
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available() or not HAS_BWRAP, reason='needs a CUDA GPU and bubblewrap')
+def test_gpu_cuda_ipc_tensor_crosses_into_the_sandbox():
+    "The judge's GPU channel: a CUDA tensor pickled by torch.multiprocessing (legacy IPC handle + /dev/shm ref counter)."
+    import torch
+    from multiprocessing.reduction import ForkingPickler
+    import torch.multiprocessing  # noqa: F401
+    x = torch.randn(1000, device='cuda'); want = x + 1
+    p = sandbox.sandboxed_popen([PY, '-c', IPC_WORKER], **config('bwrap-shared-pid'), gpu=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        b = bytes(ForkingPickler.dumps(x))
+        p.stdin.write(struct.pack('<Q', len(b)) + b); p.stdin.flush()
+        line = p.stdout.readline()
+        assert line.strip() == b'done', p.stderr.read(4000) if p.poll() is not None else line
+        torch.cuda.synchronize()
+        assert torch.equal(x, want)
+    finally: sandbox.stop(p)
