@@ -668,6 +668,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'autokernel.sandbox.bwrap_args': ('sandbox.html#bwrap_args', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.cache_env': ('sandbox.html#cache_env', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.cgroup_pids': ('sandbox.html#cgroup_pids', 'autokernel/sandbox.py'),
+                                    'autokernel.sandbox.create_in': ('sandbox.html#create_in', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.descendants': ('sandbox.html#descendants', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.describe': ('sandbox.html#describe', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.is_secret': ('sandbox.html#is_secret', 'autokernel/sandbox.py'),

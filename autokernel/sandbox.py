@@ -16,7 +16,7 @@ MODULE_FILE = Path(globals().get('__file__') or importlib.util.find_spec('autoke
 __all__ = ['MODULE_FILE', 'ENV_ALLOW', 'ENV_ALLOW_PREFIXES', 'LEVELS', 'PR_SET_PDEATHSIG', 'PR_SET_CHILD_SUBREAPER', 'SHM',
            'Limits', 'is_secret', 'project_roots', 'cache_env', 'sandbox_env', 'sandbox_level', 'make_pids_cgroup',
            'cgroup_pids', 'remove_cgroup', 'descendants', 'kill_tree', 'launcher_source', 'bwrap_args', 'sweep_shm',
-           'sweep_stale', 'Box', 'sandboxed_popen', 'stop', 'run_sandboxed', 'describe']
+           'sweep_stale', 'Box', 'sandboxed_popen', 'stop', 'run_sandboxed', 'create_in', 'describe']
 
 # %% ../nbs/03a_sandbox.ipynb #sbx006
 @dataclass
@@ -427,6 +427,16 @@ def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> 
             'level': p.sandbox.level}
 
 # %% ../nbs/03a_sandbox.ipynb #sbx062
+def create_in(rw_dir, name: str, nbytes: int = 0) -> int:
+    "A new file `name` in `rw_dir`, `nbytes` long, as an open read-write descriptor; raises if anything is there already."
+    if '/' in name or name in ('', '.', '..'): raise ValueError(f"{name!r}: a plain file name, please")
+    d = os.open(rw_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try: fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d)
+    finally: os.close(d)
+    if nbytes: os.ftruncate(fd, nbytes)
+    return fd
+
+# %% ../nbs/03a_sandbox.ipynb #sbx066
 def describe(level: str | None = None, gpu: bool = False, pid_namespace: bool = True, host_shm: bool | None = None) -> dict:
     "What the sandbox guarantees at `level` on this host, as plain data for bench.json."
     level = level or sandbox_level()

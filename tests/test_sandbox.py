@@ -411,3 +411,20 @@ def test_gpu_cuda_ipc_tensor_crosses_into_the_sandbox():
         torch.cuda.synchronize()
         assert torch.equal(x, want)
     finally: sandbox.stop(p)
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_judge_side_buffers_are_not_redirected_by_planted_links(level, tmp_path):
+    "A candidate plants symlinks in rw_dir for the judge's next buffers; create_in refuses them, maps stay the judge's."
+    import torch
+    rw = tmp_path / 'rw'; rw.mkdir()
+    victim = tmp_path / 'judge_file.py'; victim.write_text('precious')
+    code = 'import os, sys\nfor i in range(1, 6): os.symlink(sys.argv[1], os.path.join(sys.argv[2], f"buf{i}.bin"))'
+    assert attack(code, level, victim, rw, rw_dir=rw)['rc'] == 0
+    with pytest.raises(FileExistsError): sandbox.create_in(rw, 'buf3.bin', 64)
+    fd = sandbox.create_in(rw, 'buf9.bin', 64)
+    try:
+        t = torch.from_file(f'/proc/self/fd/{fd}', shared=True, size=64, dtype=torch.uint8)
+        t.fill_(65)
+    finally: os.close(fd)
+    assert victim.read_text() == 'precious' and (rw / 'buf9.bin').read_bytes() == b'A' * 64
