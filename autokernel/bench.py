@@ -22,7 +22,7 @@ from . import core
 from .core import AutokernelError
 import torch
 from . import judge as J
-from .judge import STAGES, roofline, measure_ceilings, Judged  # noqa: F401  (the public names other stages use)
+from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa: F401  (the public names other stages use)
 
 # %% auto #0
 __all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'run_on', 'finish',
@@ -168,6 +168,10 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
             res = J.judge_job(sess, kdir / 'kernel.py', spec, timing, baseline, on_stage=lambda s: stage.__setitem__(0, s))
     except J.WorkerGone as g: timed_out = g.how == 'timeout'
     except J.Judged as j: res = _record(j.verdict, j.cause, j.reason, stage[0])
+    except Exception as e:   # noqa: BLE001  (the judge's own failure: an error record, never a crash of the caller)
+        import traceback
+        res = {**_record('error', 'harness', f"the judge failed: {type(e).__name__}: {str(e)[:300]}", stage[0]),
+               'traceback': traceback.format_exc()[-2000:]}
     rc = worker.proc.poll()
     worker.kill()
     log = worker.log_tail()

@@ -140,6 +140,11 @@ def test_contract_sizes_rule():
     assert cpu == [[small[0], J._next_prime(4 * small[1])], [4 * small[0] + 1, small[1]]]
     assert gpu == [[4, J._next_prime(160)], [17, 40]]
     assert all(J._next_prime(4 * n) >= 4 * n for n in (40, 768, 1000))
+    mm = {"kind": "matmul", "case": ops.KINDS["matmul"].example(M=16, K=24, N=20)}          # K changes in both operands
+    assert [[i["shape"] for i in c["inputs"] if i] for c in J.contract_cases(mm, "cuda")] == [
+        [[16, 97], [97, 20], [20]], [[65, 24], [24, 20], [20]]]
+    att = {"kind": "attention", "case": ops.KINDS["attention"].example()}                      # a head dim stays
+    assert [c["inputs"][0]["shape"][-1] for c in J.contract_cases(att, "cuda")] == [32]
 
 
 def test_retime_runs_smoke_and_timing_only(tmp_path):
