@@ -65,7 +65,7 @@ def vit():
 
 
 def spec_of(name: str) -> str:
-    "What `load_model` and `autokernel optimize --preset` take: a preset name, or this file's factory."
+    "What `load_model` and `autokernel optimize --model` take: a preset name, or this file's factory."
     if name in PRESETS: return f"{name}-tiny" if TINY else name
     if name in HF: return f"{Path(__file__).resolve()}:{name}"
     raise SystemExit(f"e2e_vs_compile: unknown model {name!r}: one of {', '.join(PRESETS + HF)}")
@@ -82,7 +82,7 @@ def one(a) -> dict:
     gpu = dev.type == "cuda"
     run = Path(a.run)
     if not (a.reuse and (run / "verify.json").exists()):
-        argv = ["--preset", spec_of(a.one), "--run", str(run), "--budget", a.budget, "--device", str(dev), "--quiet"]
+        argv = ["--model", spec_of(a.one), "--run", str(run), "--budget", a.budget, "--device", str(dev), "--quiet"]
         argv += ["--top", str(a.top)] if a.top else []
         argv += ["--max-experiments", str(a.max_experiments)] if a.max_experiments is not None else []
         optimize_cmd(argv)
