@@ -17,6 +17,7 @@ COMMANDS = {
     'extract':   ('extract',  'extract_cmd',   'turn the top ops of a profile into standalone kernel folders'),
     'bench':     ('bench',    'bench_cmd',     'check a kernel folder (5 stages, exploit checks) and time it against PyTorch'),
     'optimize':  ('optimize', 'optimize_cmd',  'the autonomous optimize loop (built-in search or an LLM agent)'),
+    'rebench':   ('rebench',  'rebench_cmd',   "judge a run's winners again with the current bench (a `rebench` row each)"),
     'verify':    ('verify',   'verify_cmd',    "plug a run's winning kernels into the model and measure end to end"),
     'overnight': ('report',   'overnight_cmd', 'the whole pipeline as a papermill notebook: the report'),
     'run':       ('report',   'run_cmd',       'the main job on the embedded default (what `make run` calls)'),

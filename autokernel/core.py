@@ -13,7 +13,7 @@ __all__ = ['DTYPES', 'AutokernelError', 'repo_root', 'settings_path', 'settings'
            'sync', 'to_dtype', 'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl',
            'list_presets', 'find_factory', 'move_inputs', 'load_model', 'run_model', 'non_negative_int', 'duration_arg',
            'device_arg', 'check_model', 'model_arg', 'new_run_dir', 'cuda_arch_flags', 'cache_dir', 'load_cuda',
-           'nvcc_compile_check', 'amdahl', 'cut', 'text_table', 'environment', 'drop_c_stderr']
+           'nvcc_compile_check', 'amdahl', 'percentile', 'cut', 'text_table', 'environment', 'drop_c_stderr']
 
 # %% ../nbs/00_core.ipynb #0cc48fc5
 def _cuda_visible() -> bool:
@@ -368,6 +368,16 @@ def amdahl(parts) -> float:
     import math
     saved = sum(f * (1 - (0 if math.isinf(s) else 1 / s)) for f, s in parts if s and s > 0)
     return 1 / (1 - saved) if saved < 1 else math.inf
+
+# %% ../nbs/00_core.ipynb #a7c1e0f1
+def percentile(xs, q: float) -> float:
+    """The `q`-quantile (0..1) of `xs`, linear between the closest ranks (numpy's default; `q=0.5` is the median): the one
+    definition behind every p20/median/p80 the package reports."""
+    xs = sorted(xs)
+    if not xs: raise ValueError('percentile of no values')
+    i = q * (len(xs) - 1)
+    lo = int(i)
+    return xs[lo] if lo + 1 >= len(xs) else xs[lo] + (xs[lo + 1] - xs[lo]) * (i - lo)
 
 # %% ../nbs/00_core.ipynb #4aafc9ab
 def cut(s: str, n: int) -> str:

@@ -12,10 +12,10 @@ import ipywidgets as W
 
 from .core import get_device, load_json, runs_dir
 from .report import ROOFLINE_CPU_NOTE, diff_html, html_table, progress_chart, roofline_chart, shown_kernels
-from .rundir import best_dir, candidate_dir, incumbent_bench, read_results, run_paths
+from .rundir import best_dir, candidate_dir, candidate_rows, incumbent_bench, run_paths
 
 # %% auto #0
-__all__ = ['CAND_COLS', 'is_run', 'list_runs', 'candidates', 'status_html', 'Dashboard', 'dashboard']
+__all__ = ['CAND_COLS', 'is_run', 'list_runs', 'status_html', 'Dashboard', 'dashboard']
 
 # %% ../nbs/explore.ipynb #bda70d59
 def is_run(p: Path) -> bool:
@@ -27,18 +27,6 @@ def list_runs(root=None) -> list[Path]:
     root = Path(root or runs_dir())
     runs = lambda d: sorted((p for p in d.iterdir() if is_run(p)), key=lambda p: p.name, reverse=True) if d.is_dir() else []
     return runs(root) + runs(root/'examples')
-
-def candidates(run_dir, kernel) -> list[dict]:
-    "A kernel's candidates: number, verdict, decision, speedups, reason; from `results.jsonl`, else from the folders."
-    rows = [r for r in read_results(run_dir, kernel) if r.get('candidate') and r.get('decision') != 'rebench']
-    if rows: return rows
-    out = []
-    for c in sorted((Path(run_dir)/kernel/'candidates').glob('[0-9]*')):
-        b = load_json(c/'bench.json') if (c/'bench.json').exists() else {}
-        t = b.get('timing') or {}
-        out.append({'candidate': c.name, 'verdict': b.get('verdict'), 'speedup_eager': t.get('speedup_eager'),
-                    'speedup_compile': t.get('speedup_compile'), 'roofline_pct': t.get('roofline_pct'), 'reason': b.get('reason')})
-    return out
 
 
 # %% ../nbs/explore.ipynb #0fe675b3
@@ -127,7 +115,7 @@ class Dashboard:
     def on_kernel(self, cand=None):
         if not (self.run_dir and self.kernel.value):
             self.table.value = self.diff.value = ''; self._set(self.cand, [], None); return
-        rows = candidates(self.run_dir, self.kernel.value)
+        rows = candidate_rows(self.run_dir, self.kernel.value)
         self.table.value = html_table(rows, [c for c in CAND_COLS if any(c in r for r in rows)], title=f'{self.kernel.value}: candidates')
         self.status.value = status_html(self.run_dir, self.kernel.value, rows)
         self._set(self.cand, [r['candidate'] for r in rows], cand, last=True)

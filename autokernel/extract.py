@@ -20,9 +20,9 @@ from .profile import load_profile as read_profile
 
 # %% auto #0
 __all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'PAIR_OPS', 'NotExtractable', 'is_tensor',
-           'tmeta', 'safe_dtype', 'numel', 'transposed', 'load_profile', 'arg', 'module_arg', 'inp', 'short', 'case',
-           'check_dtype', 'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim', 'map_softmax',
-           'map_layernorm', 'map_reduce', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
+           'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg', 'module_arg', 'inp', 'short',
+           'case', 'check_dtype', 'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim',
+           'map_softmax', 'map_layernorm', 'map_reduce', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
            'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
            'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
            'fold', 'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
@@ -60,7 +60,7 @@ def transposed(m) -> dict:
     return {**m, 'shape': sh, 'stride': st}
 
 # %% ../nbs/02_extract.ipynb #c0dcf679
-def load_profile(profile) -> tuple[dict, str]:
+def profile_and_source(profile) -> tuple[dict, str]:
     "`(profile dict, where it came from)` from a path or a dict, checked for what extraction reads."
     if isinstance(profile, dict):
         prof, src = profile, '<profile dict>'
@@ -583,7 +583,7 @@ def _amdahl(f) -> float | None: return None if f >= 1 else amdahl([(f, math.inf)
 def extract(profile, top_n: int | None = None, backend: str | None = None, out=None, force: bool = False, verbose: bool = True,
             fuse: bool | None = None) -> dict:
     "Write the top-N extractable ops of `profile` as kernel folders in `out`; returns (and writes) the index `extract.json`."
-    prof, src = load_profile(profile)
+    prof, src = profile_and_source(profile)
     top_n = setting('top_n', 8) if top_n is None else int(top_n)
     backend = (backend or setting('backend', 'triton')).lower()
     if backend not in BACKENDS: raise AutokernelError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")

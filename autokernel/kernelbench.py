@@ -15,7 +15,7 @@ from .core import (AutokernelError, _import_file, environment, get_device, is_gp
 # %% auto #0
 __all__ = ['KB_TOL', 'KB_TRIALS', 'KB_SEED', 'FAST_P', 'LAYOUT_OPS', 'problem_number', 'level_of', 'is_problem', 'find_problems',
            'set_seed', 'load_problem', 'build_problem', 'problem_factory', 'trial_seeds', 'kb_check', 'kinds_found',
-           'no_kind_note', 'problem_name', 'run_problem', 'fast_p', 'scores', 'results_table', 'progress_line',
+           'no_kind_note', 'problem_name', 'run_problem', 'fast_p', 'scores', 'results_table', 'problem_line',
            'run_set', 'check_args', 'kernelbench_cmd']
 
 # %% ../nbs/09_kernelbench.ipynb #8db309dc
@@ -254,7 +254,7 @@ def results_table(res: dict) -> str:
     return '\n'.join([head, '', t1, '', t2])
 
 # %% ../nbs/09_kernelbench.ipynb #bdc1b165
-def progress_line(i: int, n: int, r: dict) -> str:
+def problem_line(i: int, n: int, r: dict) -> str:
     kinds = ','.join(r['kinds']) or 'none'
     return (f"[{i}/{n}] {r['problem']}: kinds {kinds} | {_correct_str(r)} | {_x(r['speedup_eager'])} eager, "
             f"{_x(r['speedup_compile'])} compile | {r['elapsed_s']:.0f}s" + (f" | {r['note'][:90]}" if r['note'] else ''))
@@ -274,7 +274,7 @@ def run_set(path, out, budget='2m', max_experiments=None, device=None, backend=N
                             compile, bench_fn)
             res['problems'].append(r); res['scores'] = scores(res['problems'])
             save_json(res, out/'kernelbench.json', 'autokernel.kernelbench')
-            say(progress_line(i, len(probs), r))
+            say(problem_line(i, len(probs), r))
     finally: close()
     return res
 

@@ -22,7 +22,7 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 # %% auto #0
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
-           'new_locks', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'summary', 'format_summary',
+           'new_locks', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'run_summary', 'format_summary',
            'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
@@ -314,7 +314,7 @@ def wall_spent(rows: list[dict], before: float | None = None) -> float:
 def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend=None, max_experiments=None, device=None,
              kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None, inflight=None, screening=None,
              on_row=None) -> dict:
-    """Run (or resume) the optimize loop in `run_dir`; returns `summary(run_dir)`. `inflight`: candidates judged at once
+    """Run (or resume) the optimize loop in `run_dir`; returns `run_summary(run_dir)`. `inflight`: candidates judged at once
     (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row."""
     run_dir = Path(run_dir)
     budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
@@ -474,10 +474,10 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
     P['done'].write_text(f'{why}\n')
     bar.close()
     say(f'stopped: {why}')
-    return summary(run_dir, show=True, say=say)
+    return run_summary(run_dir, show=True, say=say)
 
 # %% ../nbs/05_optimize.ipynb #24c1e9a0
-def summary(run_dir, show: bool = True, say=print) -> dict:
+def run_summary(run_dir, show: bool = True, say=print) -> dict:
     """Per-kernel best speedups and the Amdahl whole-model estimate of a run; the pace: experiments (`screened` ones stopped
     after the screen, `fully_judged` ones went through the five stages) per hour of wall time."""
     P = run_paths(run_dir)

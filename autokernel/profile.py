@@ -20,8 +20,8 @@ from .core import (amdahl as core_amdahl, positive_int, non_negative_int, model_
 # %% auto #0
 __all__ = ['SCOPED_FUNCTIONS', 'SCOPE_ARG_NAMES', 'SPEEDUPS', 'tree_inputs', 'event_call', 'string_args', 'op_class',
            'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'mark_fusions', 'rank',
-           'amdahl_speedup', 'amdahl', 'by_class', 'format_profile', 'show_profile', 'plot_profile', 'save_profile',
-           'load_profile', 'profile_cmd']
+           'amdahl_speedup', 'amdahl_table', 'by_class', 'format_profile', 'show_profile', 'plot_profile',
+           'save_profile', 'load_profile', 'profile_cmd']
 
 # %% ../nbs/01_profile.ipynb #fa904eb0
 SCOPED_FUNCTIONS = ('apply_rotary_pos_emb', 'apply_rotary_emb')
@@ -514,7 +514,7 @@ def amdahl_speedup(fraction: float, s: float) -> float:
 # %% ../nbs/01_profile.ipynb #71049541
 SPEEDUPS = (1.5, 2, 3, 5)
 
-def amdahl(profile: dict, top: int | None = None, speedups=SPEEDUPS) -> list[dict]:
+def amdahl_table(profile: dict, top: int | None = None, speedups=SPEEDUPS) -> list[dict]:
     "For each top record (and the gap): the end-to-end speedup if it ran `s` times faster, and the ceiling if it took no time."
     rows = []
     for r in rank(profile, top):
@@ -551,7 +551,7 @@ def format_profile(profile: dict, top: int | None = None) -> str:
         ('calls', lambda r: '' if r['calls'] is None else f"{r['calls']:g}"), ('ms', lambda r: f"{r['time_ms']:.3f}"),
         ('%', lambda r: pct(r['fraction'])), ('cum %', lambda r: '' if r['cumulative'] is None else pct(r['cumulative'])),
         ('scope', lambda r: _cut(r['scope'], 40))])
-    am = _table(amdahl(profile, top), [('#', lambda r: str(r['rank'] or '-')), ('op', lambda r: r['op']),
+    am = _table(amdahl_table(profile, top), [('#', lambda r: str(r['rank'] or '-')), ('op', lambda r: r['op']),
                                        ('%', lambda r: pct(r['fraction']))] +
                 [(f'x{s:g} faster', _speedup_col(s)) for s in SPEEDUPS] +
                 [('if free', lambda r: f"{r['ceiling']:.3f}x")])

@@ -89,9 +89,9 @@ def _plt():
 
 def amdahl_chart(profile: dict, top: int = 10):
     "Each top op's share of the forward, and the end-to-end speedup if it got 2x faster / took no time (Amdahl)."
-    from autokernel.profile import amdahl as amdahl_rows
+    from autokernel.profile import amdahl_table
     plt = _plt()
-    rows = amdahl_rows(profile, top)[::-1]
+    rows = amdahl_table(profile, top)[::-1]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.32 * len(rows) + 1.4), sharey=True)
     labels = [f"{r['op']} {r['shapes'][:24]}" if r['rank'] else r['op'] for r in rows]
     y = range(len(rows))

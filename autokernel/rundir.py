@@ -16,7 +16,7 @@ __all__ = ['run_paths', 'baseline_dirs', 'kernel_names', 'candidate_dir', 'candi
            'append_result', 'is_experiment', 'read_bench', 'kernel_ms', 'passed', 'retime_passed', 'best_of',
            'incumbent_after', 'incumbent', 'best_path', 'read_best', 'write_best', 'sync_best', 'best_dir', 'row_bench',
            'log_rebench', 'incumbent_bench', 'drop_slow_outliers', 'incumbent_samples', 'median_timing',
-           'baseline_bench', 'fake_run', 'migrate_best']
+           'baseline_bench', 'fake_run', 'candidate_rows', 'migrate_best']
 
 # %% ../nbs/04a_rundir.ipynb #81d49283
 def run_paths(run_dir) -> dict:
@@ -236,7 +236,7 @@ def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int
             sp = rnd.uniform(0.6, 1.8) if ok else None
             keep = ok and (best_sp is None or sp > best_sp)
             cd = candidate_dir(root, name, f'{c:04d}'); cd.mkdir(parents=True, exist_ok=True)
-            (cd/'kernel.py').write_text(src)
+            (cd/'kernel.py').write_text(src); shutil.copyfile(kd/'spec.json', cd/'spec.json')
             bench = {'kind': kind, 'verdict': 'pass' if ok else 'fail', 'ok': ok, 'comparable': comparable,
                      'reason': None if ok else 'sweep: max rel err 0.3 > 1e-4',
                      'timing': {'kernel_ms': 1 / sp if sp else None, 'speedup_eager': sp, 'speedup_compile': sp and sp * 0.8,
@@ -253,7 +253,20 @@ def fake_run(root, kernels=('01_softmax', '02_layernorm'), n: int = 5, seed: int
     save_json({'backend': 'triton', 'top_n': len(kernels), 'kernels': list(kernels), 'device': 'cuda' if comparable else 'cpu'}, run_paths(root)['run'], 'autokernel.run')
     return root
 
-# %% ../nbs/04a_rundir.ipynb #45e9db43
+# %% ../nbs/04a_rundir.ipynb #91eb27d7
+def candidate_rows(run_dir, name) -> list[dict]:
+    "A kernel's candidates (number, verdict, decision, speedups, reason): its log rows, else read from its folders."
+    rows = [r for r in read_results(run_dir, name) if r.get('candidate') and r.get('decision') != 'rebench']
+    if rows: return rows
+    out = []
+    for c in candidate_dirs(run_dir, name):
+        b = read_bench(c/'bench.json') or {}
+        t = b.get('timing') or {}
+        out.append({'candidate': c.name, 'verdict': b.get('verdict'), 'speedup_eager': t.get('speedup_eager'),
+                    'speedup_compile': t.get('speedup_compile'), 'roofline_pct': t.get('roofline_pct'), 'reason': b.get('reason')})
+    return out
+
+# %% ../nbs/04a_rundir.ipynb #ae5f1b06
 def migrate_best(run_dir) -> list[str]:
     "Turn a run folder's `best/` copies into `best.json` pointers; returns one line per kernel it looked at."
     out = []

@@ -6,22 +6,21 @@
 from __future__ import annotations
 import argparse
 import copy
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model,
+from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model, percentile,
                    run_model, save_json, sync)
 from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench
 from .runtime import Patcher, graphed, never_ran, patch
 
 # %% auto #0
 __all__ = ['COMPILE_MARGIN', 'MODES', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'flat_outputs',
-           'fresh_inputs', 'compare_outputs', 'time_modes', 'amdahl', 'why_differ', 'model_from_run', 'compile_kernels',
-           'compile_note', 'greedy_select', 'config_name', 'mode_forward', 'select_in_mode', 'deliver', 'verify',
-           'verify_table', 'verify_cmd', 'Optimized', 'optimized']
+           'fresh_inputs', 'compare_outputs', 'time_modes', 'predicted_speedup', 'why_differ', 'model_from_run',
+           'compile_kernels', 'compile_note', 'greedy_select', 'config_name', 'mode_forward', 'select_in_mode',
+           'deliver', 'verify', 'verify_table', 'verify_cmd', 'Optimized', 'optimized']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -165,13 +164,12 @@ def time_modes(modes: dict, device, reps: int = 20, warmup: int = 3) -> dict:
                 res[name] = {'error': f'{type(e).__name__}: {str(e)[:300]}'}; del live[name]
     for name, ms in live.items():
         ts = [m for m, _ in ms]
-        q = statistics.quantiles(ts, n=5) if len(ts) >= 5 else [min(ts), 0, 0, max(ts)]
-        res[name] = {'median_ms': statistics.median(ts), 'p20_ms': q[0], 'p80_ms': q[3],
-                     'host_ms': statistics.median(h for _, h in ms), 'reps': len(ts)}
+        res[name] = {'median_ms': percentile(ts, 0.5), 'p20_ms': percentile(ts, 0.2), 'p80_ms': percentile(ts, 0.8),
+                     'host_ms': percentile([h for _, h in ms], 0.5), 'reps': len(ts)}
     return {k: res[k] for k in modes}
 
 # %% ../nbs/06_verify.ipynb #274b0b59
-def amdahl(kernels, calls: dict, key='speedup_eager') -> float | None:
+def predicted_speedup(kernels, calls: dict, key='speedup_eager') -> float | None:
     "Predicted end-to-end speedup from the kernels that ran: `1 / (1 - sum f + sum f/s)`."
     fs = [(k['fraction'], k[key]) for k in kernels if calls.get(k['name']) and k.get('fraction') and k.get(key)]
     return core_amdahl(fs) if fs else None
@@ -462,7 +460,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
                 'patched+compile_vs_eager': sp('eager', 'patched+compile'),
                 'patched+cudagraphs_vs_cudagraphs': sp('cudagraphs', 'patched+cudagraphs'),
                 'patched+compile+cudagraphs_vs_compile+cudagraphs': sp('compile+cudagraphs', 'patched+compile+cudagraphs')}
-    pred, pred_c = amdahl(patcher.kernels, calls), amdahl(kernels_c, calls, 'speedup_compile')
+    pred, pred_c = predicted_speedup(patcher.kernels, calls), predicted_speedup(kernels_c, calls, 'speedup_compile')
     comparable = gpu and all(k.get('comparable', True) for k in patcher.kernels)
     res = {'run': str(run_dir) if run_dir else None, 'model': spec or type(model).__name__, 'dtype': dtype_name(dtype),
            **environment(device), 'comparable': comparable,

@@ -15,7 +15,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive',
-           'flat', 'describe', 'write_out', 'do_load', 'do_call', 'do_prepare', 'do_go', 'warm_up', 'serve', 'main']
+           'flat', 'describe_output', 'write_out', 'do_load', 'do_call', 'do_prepare', 'do_go', 'warm_up', 'serve',
+           'main']
 
 # %% ../nbs/03c_worker.ipynb #28e0d859
 MAX_REPLY = 1 << 16
@@ -110,7 +111,7 @@ def flat(obj) -> list:
     if isinstance(obj, dict): return [t for o in obj.values() for t in flat(o)]
     return []
 
-def describe(out, ins, prev) -> dict:
+def describe_output(out, ins, prev) -> dict:
     "The judge's view of what `kernel_fn` returned: structure and, per tensor, layout facts."
     outs = flat(out)
     metas = []
@@ -177,7 +178,7 @@ def do_call(st, msg) -> dict:
     except BaseException as e:
         return {**_error(e), 'forbidden': sorted(set(_hits[n:]))}
     secs = time.perf_counter() - t0
-    d = describe(out, ins, st.prev)
+    d = describe_output(out, ins, st.prev)
     outs = flat(out)
     d['copied'] = [i < len(slots) and write_out(t, slots[i]) for i, t in enumerate(outs)]
     _sync(st.device)

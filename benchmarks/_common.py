@@ -1,4 +1,5 @@
-"""Shared by the bench GPU scripts: put the repo on sys.path, write JSON to $OUT, print markdown tables."""
+"""What every benchmark script shares: the repo on sys.path, JSON to $OUT, markdown tables, and the package's own timing
+(`time_forwards`, `time_graphed`), so that no script carries timing code of its own."""
 import json
 import os
 import sys
@@ -24,3 +25,19 @@ def table(rows: list[dict], cols: list[str]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def time_forwards(modes: dict, device, reps: int = 30, warmup: int = 3) -> dict:
+    """Each callable's time per call by the package's own end-to-end timer (`verify.time_modes`: interleaved rounds, CUDA
+    events on a GPU, `core.percentile`): `{mode: {'median_ms', 'p20_ms', 'p80_ms', 'host_ms', 'reps'}}`, or `{'error'}`."""
+    import torch
+    from autokernel.verify import time_modes
+    with torch.no_grad(): return time_modes(modes, device, reps, warmup)
+
+
+def time_graphed(fn, device="cuda", reps: int = 30) -> dict:
+    "`fn` captured once as a CUDA graph (`runtime.graphed`) and replayed, timed by `time_forwards`; `{'error'}` if it cannot be."
+    from autokernel.runtime import graphed
+    g = graphed(fn)
+    try: return time_forwards({"graph": g}, device, reps)["graph"]
+    finally: g.release()

@@ -6,35 +6,25 @@ allocator churn, and (where the model can be captured) the same forwards replaye
 
 Modes: eager, intercept-only (verify's interception with no kernel: every call falls back) and patched. For each:
 `host ms` is the time until the forward returns (the host has queued all its work; the device may still run),
-`wall ms` the time until the device is done (synchronised), `device ms` the sum of the device kernels in one profiled
-forward, `graph ms` one replay of the forward captured as a CUDA graph (no host work at all). A forward is host-bound when
-host ms is close to wall ms. Prints markdown tables; writes $OUT/e2e_diagnose_<preset>.json.
+`event ms` the time until the device is done (CUDA events around the forward), both from the package's own timer
+(`verify.time_modes`, through `_common.time_forwards`), `device ms` the sum of the device kernels in one profiled forward,
+`graph ms` one replay of the forward captured as a CUDA graph (no host work at all). A forward is host-bound when host ms
+is close to event ms. Prints markdown tables; writes $OUT/e2e_diagnose_<preset>.json.
 """
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table, write_out  # puts the repo on sys.path
+from _common import table, time_forwards, time_graphed, write_out  # puts the repo on sys.path
 
 import torch
 
 from autokernel.core import environment, load_model, run_model
-from autokernel.runtime import Patcher, graphed, patch
+from autokernel.runtime import Patcher, patch
 from autokernel.verify import model_from_run, run_kernels
-
-
-def host_wall(fn, reps):
-    "Median host ms (until `fn` returns) and wall ms (until the device is idle) over `reps` forwards."
-    hs, ws = [], []
-    for _ in range(reps):
-        torch.cuda.synchronize(); t = time.perf_counter(); fn(); h = time.perf_counter()
-        torch.cuda.synchronize(); w = time.perf_counter()
-        hs.append((h - t) * 1e3); ws.append((w - t) * 1e3)
-    return statistics.median(hs), statistics.median(ws)
 
 
 def device_kernels(fn, top=10):
@@ -47,22 +37,6 @@ def device_kernels(fn, top=10):
     for e in evs: by[e.name] = by.get(e.name, 0) + e.device_time / 1e3
     tops = sorted(by.items(), key=lambda kv: -kv[1])[:top]
     return total, len(evs), [{"kernel": k[:90], "ms": v} for k, v in tops]
-
-
-def graph_ms(fn, reps):
-    "Median ms of one replay of `fn` captured as a CUDA graph (verify's `graphed`), or the capture's error."
-    g = graphed(fn)
-    try:
-        g()                                            # the capture, and a first replay
-        ts = []
-        for _ in range(reps):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record(); g(); b.record(); torch.cuda.synchronize(); ts.append(a.elapsed_time(b))
-        return statistics.median(ts)
-    except Exception as e:
-        torch.cuda.synchronize()
-        return f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
-    finally: g.release()
 
 
 def us_per_call(fn, n=3000):
@@ -117,20 +91,17 @@ def main(argv=None) -> int:
             return f
         patcher.calls.clear(); with_patch(patcher)(); calls = dict(patcher.calls)
         modes = {"eager": lambda: run_model(model, inputs), "intercept-only": with_patch(empty), "patched": with_patch(patcher)}
-        for fn in modes.values():
-            for _ in range(3): fn()
-        hw = {k: ([], []) for k in modes}
         st0 = torch.cuda.memory_stats()
-        for _ in range(a.reps):                        # interleaved rounds: host drift hits every mode alike
-            for k, fn in modes.items():
-                h, w = host_wall(fn, 1); hw[k][0].append(h); hw[k][1].append(w)
+        timed = time_forwards(modes, "cuda", a.reps)      # interleaved rounds: host drift hits every mode alike
         st1 = torch.cuda.memory_stats()
         rows, tops = [], {}
         for name, fn in modes.items():               # profiling and graph capture come after every host timing
             dev, n, tops[name] = device_kernels(fn)
-            rows.append({"mode": name, "host ms": statistics.median(hw[name][0]), "wall ms": statistics.median(hw[name][1]),
-                         "device ms": dev, "kernels": n})
-        for r, fn in zip(rows, modes.values()): r["graph ms"] = graph_ms(fn, a.reps)
+            t = timed[name]
+            rows.append({"mode": name, "host ms": t.get("host_ms"), "event ms": t.get("median_ms"), "device ms": dev, "kernels": n})
+        for r, fn in zip(rows, modes.values()):
+            g = time_graphed(fn, "cuda", a.reps)
+            r["graph ms"] = g.get("median_ms", g.get("error"))
         print(f"cudaMalloc during the timed rounds: {st1.get('num_device_alloc', 0) - st0.get('num_device_alloc', 0)}, "
               f"alloc retries: {st1.get('num_alloc_retries', 0) - st0.get('num_alloc_retries', 0)}")
         per_call = call_costs(patcher)

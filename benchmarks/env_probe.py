@@ -1,10 +1,14 @@
-"""Print what the GPU machine has: versions, the card, its measured copy bandwidth and bf16 matmul rate, and how
-torch.profiler reports a HF GPT-2 forward there (event attributes, kernel names). Run: python3 benchmarks/env_probe.py"""
+"""Print what the GPU machine has: versions, the card, its ceilings as the bench measures them (`bench.measure_ceilings`:
+copy and read bandwidth, matmul rates), and how torch.profiler reports a HF GPT-2 forward there (event attributes, kernel
+names). Run: python3 benchmarks/env_probe.py"""
 import json
 import sys
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: F401,E402  (puts the repo on sys.path)
+import torch  # noqa: E402
 
 out = {"python": sys.version.split()[0], "torch": torch.__version__}
 try:
@@ -22,30 +26,10 @@ if out["cuda"]:
     p = torch.cuda.get_device_properties(0)
     out.update(gpu=p.name, sms=p.multi_processor_count, l2_mb=getattr(p, "L2_cache_size", 0) / 2**20, mem_gb=p.total_memory / 2**30,
                capability=torch.cuda.get_device_capability())
-    x = torch.randn(2**28 // 2, device="cuda", dtype=torch.bfloat16)  # 256 MiB
-    y = torch.empty_like(x)
-    for _ in range(3):
-        y.copy_(x)
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    for _ in range(20):
-        y.copy_(x)
-    e.record()
-    torch.cuda.synchronize()
-    out["copy_gbps"] = 2 * x.numel() * 2 * 20 / (s.elapsed_time(e) / 1e3) / 1e9
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    s.record()
-    for _ in range(10):
-        a @ b
-    e.record()
-    torch.cuda.synchronize()
-    out["bf16_tflops"] = 2 * 8192**3 * 10 / (s.elapsed_time(e) / 1e3) / 1e12
-    del x, y, a, b
+    from autokernel.judge import measure_ceilings
+    c = measure_ceilings("cuda", refresh=True)
+    out.update(copy_gbps=c["copy_gbps"], read_gbps=c["read_gbps"], bf16_tflops=c["matmul_tflops"].get("bfloat16"),
+               matmul_tflops=c["matmul_tflops"])
 print(json.dumps(out, indent=1))
 
 if out["cuda"]:

@@ -11,7 +11,7 @@ run() { local name=$1; shift; echo "== $name: $*"; timeout "${LIMIT:-560}" "$@" 
 case "${1:-}" in
   profile)  run profile_presets python3 benchmarks/profile_presets.py --out-dir presets
             cp presets/*.profile.json presets/profile_check.json "$out"/ ;;
-  kernels)  LIMIT=150 run check_cuda python3 benchmarks/check_cuda.py
+  kernels)  LIMIT=150 run check_cuda python3 tests/test_cuda_gpu.py
             LIMIT=400 run baselines python3 benchmarks/baselines.py --workers 6 ;;
   bench)    LIMIT=200 run gpu_exploits python3 benchmarks/gpu_exploits.py
             LIMIT=300 run harness_pace python3 benchmarks/harness_pace.py --n 60 --workers 3 ;;

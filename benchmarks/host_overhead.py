@@ -8,17 +8,14 @@ On the CPU with the -tiny presets the forward is mostly host work, so the differ
 it shows how much of the interception the GPU hides. Prints a markdown table; writes host_overhead.json to $OUT.
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table, write_out  # puts the repo on sys.path
+from _common import table, time_forwards, write_out  # puts the repo on sys.path
 
-import torch
 
-from autokernel.core import environment, load_model, run_model, sync
+from autokernel.core import environment, load_model, run_model
 from autokernel.runtime import KIND_MATCHERS, Patcher, patch
 
 
@@ -40,14 +37,8 @@ def main(argv=None) -> int:
         def function_mode():
             with patch(model, empty, compiled=True): return run_model(model, inputs)
         modes = {"eager": eager, "attribute patches": attributes, "function mode": function_mode}
-        ts = {k: [] for k in modes}
-        with torch.no_grad():
-            for f in modes.values(): f(); f()
-            for _ in range(a.reps):                       # interleaved rounds: drift hits every mode alike
-                for k, f in modes.items():
-                    sync(a.device); t = time.perf_counter(); f(); sync(a.device)
-                    ts[k].append((time.perf_counter() - t) * 1e3)
-        med = {k: statistics.median(v) for k, v in ts.items()}
+        t = time_forwards(modes, a.device, a.reps, warmup=2)   # interleaved rounds: drift hits every mode alike
+        med = {k: v["median_ms"] for k, v in t.items()}
         row = {"preset": preset, "eager_ms": med["eager"]}
         for k in ("attribute patches", "function mode"):
             row[f"{k} ms"] = med[k]

@@ -58,7 +58,7 @@ def profile_model(a, dev) -> tuple[str, dict]:
 
 
 def pace_row(model: str, budget_s: float, s: dict, wall_s: float) -> dict:
-    "One run of the results file, from `optimize.summary` of the run and the wall time of the optimize call."
+    "One run of the results file, from `optimize.run_summary` of the run and the wall time of the optimize call."
     sp = {k['kernel']: (round(k['baseline_ms'] / k['best_ms'], 4) if k.get('baseline_ms') and k.get('best_ms') and k['ok'] else None)
           for k in s['kernels']}
     judged = s['experiments']

@@ -37,7 +37,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     from autokernel import core
-    from autokernel.optimize import optimize, summary as run_summary
+    from autokernel.optimize import optimize, run_summary
     if a.summary:
         run = CWD / a.summary
         if not (run / 'results.jsonl').exists(): raise SystemExit(f"{run}: no results.jsonl there (not a run folder)")

@@ -19,12 +19,14 @@ import argparse
 import faulthandler
 import json
 import subprocess
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import time_forwards, time_graphed  # noqa: E402  (puts the repo on sys.path)
 
 from autokernel.core import environment, load_model, run_model, save_json
 from autokernel.profile import profile, save_profile, show_profile
@@ -33,49 +35,15 @@ PRESETS = ('gpt2', 'llama', 'bert')
 
 
 def cuda_event_ms(model, inputs, reps: int) -> dict:
-    "Median (and spread) of the CUDA-event time of one forward, after a sync before each rep."
-    times = []
-    with torch.no_grad():
-        for _ in range(reps):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            run_model(model, inputs)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-    times.sort()
-    return {'median_ms': statistics.median(times), 'p20_ms': times[len(times) // 5], 'p80_ms': times[(4 * len(times)) // 5],
-            'reps': reps}
+    "Median (and p20/p80) of the CUDA-event time of one forward: the package's end-to-end timer (`_common.time_forwards`)."
+    return time_forwards({'eager': lambda: run_model(model, inputs)}, 'cuda', reps)['eager']
 
 
 def cuda_graph_ms(model, inputs, reps: int) -> dict:
     "Median CUDA-event time of replaying the forward captured as a CUDA graph, or the reason it could not be captured."
-    try:
-        with torch.no_grad():
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    run_model(model, inputs)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                run_model(model, inputs)
-        times = []
-        for _ in range(reps):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            graph.replay()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        del graph
-        return {'median_ms': statistics.median(times), 'error': None}
-    except Exception as e:  # noqa: BLE001 -- any capture failure is reported, not fatal
-        torch.cuda.synchronize()
-        return {'median_ms': None, 'error': f'{type(e).__name__}: {str(e)[:200]}'}
+    g = time_graphed(lambda: run_model(model, inputs), 'cuda', reps)
+    if 'error' in g: torch.cuda.synchronize()
+    return {'median_ms': g.get('median_ms'), 'error': g.get('error')}
 
 
 def graph_check(name: str, reps: int, timeout: int) -> dict:

@@ -4,7 +4,7 @@ Every kind's `CUDA_SRC` must compile with nvcc alone for sm_90a (no torch header
 `load_inline` uses (`__CUDA_NO_HALF_OPERATORS__` & co., so implicit half/bfloat16 arithmetic is caught here);
 each file must follow the kernel.py contract of DESIGN.md (META, one-line PARAMS / SPACE literals with matching
 keys, `kernel_fn` with the reference's exact signature, a binding that declares the launchers, checks the launch and
-uses the current stream). The GPU run is `benchmarks/check_cuda.py`.
+uses the current stream). The GPU run is `tests/test_cuda_gpu.py`.
 """
 import ast
 import inspect

@@ -1,14 +1,15 @@
-"""GPU correctness check of every CUDA C++ baseline in `kernels/<kind>/cuda.py`.
+"""GPU correctness suite of every CUDA C++ baseline in `kernels/<kind>/cuda.py` (skipped without a GPU).
 
 For every kind: build the extension (all kinds in parallel worker processes, so the torch-header compiles overlap),
 then for each dtype and each test case of a realistic case (GPT-2 / LLaMA shapes, `ops.KINDS[kind].test_cases`),
 plus a few argument variants (activations, causal or not, sum or mean...), run `kernel_fn` on fresh random inputs
 and judge it against the float64 reference with `ops.compare`. Two non-default PARAMS sets from SPACE (the first
 and the last value of every knob: the smallest and largest blocks, vectors off and widest) run too, in bfloat16
-on every case and in every dtype on the tiny case. Prints a table, writes `$OUT/check_cuda.json` when OUT is set,
-and exits 1 on any failure.
+on every case and in every dtype on the tiny case.
 
-Run on a GPU machine from the repository root:  PYTHONPATH=$PWD python3 benchmarks/check_cuda.py [--kinds a,b]
+On a GPU machine:  python3 -m pytest tests/test_cuda_gpu.py  (one test per kind), or without pytest, from the repository
+root:  PYTHONPATH=$PWD python3 tests/test_cuda_gpu.py [--kinds a,b]  (prints a table, writes `$OUT/check_cuda.json` when
+OUT is set, exits 1 on any failure).
 """
 import argparse
 import json
@@ -21,6 +22,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 
 from autokernel import ops
+
+try: import pytest
+except ImportError: pytest = None          # a bare GPU image: run as a script (see above)
 
 DTYPES = ('bfloat16', 'float16', 'float32')
 
@@ -96,26 +100,14 @@ def build_all(kinds, workers):
     return secs, errors
 
 
-def time_ms(fn, reps=10):
-    fn(); torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    for _ in range(reps): fn()
-    e.record(); torch.cuda.synchronize()
-    return s.elapsed_time(e) / reps
-
-
-def run_case(kind, mod, case, dtype, seed, timing=False):
+def run_case(kind, mod, case, dtype, seed):
+    "Judge `kernel_fn` on one case and dtype against the float64 reference (speed is the bench's job, not this suite's)."
     k = ops.get_kind(kind)
     c = ops.with_dtype(case, dtype)
     args, kw = k.make_inputs(c, 'cuda', seed)
     out = mod.kernel_fn(*args, **kw)
     torch.cuda.synchronize()
-    res = ops.compare(out, ops.reference64(k, args, kw, device='cuda'), dtype)
-    if timing:
-        res['kernel_ms'] = time_ms(lambda: mod.kernel_fn(*args, **kw))
-        res['eager_ms'] = time_ms(lambda: k.reference(*args, **kw))
-    return res
+    return ops.compare(out, ops.reference64(k, args, kw, device='cuda'), dtype)
 
 
 def shape_str(case):
@@ -140,7 +132,7 @@ def check_kind(kind, labelled, build_s):
                            'args': case.get('args', {}), 'build_s': round(build_s, 1)}
                     t = time.time()
                     try:
-                        row.update(run_case(kind, mod, case, dtype, seed=1 + ci, timing=vi == 0 and ci == 0 and dtype == 'bfloat16'))
+                        row.update(run_case(kind, mod, case, dtype, seed=1 + ci))
                     except Exception as e:  # noqa: BLE001 - any error is a failed check
                         row.update(ok=False, max_rel_err=float('inf'), detail=f'{type(e).__name__}: {e}'[-2000:],
                                    trace=traceback.format_exc()[-3000:])
@@ -153,10 +145,9 @@ def check_kind(kind, labelled, build_s):
 
 def print_row(r):
     p = '' if r['default_params'] else ' ' + ','.join(f'{k}={v}' for k, v in r['params'].items())
-    extra = f" kernel {r['kernel_ms']:.3f} ms, eager {r['eager_ms']:.3f} ms" if 'kernel_ms' in r else ''
     err = r.get('max_rel_err', float('inf'))
     print(f"{r['kind']:14s} {r['dtype']:9s} {r['case'] + p:48s} {'ok  ' if r['ok'] else 'FAIL'} {err:9.3g} "
-          f"{r['build_s']:6.1f}s  [{r['shapes']}]{extra} {'' if r['ok'] else r.get('detail', '')}", flush=True)
+          f"{r['build_s']:6.1f}s  [{r['shapes']}] {'' if r['ok'] else r.get('detail', '')}", flush=True)
 
 
 def main(argv=None):
@@ -164,9 +155,9 @@ def main(argv=None):
     ap.add_argument('--kinds', default='', help='comma-separated kinds (default: all)')
     ap.add_argument('--workers', type=int, default=max(1, min(12, (os.cpu_count() or 2) - 2)))
     a = ap.parse_args(argv)
-    if not torch.cuda.is_available(): print('check_cuda: no GPU'); return 2
+    if not torch.cuda.is_available(): print('test_cuda_gpu: no GPU'); return 2
     cases = realistic_cases()
-    kinds = [k for k in a.kinds.split(',') if k] or list(ops.KINDS)
+    kinds = [k for k in a.kinds.split(',') if k] or list(cases)
     t0 = time.time()
     secs, errors = build_all(kinds, a.workers)
     print(f'built {len(kinds)} kinds in {time.time() - t0:.0f}s on {torch.cuda.get_device_name()}', flush=True)
@@ -184,6 +175,17 @@ def main(argv=None):
         with open(os.path.join(os.environ['OUT'], 'check_cuda.json'), 'w') as f:
             json.dump({'summary': summary, 'rows': rows}, f, indent=1, default=str)
     return 0 if not bad else 1
+
+
+if pytest is not None:
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+    @pytest.mark.parametrize('kind', sorted(realistic_cases()))
+    def test_cuda_baseline_at_realistic_shapes(kind):
+        secs, errors = build_all([kind], 1)
+        assert kind not in errors, errors[kind]
+        rows = check_kind(kind, realistic_cases()[kind], secs.get(kind, 0.0))
+        bad = [f"{r['dtype']} {r['case']} {r['params']}: {r.get('detail', '')}" for r in rows if not r['ok']]
+        assert rows and not bad, bad
 
 
 if __name__ == '__main__':
