@@ -345,8 +345,10 @@ def execute_report(run_dir, parameters: dict, timeout: float | None = None, temp
     try:
         with tempfile.TemporaryDirectory(prefix='autokernel-kernel-') as sock:
             km = KernelManager(kernel_name='python3', transport='ipc', ip=str(Path(sock)/'kernel'))   # local sockets: no TCP warning
-            pm.execute_notebook(str(template or template_path()), str(nb_out), parameters=params, kernel_name='python3', km=km,
-                                cwd=str(repo_root()), progress_bar=False, log_output=log_output, execution_timeout=timeout)
+            try: pm.execute_notebook(str(template or template_path()), str(nb_out), parameters=params, kernel_name='python3', km=km,
+                                     cwd=str(repo_root()), progress_bar=False, log_output=log_output, execution_timeout=timeout)
+            finally:                                     # a kernel manager we made is ours to stop (nbclient stops only its own)
+                if km.has_kernel: km.shutdown_kernel(now=True)
     except Exception as e:
         error = f'{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ""}'[:500]
     html, html_error = None, None
@@ -415,9 +417,11 @@ def watch_progress(run_dir, say=print, every: float = 2.0, enabled: bool = True,
 
 # %% ../nbs/07_report.ipynb #c38c65bc
 def budget_note(run_dir, budget) -> str | None:
-    "A warning when the baselines ate most of the optimize budget (a CPU run, a short budget): the search had little or no time."
+    "A warning when the baselines (their wall time: they may run in parallel) ate most of the optimize budget: the search had little or no time."
     rows = read_results(run_dir)
-    base_s = sum(float(r.get('elapsed_s') or 0) for r in rows if r.get('decision') == 'baseline')
+    base = [r for r in rows if r.get('decision') == 'baseline']
+    spans = [(float(r['t']) - float(r.get('elapsed_s') or 0), float(r['t'])) for r in base if r.get('t') is not None]
+    base_s = (max(e for _, e in spans) - min(s for s, _ in spans)) if spans else sum(float(r.get('elapsed_s') or 0) for r in base)
     n, b = sum(1 for r in rows if r.get('decision') and is_experiment(r)), parse_duration(budget)
     if not rows or base_s < 0.5 * b: return None
     return (f"the baselines took {base_s:.0f}s of the {b:.0f}s budget, leaving " + ('no time for experiments' if n == 0 else f'time for {n} experiments')
