@@ -217,7 +217,7 @@ def summary(res: dict) -> str:
     for s in STAGES:
         st = res['stages'][s]
         ok = {True: 'ok', False: 'FAIL', None: '-'}[st.get('ok')]
-        err = f"max rel err {st['max_rel_err']:.2e} (the worst over its dtypes)" if st.get('max_rel_err') is not None else ''
+        err = f"max rel err {st['max_rel_err']:.2e}" if st.get('max_rel_err') is not None else ''
         lines.append(f"  {s:<12} {ok:<4} {st.get('checks', 0):>3} checks  {err}" + (f"  {st['detail'][:100]}" if st.get('detail') and st.get('ok') else ''))
     t = res.get('timing')
     if t:
@@ -293,7 +293,7 @@ class BenchPool:
 def bench_cmd(argv) -> int:
     "`autokernel bench`: judge and time one kernel folder."
     p = argparse.ArgumentParser(prog='autokernel bench', description='Judge a kernel folder: 5 correctness stages, exploit checks, timing.')
-    p.add_argument('kernel_dir', help='the kernel folder to judge (its kernel.py, with spec.json beside it)')
+    p.add_argument('kernel_dir')
     p.add_argument('--spec', help='spec.json to use (default: KERNEL_DIR/spec.json)')
     p.add_argument('--device', default=None, help='cpu, cuda or auto (default: settings)')
     p.add_argument('--out', help='where to write the bench JSON (default: KERNEL_DIR/bench.json)')

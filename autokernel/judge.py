@@ -119,9 +119,12 @@ class Session:
             return {'cuda': sh}, sh
         extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
         nbytes = (t.storage_offset() + extent) * t.element_size()
-        self.n += 1
-        name = f"buf{self.n}.bin"
-        raw = torch.from_file(str(self.dir / name), shared=True, size=max(nbytes, 1), dtype=torch.uint8)
+        name = f"buf{os.urandom(8).hex()}.bin"          # unguessable, created here (never a link the worker planted),
+        fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:                                             # and mapped through our own descriptor, so a later rename or
+            os.ftruncate(fd, max(nbytes, 1))             # link swap in the worker's directory cannot redirect it
+            raw = torch.from_file(f'/proc/self/fd/{fd}', shared=True, size=max(nbytes, 1), dtype=torch.uint8)
+        finally: os.close(fd)
         sh = (raw.view(t.dtype) if nbytes else raw[:0].view(t.dtype)).as_strided(t.shape, t.stride(), t.storage_offset())
         sh.copy_(t)
         desc = {'file': name, 'nbytes': nbytes, 'dtype': core.dtype_name(t.dtype), 'shape': list(t.shape),
