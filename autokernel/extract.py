@@ -22,7 +22,7 @@ from .profile import load_profile as read_profile
 __all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'PAIR_OPS', 'NotExtractable', 'is_tensor',
            'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg', 'module_arg', 'inp', 'short',
            'case', 'check_dtype', 'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim',
-           'map_softmax', 'map_layernorm', 'map_reduce', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
+           'map_softmax', 'map_layernorm', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
            'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
            'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
            'fold', 'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
@@ -173,12 +173,6 @@ def map_layernorm(rec):
     if eps is None: raise NotExtractable(f"the profile did not record 'eps' of {rec['op']}")
     return 'layernorm', case([x, w, b], eps=float(eps))
 
-def map_reduce(rec):
-    x = tmeta(inp(rec, 0), 'x'); last_dim(rec, x)
-    dt = arg(rec, 'dtype', default=None)
-    if dt is not None and safe_dtype(dt) != x['dtype']: raise NotExtractable(f"a reduction casting to {safe_dtype(dt)}")
-    return 'reduce', case([x], op=short(rec['op']))
-
 # %% ../nbs/02_extract.ipynb #b654aec0
 GELU_SCOPES = {'NewGELUActivation': 'tanh', 'GELUTanh': 'tanh', 'PytorchGELUTanh': 'tanh', 'FastGELUActivation': 'tanh',
                'AccurateGELUActivation': 'tanh', 'GELUActivation': 'none', 'GeLU': 'none'}
@@ -233,16 +227,16 @@ def map_cross_entropy(rec):
 # %% ../nbs/02_extract.ipynb #d29c61e6
 SINGLE = {'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm, 'baddbmm': map_baddbmm,
           '_softmax': map_softmax, 'softmax': map_softmax, 'native_layer_norm': map_layernorm, 'layer_norm': map_layernorm,
-          'sum': map_reduce, 'mean': map_reduce, 'gelu': map_gelu, 'cross_entropy_loss': map_cross_entropy}
+          'gelu': map_gelu, 'cross_entropy_loss': map_cross_entropy}
 
 ATTENTION_OPS = ('scaled_dot_product_attention', '_flash_attention_forward', '_efficient_attention_forward', '_cudnn_attention_forward')
 
 def single_mapper(op: str):
-    "The mapper for one aten op, or `None`."
+    "The mapper for one aten op, or `None`: the table above, then the kinds whose folder maps it (`Kind.extract_ops`)."
     s = short(op)
     if s.startswith('_scaled_dot_product_') or s in ATTENTION_OPS:
         return map_attention
-    return SINGLE.get(s)
+    return SINGLE.get(s) or next((k.extract_ops[s] for k in KINDS.values() if k.extract_ops and s in k.extract_ops), None)
 
 # %% ../nbs/02_extract.ipynb #d16ad5c8
 def scope_key(rec, pred) -> tuple | None:

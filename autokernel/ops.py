@@ -22,7 +22,7 @@ from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta', 'transposed_meta', 'restride',
            'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm', 'rmsnorm', 'add_layernorm',
-           'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention', 'reduce', 'npot_hidden',
+           'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention', 'npot_hidden',
            'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops', 'attention_test_cases',
            'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles', 'bytes_from_outputs', 'same_as_x',
            'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'get_kind', 'make_case', 'make_inputs', 'with_dtype',
@@ -165,8 +165,6 @@ def attention(q, k, v, *, causal=False, scale=None):
         k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
 
-def reduce(x, *, op='sum'): return x.sum(-1) if op == 'sum' else x.mean(-1)
-
 # %% ../nbs/02_ops.ipynb #03c4a3c6
 def _numel(shape): return math.prod(int(s) for s in shape)
 
@@ -286,6 +284,8 @@ class Kind:
     sizes: Callable = None       # () -> realistic cases (the presets' shapes, bfloat16) for GPU tests and benchmarks
     find: Callable = None        # (profile op records) -> [(case, records)]: where a fused kind occurs in a profile
     plug: Callable = None        # (model, patcher) -> [(name, module, kind, forward)]: the modules the kind takes over
+    extract_ops: dict = None     # {aten op name (`sum`): mapper(profile record) -> (kind, case)} for single-op kinds
+    matchers: dict = None        # {torch function: matcher(args, kwargs) -> (kind, tensors, kwargs, finish) or None} at run time
     folder: Path = None          # kernels/<kind>/ for a kind defined by its own kind.py (see `discover_kinds`)
 
 # %% ../nbs/02_ops.ipynb #d32faf0d
@@ -367,7 +367,6 @@ def _rotary_example(B=2, H=4, S=32, D=32, dtype='float32'):
     return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, S, D], dtype), tensor_meta([B, S, D], dtype)], 'args': {}}
 
 def _ce_outputs(case): return [(case['inputs'][0]['shape'][:-1], 'float32')]
-def _reduce_outputs(case): return [(case['inputs'][0]['shape'][:-1], case['inputs'][0]['dtype'])]
 
 KINDS: dict[str, Kind] = {k.name: k for k in [
     _kind('matmul', 'matmul', matmul, ('act', 'weight', 'bias'), {'activation': None}, matmul_flops, matmul_test_cases, _MM_ATEN,
@@ -394,8 +393,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
           'aten::_cudnn_attention_forward', 'aten::_scaled_dot_product_flash_attention_for_cpu',
           'aten::_scaled_dot_product_fused_attention_overrideable', 'aten::_scaled_dot_product_attention_math_for_mps',
           'aten::bmm', 'aten::baddbmm', 'aten::matmul', 'aten::mm', *_SOFTMAX_ATEN), same_as_x(), _attn_example),
-    _row_kind('reduce', 'reduction', reduce, ('x',), ('act',), {'op': 'sum'}, 1, ('aten::sum', 'aten::mean', 'aten::nansum'),
-              outputs=_reduce_outputs),
 ]}
 
 # %% ../nbs/02_ops.ipynb #7385ed1a

@@ -134,16 +134,6 @@ def _m_cross_entropy(args, kwargs):
         return (loss.sum() if red == 'sum' else loss.sum() / keep.sum()).to(x.dtype)
     return 'cross_entropy', (x, torch.where(keep, t, torch.zeros_like(t))), {}, finish
 
-def _m_reduce(op):
-    def m(args, kwargs):
-        x, dim = args[0], _arg(args, kwargs, 1, 'dim')
-        if isinstance(dim, (list, tuple)): dim = dim[0] if len(dim) == 1 else None
-        if kwargs.get('keepdim') or kwargs.get('dtype') is not None or len(args) > 2 or not isinstance(x, torch.Tensor): return None
-        if dim not in (-1, x.ndim - 1) or not x.is_floating_point(): return None
-        return 'reduce', (x,), {'op': op}, None
-    return m
-
-
 # %% ../nbs/06a_runtime.ipynb #a5822971
 KIND_MATCHERS = {
     'softmax': {F.softmax: _m_softmax, torch.softmax: _m_softmax, torch.Tensor.softmax: _m_softmax},
@@ -154,9 +144,8 @@ KIND_MATCHERS = {
                torch.Tensor.__matmul__: _m_matmul, torch.Tensor.matmul: _m_matmul},
     'attention': {F.scaled_dot_product_attention: _m_sdpa},
     'cross_entropy': {F.cross_entropy: _m_cross_entropy},
-    'reduce': {torch.sum: _m_reduce('sum'), torch.Tensor.sum: _m_reduce('sum'),
-               torch.mean: _m_reduce('mean'), torch.Tensor.mean: _m_reduce('mean')},
 }
+KIND_MATCHERS.update({k.name: k.matchers for k in _ops().KINDS.values() if k.matchers})   # kinds in kernels/<kind>/kind.py
 MATCHERS = {f: m for fs in KIND_MATCHERS.values() for f, m in fs.items()}
 MATCHER_KIND = {f: kind for kind, fs in KIND_MATCHERS.items() for f in fs}
 

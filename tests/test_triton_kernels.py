@@ -49,8 +49,6 @@ def tiny_cases(kind):
                 c(kind, [(3, 2, 5, 16), bcast, bcast]), c(kind, [(2, 2, 5, 16), (1, 5, 16), (1, 5, 16)])]
     if kind == 'cross_entropy':
         return [c(kind, [(3, 130), (3,)]), c(kind, [tensor_meta([4, 301], stride=[320, 1]), (4,)])]
-    if kind == 'reduce':
-        return [c(kind, [(3, 65)]), c(kind, [tensor_meta([2, 3, 130], stride=[520, 160, 1])], op='mean')]
     if kind == 'silu_mul':   # gate and up: the two halves of one fused [.., 2N] projection
         return [c(kind, [(3, 65), (3, 65)]), c(kind, [tensor_meta([2, 3, 33], stride=[198, 66, 1])] * 2)]
     if kind in ('gelu', 'bias_gelu'):
@@ -198,7 +196,6 @@ def realistic_cases(kind):
         'rotary': lambda: [c(kind, [_bhsd_from_bshd(4, 32, 512, 128, bf), (4, 512, 128), (4, 512, 128)], bf)],
         'attention': lambda: [c(kind, [_bhsd_from_bshd(4, 12, 512, 64, bf)] * 3, bf, causal=True),
                       c(kind, [(2, 32, 1024, 128), (2, 8, 1024, 128), (2, 8, 1024, 128)], bf, causal=True)],
-        'reduce': lambda: [c(kind, [(4096, 768)], bf, op='mean')],
     }[kind]()
 
 
