@@ -284,3 +284,29 @@ def test_resume_refuses_other_settings(tmp_path):
             assert 'existing run' in str(e) and word in str(e), e
         else:
             raise AssertionError(f'{kw} was silently ignored')
+
+
+def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
+    "benchmarks/loop_pace.py on a tiny preset (fake bench): the table, the pace line and the results file of issue #15."
+    import autokernel.optimize as opt
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import loop_pace
+    monkeypatch.setattr(opt, 'pool_bench', lambda device, workers=1: (fake_bench, lambda: None))
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
+    monkeypatch.delenv('OUT', raising=False)
+    out = tmp_path / 'loop_pace.json'
+    argv = ['--preset', 'gpt2-tiny', '--top', '2', '--max-experiments', '6', '--budget', '10m', '--device', 'cpu',
+            '--run', str(tmp_path / 'run'), '--out', str(out)]
+    assert loop_pace.main(argv) == 0
+    res = json.loads(out.read_text())
+    assert res['card'].startswith('CPU') and len(res['runs']) == 1
+    r = res['runs'][0]
+    assert (r['model'], r['budget_s'], r['judged']) == ('gpt2-tiny', 600.0, 6) and r['screened'] + r['fully_judged'] == 6
+    assert r['candidates_per_hour'] > 0 and len(r['kernel_speedups']) == 2
+    rows = rows_of(tmp_path / 'run')
+    for name, x in r['kernel_speedups'].items():                   # baseline time over the best's, from the log
+        base = next(q for q in rows if q['kernel'] == name and q['decision'] == 'baseline')
+        assert abs(x - base['kernel_ms'] / [q for q in rows if q['kernel'] == name][-1]['best']['best_ms']) < 1e-3
+    assert 'candidates/hour' in capsys.readouterr().out
+    assert loop_pace.main(argv[:1] + ['no-such-preset'] + argv[2:]) == 2             # one clear error, exit 2
