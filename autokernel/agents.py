@@ -12,19 +12,26 @@ import math
 import os
 import random
 import re
+import threading
 import time
 from urllib.parse import urlparse
 from .core import AutokernelError, setting, append_jsonl
 
 # %% auto #0
-__all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
+__all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'parse', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
            'radius_from_roofline', 'autotune_seeds', 'surrogate', 'predict', 'search_propose', 'llm_settings',
            'llm_client', 'build_messages', 'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose',
            'make_proposer']
 
 # %% ../nbs/05a_agents.ipynb #1051fe10
+_AST_LOCK = threading.Lock()   # CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch")
+
+def parse(src: str) -> ast.Module:
+    "`ast.parse`, one thread at a time (the loop proposes and logs from several threads)."
+    with _AST_LOCK: return ast.parse(src)
+
 def _assign(src: str, name: str):
-    for node in ast.parse(src).body:
+    for node in parse(src).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets): return node
     return None
 
@@ -329,7 +336,7 @@ def extract_code(text: str) -> tuple[str, str]:
     good = [b for b in blocks if re.search(r'^def kernel_fn\s*\(', b, flags=re.MULTILINE)]
     if not good: raise MalformedAnswer('no code block defines kernel_fn at module level')
     code = good[-1].strip() + '\n'
-    try: ast.parse(code)
+    try: parse(code)
     except SyntaxError as e: raise MalformedAnswer(f'the code does not parse: {e.msg} at line {e.lineno}') from None
     m = re.search(r'IDEA:\s*(.+)', text)
     return code, (m.group(1).strip()[:200] if m else 'llm rewrite')

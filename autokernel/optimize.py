@@ -22,8 +22,8 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 # %% auto #0
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
-           'new_locks', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'run_summary', 'format_summary',
-           'optimize_cmd']
+           'new_locks', 'worker_lost', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'run_summary',
+           'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
 def _rel_spread(b) -> float:
@@ -255,6 +255,18 @@ def _cached(path: Path, make) -> dict:
     b = make(); save_json(b, path, 'autokernel.bench'); return b
 
 # %% ../nbs/05_optimize.ipynb #5dd9ca02
+def worker_lost(b: dict) -> bool:
+    "Did the bench die before the candidate's code ran (its worker process gone at import, or never started)?"
+    return (b or {}).get('verdict') == 'error' and b.get('cause') in ('oom', 'crash', 'worker_start') and b.get('stage') in (None, 'import')
+
+def _bench_again_if_lost(bench_fn, cdir, device, timing) -> dict:
+    "A bench (or screen); once more if the worker was lost before the candidate ran (the first one kept as `*_lost.json`)."
+    b = bench_kernel(bench_fn, cdir, device, timing)
+    if worker_lost(b):
+        save_json(b, cdir/f"{'screen' if timing == 'retime' else 'bench'}_lost.json")
+        b = bench_kernel(bench_fn, cdir, device, timing)
+    return b
+
 def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
                    screening=True, on_row=None) -> dict:
     """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
@@ -264,10 +276,10 @@ def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, ba
     with L['log']: sync_best(run_dir, name, rows); inc0 = incumbent_bench(run_dir, name, rows)
     dec = None
     if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
-        scr = _cached(cdir/'screen.json', lambda: bench_kernel(bench_fn, cdir, device, 'retime'))
+        scr = _cached(cdir/'screen.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, 'retime'))
         s = screen(scr, inc0, setting('min_gain', 0.005))
         if not s['go']: b, dec = scr, dict(s, kept=False, judged='screen')
-    if dec is None: b = _cached(cdir/'bench.json', lambda: bench_kernel(bench_fn, cdir, device, timing))
+    if dec is None: b = _cached(cdir/'bench.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, timing))
     with L['decide'][name]:
         with L['log']: sync_best(run_dir, name, rows); inc, inc_dir = incumbent_bench(run_dir, name, rows), best_dir(run_dir, name, rows)
         if dec is not None: pass

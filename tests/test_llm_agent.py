@@ -147,7 +147,7 @@ def test_llm_faster_kernel_is_kept_and_cheat_rejected(tmp_path, monkeypatch):
     assert win['reason'].startswith('faster') and win['gain'] > win['noise']
     cdir = run / '01_softmax' / 'candidates' / win['candidate']
     assert (cdir / 'retime_1.json').exists() and core.load_json(cdir / 'bench.json')['ok']
-    assert (run / '01_softmax' / 'best' / 'kernel.py').read_text() == fast
+    assert (best_dir(run, '01_softmax') / 'kernel.py').read_text() == fast
     assert s['kernels'][0]['kept'] == 1 and s['kernels'][0]['best_ms'] < rows[0]['kernel_ms']
     # what the agent saw and what it cost
     second = reqs[1]['messages'][1]['content']
