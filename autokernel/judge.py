@@ -58,7 +58,7 @@ def parse_reply(line: bytes) -> dict:
     "One reply line as a dict; anything else is a protocol violation (a rejection)."
     if len(line) >= MAX_REPLY: raise reject('protocol', "the worker sent an oversized reply")
     try: r = json.loads(line)
-    except (ValueError, UnicodeDecodeError): raise reject('protocol', "the worker sent a reply that is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError): raise reject('protocol', "the worker sent a reply that is not JSON") from None
     if not isinstance(r, dict): raise reject('protocol', "the worker sent a reply that is not an object")
     if r.get('forbidden_hit'):
         raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces ({str(r['forbidden_hit'])[:80]})")
@@ -239,7 +239,8 @@ def _check_meta(m: dict, ref: torch.Tensor, device, where=''):
         raise fail('dtype', f"output dtype is {str(m.get('dtype'))[:20]}, expected {core.dtype_name(ref.dtype)}{where}")
     if list(m.get('shape') or []) != list(ref.shape):
         raise fail('shape', f"output shape is {str(m.get('shape'))[:60]}, expected {list(ref.shape)}{where}")
-    dev = torch.device(str(m.get('device')))
+    try: dev = torch.device(str(m.get('device')))
+    except (RuntimeError, ValueError, TypeError): raise reject('protocol', f"the worker reported a bad device {str(m.get('device'))[:40]!r}") from None
     if dev.type != torch.device(device).type: raise fail('device', f"output is on {dev}, expected {device}")
     if not stride_ok(m['shape'], m.get('stride') or [], ref):
         raise fail('stride', f"output strides are {str(m.get('stride'))[:60]}, expected contiguous "
@@ -611,8 +612,12 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
         if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
         if not r.get('ok'): raise classify_error(r)
         if r.get('guard') is False: raise reject('harness_patch', "the candidate removed the forbidden-op guard while timed")
+        if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
         s.ask({'op': 'ping'}); core.sync(dev)
         check_process(ctx, ' while timed')
+        for i, sh in enumerate(shared):              # judge-side: the worker's own report above can be forged, this cannot
+            if not all(t is None or same_bits(t, m) for (_, t), m in zip(sh, mine[i])):
+                raise reject('mutation', f"kernel_fn modified input set {i} in place while timed")
         for i in pick:
             if not all(same_bits(a, t) for a, (_, t) in zip(seen[i], slots[i])):
                 raise reject('async', "outputs kept changing after the worker said its timed calls were done")

@@ -193,15 +193,18 @@ def do_prepare(st, msg) -> dict:
 
 def do_go(st, msg) -> dict:
     sets, slots, kwargs = st.timing
-    n = len(_hits)
+    n, prev, alias = len(_hits), [], 0
     try:
         for args, outs in zip(sets, slots):
             out = st.fn(*args, **kwargs)
-            for t, s in zip(flat(out), outs): write_out(t, s)
+            ts, ins = flat(out), [a for a in args if isinstance(a, torch.Tensor)]
+            alias += sum(any(_overlap(t, x) for x in ins + prev) for t in ts)   # the last call's outputs stay alive
+            for t, s in zip(ts, outs): write_out(t, s)
+            prev = ts
         _sync(st.device)
     except BaseException as e:
         return {**_error(e), 'forbidden': sorted(set(_hits[n:]))}
-    return {'ok': True, 'forbidden': sorted(set(_hits[n:])), 'guard': guard_alive(st.probe)}
+    return {'ok': True, 'forbidden': sorted(set(_hits[n:])), 'guard': guard_alive(st.probe), 'alias': alias}
 
 HANDLERS = {'load': do_load, 'call': do_call, 'prepare': do_prepare, 'go': do_go, 'ping': lambda st, m: {'ok': True}}
 

@@ -50,6 +50,10 @@ EXPECT = {
     "wrong_strides": ("fail", {"stride"}, "smoke"),
     "small_only": ("fail", {"wrong"}, "sweep"),       # only the contract sizes (4x the row, 4x the rows) catch it
     "link_plant": ("pass", {None}, None),             # its links to settings.ini are never the judge's buffers
+    "timed_in_place": ("rejected", {"mutation"}, "timing"),    # the judge compares every input set after timed rounds
+    "timed_static_out": ("rejected", {"aliasing"}, "timing"),  # one reused output buffer while timed
+    "reply_nested": ("rejected", {"protocol"}, "smoke"),       # the candidate's fault, not a harness error
+    "reply_bad_device": ("rejected", {"protocol"}, "smoke"),
 }
 KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
 CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
@@ -58,9 +62,9 @@ CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery",
          "scoped_guard": "forbidden op", "popped_mode": "forbidden op", "thread_at_import": "forbidden op",
          "start_new_thread": "forbidden op", "conv_for_matmul": "forbidden op", "groupnorm_for_layernorm": "forbidden op",
          "calls_torch": "forbidden op", "dispatch_off": "forbidden op", "dynamo_disable": "baseline slowed",
-         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "baseline_softmax": "honest"}
+         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "baseline_softmax": "honest"}
 TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
-         "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event"}   # also run through the timing stage
+         "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
 
 
