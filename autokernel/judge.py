@@ -4,6 +4,7 @@
 
 # %% ../nbs/03b_judge.ipynb #b9a944d4
 from __future__ import annotations
+import ast
 import fcntl
 import json
 import math
@@ -19,13 +20,13 @@ from .worker import MAX_REPLY
 
 # %% auto #0
 __all__ = ['CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'SLEEP_MARGIN',
-           'MAX_SLEEP_MS', 'MAX_EXPOSED', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply',
-           'descendants', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous',
-           'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager', 'compare_all',
-           'stability_transform_', 'device_lock', 'check', 'contract_cases', 'is_edge', 'plan', 'run_stages',
-           'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local', 'copy_ms',
-           'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'load_kernel',
-           'judge_job']
+           'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone',
+           'classify_error', 'parse_reply', 'descendants', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits',
+           'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
+           'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases',
+           'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
+           'time_rounds', 'time_local', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths',
+           'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -760,9 +761,67 @@ def tampered_files(snap: dict) -> list[str]:
             except OSError: pass
     return bad
 
+# %% ../nbs/03b_judge.ipynb #93ef4271
+HARNESS_NAMES = ('autokernel.worker', 'autokernel.bench', 'autokernel.judge', 'autokernel.sandbox', 'autokernel.pool',
+                 'torch.library', 'sys.modules', 'gc.get_referrers', 'gc.get_referents', 'gc.get_objects', 'ctypes', '_ctypes')
+HARNESS_ATTRS = ('_destroy', '_lib', 'guard_alive')
+_GENERIC = {'add', 'mul', 'cat', 'neg', 'sum', 'mean', 'dot', 'var', 'std', 'inner', 'outer', 'norm', 'tanh', 'erf', 'sigmoid'}
+_SAFE_ROOTS = ('triton', 'math', 'numpy', 'operator', 'builtins', 'functools', 'itertools', 'cmath', 'statistics')
+
+def _aliases(tree) -> dict:
+    "Local name -> the full dotted module path it is bound to by an import."
+    al = {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            for a in n.names: al[a.asname or a.name.split('.')[0]] = a.name if a.asname else a.name.split('.')[0]
+        elif isinstance(n, ast.ImportFrom) and n.module and not n.level:
+            for a in n.names: al[a.asname or a.name] = f"{n.module}.{a.name}"
+    return al
+
+def _dotted(node, al):
+    "`a.b.c` with `a` resolved through the imports, or None when the chain does not end in a name."
+    parts = []
+    while isinstance(node, ast.Attribute): parts.append(node.attr); node = node.value
+    if not isinstance(node, ast.Name): return None
+    return '.'.join([al.get(node.id, node.id), *reversed(parts)])
+
+def _is_jit(fn) -> bool:
+    return any('jit' in ast.unparse(d) for d in fn.decorator_list)
+
+def _hits(name, banned) -> bool:
+    return any(name == b or name.startswith(b + '.') for b in banned)
+
+def scan_source(src: str, kind) -> Judged | None:
+    "Judge-side static check of kernel.py, before the worker imports it: harness internals and direct forbidden-op calls."
+    try: tree = ast.parse(src)
+    except (SyntaxError, ValueError): return None                # the worker's import reports it, with its message
+    al, ops_ = _aliases(tree), {o.split('::')[-1].split('.')[0].lstrip('_') for o in banned_ops(kind)}
+    jit = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_jit(f)
+           for n in ast.walk(f)}
+    for n in ast.walk(tree):
+        names = [a.name for a in n.names] if isinstance(n, ast.Import) else \
+                [f"{n.module}.{a.name}" for a in n.names] + [n.module] if isinstance(n, ast.ImportFrom) and n.module else []
+        if isinstance(n, ast.Attribute): names.append(_dotted(n, al) or n.attr)
+        if isinstance(n, ast.Name): names.append(al.get(n.id, n.id))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str): names.append(n.value)
+        for nm in names:
+            if _hits(nm, HARNESS_NAMES) or nm.split('.')[-1] in HARNESS_ATTRS:
+                return reject('harness_patch', f"kernel.py refers to the harness's internals ({nm[:60]}): not allowed")
+        if isinstance(n, ast.Call) and id(n) not in jit:
+            f = n.func
+            full = _dotted(f, al) or ''
+            segs = [p.lstrip('_') for p in full.split('.')[1:]] if full.startswith('torch.') else []
+            meth = f.attr.lstrip('_') if isinstance(f, ast.Attribute) and not segs and full.split('.')[0] not in _SAFE_ROOTS else None
+            if set(segs) & ops_ or (meth in ops_ and meth not in _GENERIC):          # torch.softmax, F.conv1d, x.softmax
+                return reject('forbidden_op', f"kernel.py calls {(full or meth)[:60]} (the PyTorch op it replaces) directly")
+    return None
+
 # %% ../nbs/03b_judge.ipynb #cdaf6991
 def load_kernel(sess, kind, kernel_path, ctx) -> None:
     "Have the worker import the candidate; raise `Judged` (stage import) on any failure."
+    try: src = Path(kernel_path).read_text(errors='replace')
+    except OSError: src = ''
+    if (j := scan_source(src, kind)): raise j
     r = sess.ask({'op': 'load', 'path': str(kernel_path), 'banned': banned_ops(kind), 'probe': probe_op(kind)})
     if not r.get('ok'):
         if r.get('syntax') or 'SyntaxError' in str(r.get('exc')) or 'SyntaxError' in str(r.get('msg')):

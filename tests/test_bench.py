@@ -159,6 +159,18 @@ def test_retime_runs_smoke_and_timing_only(tmp_path):
     assert retime_passed(res) and not passed(res)
 
 
+def test_static_scan_passes_every_library_baseline():
+    "The judge's scan of kernel.py must not reject an honest kernel: every Triton / CUDA baseline of every kind passes it."
+    seen = 0
+    for name, kind in ops.KINDS.items():
+        for backend in ops.BACKENDS:
+            p = ops.baseline_path(name, backend)
+            if p.exists():
+                seen += 1
+                assert J.scan_source(p.read_text(), kind) is None, (name, backend, J.scan_source(p.read_text(), kind).reason)
+    assert seen >= len(ops.KINDS)
+
+
 def test_kinds_are_known():
     assert {planted_spec(n)["kind"] for n in EXPECT} <= set(ops.KINDS)
 

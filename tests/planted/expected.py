@@ -12,8 +12,8 @@ EXPECT = {
     "patch_timer": ("pass", {None}, None),            # patches the worker's clock: the judge times with its own
     "patch_event": ("pass", {None}, None),
     "cache_by_ptr": (("fail", "rejected"), {"wrong", "caching", "timed_wrong"}, None),
-    "calls_torch": ("rejected", {"forbidden_op"}, "smoke"),
-    "dispatch_off": ("rejected", {"forbidden_op"}, "smoke"),     # the guard is in the dispatcher, not a mode
+    "calls_torch": ("rejected", {"forbidden_op"}, "import"),    # the judge's static scan of kernel.py
+    "dispatch_off": ("rejected", {"forbidden_op"}, "import"),
     "reuse_output": ("rejected", {"aliasing"}, "sweep"),
     "low_precision": ("fail", {"wrong"}, "smoke"),
     "hardcoded_shape": ("fail", {"shape", "exception", "wrong"}, "sweep"),
@@ -26,8 +26,8 @@ EXPECT = {
     "segfault": ("error", {"segfault"}, "smoke"),
     "exit_early": ("error", {"crash"}, "smoke"),
     "oom": ("error", {"oom"}, "smoke"),
-    "patch_harness": ("fail", {"wrong"}, "smoke"),    # the judge's module is not in the worker: patching a copy is moot
-    "patch_code": ("fail", {"wrong"}, "smoke"),
+    "patch_harness": ("rejected", {"harness_patch"}, "import"),    # static scan: it names autokernel.bench
+    "patch_code": ("rejected", {"harness_patch"}, "import"),
     "patch_ops": ("fail", {"wrong"}, "smoke"),
     "forge_result": ("fail", {"wrong"}, "smoke"),     # no result file in reach: the judge's verdict on its zeros
     "timed_garbage": ("rejected", {"timed_wrong"}, "timing"),
@@ -40,12 +40,12 @@ EXPECT = {
     "poison_next": (("fail", "rejected"), {"wrong", "tamper"}, "smoke"),
     "setsid_rewrite": ("rejected", {"process"}, "import"),
     "leak_proc_environ": ("pass", {None}, None),      # and no secret anywhere in its result (test_bench checks)
-    "scoped_guard": ("rejected", {"forbidden_op"}, "smoke"),
-    "popped_mode": ("rejected", {"forbidden_op"}, "smoke"),
+    "scoped_guard": ("rejected", {"forbidden_op"}, "import"),
+    "popped_mode": ("rejected", {"forbidden_op"}, "import"),
     "thread_at_import": ("rejected", {"thread", "forbidden_op"}, None),
-    "start_new_thread": ("rejected", {"forbidden_op", "thread"}, "smoke"),
-    "conv_for_matmul": ("rejected", {"forbidden_op"}, "smoke"),
-    "groupnorm_for_layernorm": ("rejected", {"forbidden_op"}, "smoke"),
+    "start_new_thread": ("rejected", {"forbidden_op", "thread"}, "import"),
+    "conv_for_matmul": ("rejected", {"forbidden_op"}, "import"),
+    "groupnorm_for_layernorm": ("rejected", {"forbidden_op"}, "import"),
     "dynamo_disable": ("pass", {None}, None),         # honest; its torch.compile switch cannot reach the judge's baselines
     "wrong_strides": ("fail", {"stride"}, "smoke"),
     "small_only": ("fail", {"wrong"}, "sweep"),       # only the contract sizes (4x the row, 4x the rows) catch it
@@ -54,6 +54,8 @@ EXPECT = {
     "timed_static_out": ("rejected", {"aliasing"}, "timing"),  # one reused output buffer while timed
     "reply_nested": ("rejected", {"protocol"}, "smoke"),       # the candidate's fault, not a harness error
     "reply_bad_device": ("rejected", {"protocol"}, "smoke"),
+    "guard_destroy": ("rejected", {"harness_patch"}, "import"),   # static scan, before the worker loads it
+    "dynamic_softmax": ("rejected", {"forbidden_op"}, "smoke"),   # evades the scan; the dispatcher guard holds
 }
 KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
 CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
@@ -62,7 +64,7 @@ CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery",
          "scoped_guard": "forbidden op", "popped_mode": "forbidden op", "thread_at_import": "forbidden op",
          "start_new_thread": "forbidden op", "conv_for_matmul": "forbidden op", "groupnorm_for_layernorm": "forbidden op",
          "calls_torch": "forbidden op", "dispatch_off": "forbidden op", "dynamo_disable": "baseline slowed",
-         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "baseline_softmax": "honest"}
+         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "baseline_softmax": "honest"}
 TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
          "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
