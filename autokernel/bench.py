@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 from . import core
+from . import sandbox
 from .core import AutokernelError
 import torch
 from . import judge as J
@@ -30,25 +31,14 @@ __all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_ca
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
-_ENV_ALLOW = ('PATH', 'LANG', 'LC_ALL', 'LD_LIBRARY_PATH', 'CUDA_VISIBLE_DEVICES', 'CUDA_HOME', 'TRITON_INTERPRET')
 
-def _sandbox():
-    try:
-        from autokernel import sandbox
-        return sandbox
-    except ImportError: return None
+def isolation(gpu=False, level=None) -> dict:
+    "What the worker's isolation guarantees here (the sandbox's own description, for bench.json's `sandbox` field)."
+    return sandbox.describe(level, gpu=gpu, **_gpu_box(gpu))
 
-def isolation(gpu=False) -> dict:
-    "What the worker's isolation guarantees here: the sandbox's own description, or level `none`."
-    sb = _sandbox()
-    return sb.describe(gpu=gpu, **_gpu_box(sb, gpu)) if sb else {'level': 'none', 'env_allowlist': True}
-
-def _gpu_box(sb, gpu) -> dict:
+def _gpu_box(gpu) -> dict:
     "A GPU worker shares the judge's PID namespace and /dev/shm: CUDA IPC and torch's IPC ref counters need both."
-    import inspect
-    kw = {'pid_namespace': not gpu}
-    if 'host_shm' in inspect.signature(sb.sandboxed_popen).parameters: kw['host_shm'] = gpu
-    return kw
+    return {'pid_namespace': not gpu, 'host_shm': gpu}
 
 def worker_env(device, rw_dir) -> dict:
     "The variables a worker gets on top of the sandbox's allowlist (never the parent's environment)."
@@ -60,20 +50,13 @@ def worker_env(device, rw_dir) -> dict:
 
 def spawn_candidate(argv, rw_dir, env, limits=None, gpu=False, stderr=None) -> subprocess.Popen:
     "Start a worker `argv` in its sandbox, with `rw_dir` its only writable place; stdin/stdout are the channel."
-    sb = _sandbox()
-    io = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-    if sb: return sb.sandboxed_popen(argv, rw_dir=rw_dir, limits=limits, gpu=gpu, env=env, cwd=rw_dir, **_gpu_box(sb, gpu), **io)
-    base = {k: v for k, v in os.environ.items() if k in _ENV_ALLOW}
-    full = {**base, 'HOME': str(rw_dir), 'TMPDIR': str(rw_dir), 'AUTOKERNEL_CACHE': str(Path(rw_dir) / 'cache'),
-            'TRITON_CACHE_DIR': str(Path(rw_dir) / 'triton'), **env}
-    p = subprocess.Popen(argv, env=full, cwd=str(rw_dir), start_new_session=True, **io)
-    p.sandbox = None
-    return p
+    io = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)      # there is no unsandboxed path: the
+    return sandbox.sandboxed_popen(argv, rw_dir=rw_dir, limits=limits, gpu=gpu, env=env, cwd=rw_dir,  # weakest level,
+                                   **_gpu_box(gpu), **io)                        # 'rlimits', is the sandbox's to choose
 
 def stop_candidate(p):
     "Kill a worker and everything it started."
-    sb = _sandbox()
-    if sb and getattr(p, 'sandbox', None) is not None: return sb.stop(p)
+    if getattr(p, 'sandbox', None) is not None: return sandbox.stop(p)
     for pid in [*J.descendants(p.pid), p.pid]:
         try: os.kill(pid, signal.SIGKILL)
         except OSError: pass
@@ -185,7 +168,7 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
         res = _record('rejected', 'tamper', f"the judge's files changed during the job (restored): {', '.join(bad[:5])}", res.get('stage'))
     res['stderr_tail'] = scrub(log[-1500:])
     res['mode'] = 'retime' if timing == 'retime' else 'full'
-    res['sandbox'] = worker.level
+    res['sandbox'] = isolation(core.is_gpu(worker.device), None if worker.level == 'none' else worker.level)
     res.setdefault('elapsed_s', {})
     res['elapsed_s']['wall'] = time.time() - t0
     res['elapsed_s']['worker_start'] = (worker.ready_at or time.time()) - worker.started
@@ -203,7 +186,7 @@ def finish(res: dict, kernel_dir, spec: dict, device) -> dict:
     stages = {s: res.get('stages', {}).get(s) or {'ok': None, 'checks': 0, 'max_rel_err': None, 'detail': 'not run'} for s in STAGES}
     meta = {'device': core.device_name(device), 'device_type': torch.device(device).type, 'comparable': core.is_gpu(device)}
     return {'format': 'autokernel.bench', 'version': 1, 'kernel_dir': str(kernel_dir), 'kind': spec.get('kind'),
-            'backend': spec.get('backend'), **meta, 'mode': res.get('mode', 'full'), 'sandbox': res.get('sandbox', 'none'),
+            'backend': spec.get('backend'), **meta, 'mode': res.get('mode', 'full'), 'sandbox': res.get('sandbox') or {'level': 'none'},
             'ok': res.get('verdict') == 'pass', 'verdict': res.get('verdict'),
             'reason': res.get('reason'), 'cause': res.get('cause'), 'stage': res.get('stage'), 'stages': stages,
             'timing': res.get('timing'), 'elapsed_s': res.get('elapsed_s', {}), 'stderr_tail': res.get('stderr_tail', ''),
@@ -229,7 +212,8 @@ def summary(res: dict) -> str:
                      + ('' if t.get('comparable') else '  [CPU wall clock: not comparable]'))
         if t.get('timing_note'): lines.append(f"  WARNING      {t['timing_note']}")
     el = res.get('elapsed_s', {})
-    lines.append(f"  sandbox      {res.get('sandbox', 'none')}   elapsed " + '  '.join(f"{k} {v:.1f}s" for k, v in el.items() if isinstance(v, (int, float))))
+    sb = res.get('sandbox') or {}
+    lines.append(f"  sandbox      {sb.get('level', 'none') if isinstance(sb, dict) else sb}   elapsed " + '  '.join(f"{k} {v:.1f}s" for k, v in el.items() if isinstance(v, (int, float))))
     return '\n'.join(lines)
 
 # %% ../nbs/03_bench.ipynb #dcf74a3d

@@ -25,8 +25,8 @@ __all__ = ['CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR'
            'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
            'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
-           'time_rounds', 'time_local', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths',
-           'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'time_rounds', 'time_local', 'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda',
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -579,6 +579,34 @@ def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:
     walls = time_rounds(rnd, n_rounds)
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls}
 
+def _cpu_ticks(pids) -> int:
+    "utime + stime of `pids` (clock ticks), from /proc: the worker cannot fake it."
+    n = 0
+    for p in pids:
+        try: n += sum(int(v) for v in Path(f'/proc/{p}/stat').read_text().rsplit(')', 1)[1].split()[11:13])
+        except (OSError, ValueError, IndexError): pass
+    return n
+
+@contextmanager
+def frozen(sess):
+    "The worker's whole tree stopped (SIGSTOP, SIGCONT after) while the judge times its own work; its deadline moves on."
+    import signal
+    stopped, t0 = [], time.time()
+    for _ in range(2) if sess is not None else ():             # twice: a process forked while we stopped its parent
+        for pid in [sess.p.pid, *descendants(sess.p.pid)]:
+            if pid not in stopped:
+                try: os.kill(pid, signal.SIGSTOP); stopped.append(pid)
+                except OSError: pass
+    ticks = _cpu_ticks(stopped)
+    box = {'pids': len(stopped), 'cpu_ticks': 0}
+    try: yield box
+    finally:
+        box['cpu_ticks'] = _cpu_ticks(stopped) - ticks
+        for pid in stopped:
+            try: os.kill(pid, signal.SIGCONT)
+            except OSError: pass
+        if sess is not None and sess.deadline is not None: sess.deadline += time.time() - t0
+
 def copy_ms(out_like, device, S) -> float:
     "The judge's own time for one call's output copies into slots (subtracted from every per-call time)."
     srcs = [r.clone() for r in out_like]
@@ -642,21 +670,22 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     S = timing_sets(ctx.kind, c, ctx.device, per_set)
     n_rounds = int(core.setting('timing_rounds', 5 if gpu else 3))
     with device_lock(ctx.device):
-        ceilings = measure_ceilings(ctx.device)
+        with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
-        cp = copy_ms(cand['out_like'], ctx.device, S)
-        eager_ms = (baseline or {}).get('eager_ms')
-        if eager_ms is None:
-            eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
-            eager_ms = max(eager['per_call_ms'] - cp, 1e-6)
-        comp_ms, comp_note = (baseline or {}).get('compile_ms'), None
-        if comp_ms is None and gpu:
-            try:
-                comp = time_local(torch.compile(ctx.kind.reference, dynamic=False), ctx.kind, c, ctx.device, S, n_rounds,
-                                  cand['kwargs'], cand['out_like'])
-                comp_ms = max(comp['per_call_ms'] - cp, 1e-6)
-            except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
-        elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
+        with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
+            cp = copy_ms(cand['out_like'], ctx.device, S)
+            eager_ms = (baseline or {}).get('eager_ms')
+            if eager_ms is None:
+                eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
+                eager_ms = max(eager['per_call_ms'] - cp, 1e-6)
+            comp_ms, comp_note = (baseline or {}).get('compile_ms'), None
+            if comp_ms is None and gpu:
+                try:
+                    comp = time_local(torch.compile(ctx.kind.reference, dynamic=False), ctx.kind, c, ctx.device, S, n_rounds,
+                                      cand['kwargs'], cand['out_like'])
+                    comp_ms = max(comp['per_call_ms'] - cp, 1e-6)
+                except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
+            elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
     ms = max(cand['per_call_ms'] - cp, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
@@ -669,7 +698,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
             'compile_note': comp_note, 'clock': 'judge wall clock per call over rounds of back-to-back calls, less the output copy',
-            'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'verified_calls': cand['verified'],
+            'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp,
+            'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
             'timing_note': None, 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7

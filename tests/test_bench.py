@@ -71,7 +71,7 @@ def test_planted(results, name):
     assert res["ok"] == (res["verdict"] == "pass")
     if res["verdict"] != "pass": assert res["reason"] and len(res["reason"]) > 10, info
     assert set(res["stages"]) == set(B.STAGES)
-    assert res["sandbox"] == B.isolation()["level"]
+    assert res["sandbox"] == B.isolation(level=res["sandbox"]["level"]) and res["sandbox"]["level"] == B.isolation()["level"]
     json.dumps(res)
 
 
@@ -94,6 +94,13 @@ def test_honest_passes_every_stage(results):
     assert t["comparable"] is False and t["kernel_ms"] > 0 and t["eager_ms"] > 0 and t["verified_calls"] >= t["reps"]
     assert t["bound"] in ("memory", "compute") and t["floor_ms"] > 0
     assert {"compile", "smoke", "correctness", "timing", "wall"} <= set(res["elapsed_s"])
+
+
+def test_idle_worker_is_frozen_while_the_judge_times(results):
+    "The spinning worker was stopped (SIGSTOP to its whole tree) and used no CPU while the judge timed its own work."
+    if "idle_spin" not in results: pytest.skip("not in PLANTED_ONLY")
+    fz = results["idle_spin"]["timing"]["worker_frozen"]
+    assert fz["pids"] >= 1 and fz["cpu_ticks"] <= 2, fz
 
 
 def test_crash_records_carry_stderr(results):

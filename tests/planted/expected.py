@@ -56,6 +56,7 @@ EXPECT = {
     "reply_bad_device": ("rejected", {"protocol"}, "smoke"),
     "guard_destroy": ("rejected", {"harness_patch"}, "import"),   # static scan, before the worker loads it
     "dynamic_softmax": ("rejected", {"forbidden_op"}, "smoke"),   # evades the scan; the dispatcher guard holds
+    "idle_spin": ("pass", {None}, None),              # frozen while the judge times its own work (test_bench checks)
 }
 KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
 CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
@@ -64,9 +65,9 @@ CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery",
          "scoped_guard": "forbidden op", "popped_mode": "forbidden op", "thread_at_import": "forbidden op",
          "start_new_thread": "forbidden op", "conv_for_matmul": "forbidden op", "groupnorm_for_layernorm": "forbidden op",
          "calls_torch": "forbidden op", "dispatch_off": "forbidden op", "dynamo_disable": "baseline slowed",
-         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "baseline_softmax": "honest"}
+         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "idle_spin": "judge's CPU stolen", "baseline_softmax": "honest"}
 TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
-         "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out"}   # also run through the timing stage
+         "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out", "idle_spin"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
 
 
