@@ -794,7 +794,7 @@ def tampered_files(snap: dict) -> list[str]:
 # %% ../nbs/03b_judge.ipynb #93ef4271
 HARNESS_NAMES = ('autokernel.worker', 'autokernel.bench', 'autokernel.judge', 'autokernel.sandbox', 'autokernel.pool',
                  'torch.library', 'sys.modules', 'gc.get_referrers', 'gc.get_referents', 'gc.get_objects', 'ctypes', '_ctypes')
-HARNESS_ATTRS = ('_destroy', '_lib', 'guard_alive')
+HARNESS_ATTRS = ('_destroy', 'guard_alive')     # not '_lib': a CUDA candidate may well name its module that
 _GENERIC = {'add', 'mul', 'cat', 'neg', 'sum', 'mean', 'dot', 'var', 'std', 'inner', 'outer', 'norm', 'tanh', 'erf', 'sigmoid'}
 _SAFE_ROOTS = ('triton', 'math', 'numpy', 'operator', 'builtins', 'functools', 'itertools', 'cmath', 'statistics')
 
