@@ -21,7 +21,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 install: $(BIN)/.installed
 	@command -v bwrap >/dev/null || apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; } >/dev/null 2>&1 || echo 'bubblewrap unavailable: the sandbox degrades to rlimits (see README, Dependencies)'
 	@# the browser test (tests/test_browser.py) drives headless Chromium; without it that test is skipped, saying why
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt-get install -y -qq chromium >/dev/null 2>&1 || echo 'chromium unavailable: the browser test will be skipped'
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 || echo 'chromium unavailable: the browser test will be skipped'
 
 # the main job on the embedded default: the tiny preset, the built-in search, whatever device exists
 run: install
