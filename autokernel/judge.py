@@ -668,7 +668,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     c = ops.with_dtype(case, dtype)
     per_set = sum(t.numel() * t.element_size() for t in flat_tensors(_fresh(ctx.kind, c, ctx.device)[0])) * 2 or 1
     S = timing_sets(ctx.kind, c, ctx.device, per_set)
-    n_rounds = int(core.setting('timing_rounds', 5 if gpu else 3))
+    n_rounds = int(core.setting('timing_rounds', 0)) or (5 if gpu else 3)    # 0: the device's default
     with device_lock(ctx.device):
         with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
