@@ -293,11 +293,11 @@ def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes
         elif p.is_dir(): a += ['--ro-bind', str(p), str(p)]
     for e in _ETC:
         if os.path.exists(f'/etc/{e}'): a += ['--ro-bind', f'/etc/{e}', f'/etc/{e}']
-    for p in _ro_paths(ro):
-        if not p.startswith('/usr/'): a += ['--ro-bind', p, p]
     size = ['--size', str(tmp_bytes)] if tmp_bytes else []
     a += ['--proc', '/proc', '--dev', '/dev', *size, '--tmpfs', '/tmp']
     a += ['--bind', '/dev/shm', '/dev/shm'] if host_shm else [*size, '--tmpfs', '/dev/shm']
+    for p in _ro_paths(ro):      # after the private /tmp: a project or venv under /tmp (a CI clone) stays visible
+        if not p.startswith('/usr/'): a += ['--ro-bind', p, p]
     if gpu:
         for dev in sorted(Path('/dev').glob('nvidia*')): a += ['--dev-bind', str(dev), str(dev)]
         a += ['--ro-bind-try', '/sys', '/sys']

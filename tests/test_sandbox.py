@@ -428,3 +428,18 @@ def test_judge_side_buffers_are_not_redirected_by_planted_links(level, tmp_path)
         t.fill_(65)
     finally: os.close(fd)
     assert victim.read_text() == 'precious' and (rw / 'buf9.bin').read_bytes() == b'A' * 64
+
+
+@pytest.mark.skipif(not HAS_BWRAP, reason='no bubblewrap here')
+def test_a_readonly_folder_under_tmp_stays_visible_and_readonly():
+    "A CI clone (and its .venv) may live under /tmp: the private /tmp must not hide it, and it stays read-only."
+    import tempfile
+    from autokernel.sandbox import run_sandboxed
+    with tempfile.TemporaryDirectory(dir='/tmp') as d:
+        marker = os.urandom(8).hex()
+        Path(d, 'project.txt').write_text(marker)
+        code = (f"import pathlib; p = pathlib.Path({d!r}, 'project.txt'); print(p.read_text())\n"
+                "try: p.write_text('x'); print('WROTE')\nexcept OSError: print('READONLY')")
+        r = run_sandboxed([sys.executable, '-I', '-S', '-c', code], ro=(d,), level='bwrap', timeout=60)
+        assert r['stdout'].split() == [marker, 'READONLY'], r
+        assert Path(d, 'project.txt').read_text() == marker
