@@ -156,6 +156,9 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
         res = {**_record('error', 'harness', f"the judge failed: {type(e).__name__}: {str(e)[:300]}", stage[0]),
                'traceback': traceback.format_exc()[-2000:]}
     rc = worker.proc.poll()
+    if rc is None and res is None and not timed_out:   # its pipe closed first: give the exit status a moment to arrive
+        try: rc = worker.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired: pass
     worker.kill()
     log = worker.log_tail()
     if res is None and not started:
@@ -277,7 +280,7 @@ class BenchPool:
 def bench_cmd(argv) -> int:
     "`autokernel bench`: judge and time one kernel folder."
     p = argparse.ArgumentParser(prog='autokernel bench', description='Judge a kernel folder: 5 correctness stages, exploit checks, timing.')
-    p.add_argument('kernel_dir')
+    p.add_argument('kernel_dir', help='an extracted kernel folder (kernel.py + spec.json), e.g. kernels/gpt2/02_gelu')
     p.add_argument('--spec', help='spec.json to use (default: KERNEL_DIR/spec.json)')
     p.add_argument('--device', default=None, help='cpu, cuda or auto (default: settings)')
     p.add_argument('--out', help='where to write the bench JSON (default: KERNEL_DIR/bench.json)')
