@@ -268,7 +268,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.compare_all': ('judge.html#compare_all', 'autokernel/judge.py'),
                                   'autokernel.judge.contract_cases': ('judge.html#contract_cases', 'autokernel/judge.py'),
                                   'autokernel.judge.copy_ms': ('judge.html#copy_ms', 'autokernel/judge.py'),
-                                  'autokernel.judge.descendants': ('judge.html#descendants', 'autokernel/judge.py'),
                                   'autokernel.judge.device_lock': ('judge.html#device_lock', 'autokernel/judge.py'),
                                   'autokernel.judge.fail': ('judge.html#fail', 'autokernel/judge.py'),
                                   'autokernel.judge.flat_tensors': ('judge.html#flat_tensors', 'autokernel/judge.py'),

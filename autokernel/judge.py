@@ -17,16 +17,18 @@ from pathlib import Path
 from . import core                  # first: on a machine without a GPU it turns on Triton's interpreter
 import torch
 from .worker import MAX_REPLY
+from .sandbox import descendants   # the sandbox's /proc walk: every living descendant of a pid
+
 
 # %% auto #0
 __all__ = ['CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'SLEEP_MARGIN',
            'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone',
-           'classify_error', 'parse_reply', 'descendants', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits',
-           'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
-           'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases',
-           'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
-           'time_rounds', 'time_local', 'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'classify_error', 'parse_reply', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors',
+           'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager',
+           'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases', 'is_edge', 'plan',
+           'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local',
+           'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
+           'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -64,20 +66,6 @@ def parse_reply(line: bytes) -> dict:
     if r.get('forbidden_hit'):
         raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces ({str(r['forbidden_hit'])[:80]})")
     return r
-
-# %% ../nbs/03b_judge.ipynb #1bb0308b
-def descendants(pid: int) -> list[int]:
-    "Every living descendant of `pid` (children, their children, ...)."
-    kids = {}
-    for p in Path('/proc').iterdir():
-        if not p.name.isdigit(): continue
-        try: stat = (p / 'stat').read_text()
-        except OSError: continue
-        kids.setdefault(int(stat[stat.rindex(')') + 2:].split()[1]), []).append(int(p.name))
-    out, todo = [], [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []): out.append(c); todo.append(c)
-    return out
 
 # %% ../nbs/03b_judge.ipynb #bc42414d
 class Session:

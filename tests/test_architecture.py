@@ -26,7 +26,7 @@ USES = {
     "profile": set(),                   # owns the profile JSON (load_profile, amdahl_table)
     "extract": {"profile"},             # reads the profile JSON through its owner
     "bench": {"sandbox", "judge"},      # the parent side: runs the judge's stages on workers in the sandbox
-    "judge": {"worker"},                # the judge/worker protocol (MAX_REPLY); never candidate code
+    "judge": {"worker", "sandbox"},     # the judge/worker protocol (MAX_REPLY), the sandbox's /proc walk; never candidate code
     "worker": set(),                    # the candidate side, in the sandbox: imports nothing of the package
     "schedule": set(),
     "agents": set(),
@@ -51,7 +51,6 @@ KNOWN = {
 BENCH_KNOWN = {"e2e_vs_compile.py: verify._float64_copy"}   # deploy's benchmark; may only shrink
 SAME_MEANING = {
     "main",                             # a process's entry point: the CLI's (cli) and the bench worker's (worker)
-    "descendants",                      # the same /proc walk, written twice (judge, sandbox): one should import the other
 }
 
 
