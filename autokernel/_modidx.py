@@ -730,6 +730,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.verify._rel': ('verify.html#_rel', 'autokernel/verify.py'),
                                    'autokernel.verify._select': ('verify.html#_select', 'autokernel/verify.py'),
                                    'autokernel.verify._time_once': ('verify.html#_time_once', 'autokernel/verify.py'),
+                                   'autokernel.verify.candidates_in_mode': ('verify.html#candidates_in_mode', 'autokernel/verify.py'),
                                    'autokernel.verify.compare_outputs': ('verify.html#compare_outputs', 'autokernel/verify.py'),
                                    'autokernel.verify.compile_kernels': ('verify.html#compile_kernels', 'autokernel/verify.py'),
                                    'autokernel.verify.compile_note': ('verify.html#compile_note', 'autokernel/verify.py'),

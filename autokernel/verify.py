@@ -17,10 +17,11 @@ from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples
 from .runtime import Patcher, graphed, never_ran, patch
 
 # %% auto #0
-__all__ = ['COMPILE_MARGIN', 'MODES', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels', 'flat_outputs',
-           'fresh_inputs', 'compare_outputs', 'time_modes', 'predicted_speedup', 'why_differ', 'model_from_run',
-           'compile_kernels', 'compile_note', 'greedy_select', 'config_name', 'mode_forward', 'select_in_mode',
-           'deliver', 'verify', 'verify_table', 'verify_cmd', 'Optimized', 'optimized']
+__all__ = ['COMPILE_MARGIN', 'MODES', 'SELECT_MAX', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels',
+           'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'predicted_speedup', 'why_differ',
+           'model_from_run', 'compile_kernels', 'compile_note', 'greedy_select', 'config_name', 'mode_forward',
+           'candidates_in_mode', 'select_in_mode', 'deliver', 'verify', 'verify_table', 'verify_cmd', 'Optimized',
+           'optimized']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -311,6 +312,14 @@ def _dynamo_limits():
     names = [n for n in ('recompile_limit', 'cache_size_limit', 'accumulated_recompile_limit', 'accumulated_cache_size_limit') if hasattr(cfg, n)]
     return cfg.patch(**{n: max(getattr(cfg, n), 256) for n in names})
 
+SELECT_MAX = 4   # kernels tried per compiled mode: each step of the greedy search is a fresh torch.compile of the model
+
+def candidates_in_mode(ran, mode: str, gpu: bool, most: int = SELECT_MAX) -> list:
+    """The kernels the greedy search tries in `mode`: all that ran in the eager modes; under torch.compile (on a GPU) only
+    those that beat it in their bench (`compile_kernels`), the `most` with the largest expected gain."""
+    if not mode.startswith('compile'): return list(ran)
+    return sorted(compile_kernels(ran, gpu), key=lambda k: -_gain(k, mode))[:most]
+
 def select_in_mode(model, x, mode, kernels, check, device, reps: int, min_gain: float = 0.01, log=print) -> dict:
     "`greedy_select` over `kernels` (entries that ran) in `mode`; `check(out)` is the output check of a forward's result."
     fwds, oks = {}, {}
@@ -363,7 +372,7 @@ def deliver(selections: dict, timing: dict, final=None) -> dict:
 def _select(model, x, ran, timing, orig, ref, dtype, device, reps, modes, log) -> dict:
     "Per-mode greedy choices over the kernels that ran, and the delivered configuration (see `deliver`)."
     check = lambda out: compare_outputs(orig, out, ref, dtype)
-    sels = {m: select_in_mode(model, x, m, ran, check, device, reps, log=log) for m in modes}
+    sels = {m: select_in_mode(model, x, m, candidates_in_mode(ran, m, is_gpu(device)), check, device, reps, log=log) for m in modes}
     def final(win, best_c):
         a = mode_forward(model, x, win['mode'], Patcher([k for k in ran if k['name'] in win['set']]) if win['set'] else None)
         b = mode_forward(model, x, best_c)

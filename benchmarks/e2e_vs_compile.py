@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,7 +88,8 @@ def one(a) -> dict:
         argv += ["--max-experiments", str(a.max_experiments)] if a.max_experiments is not None else []
         optimize_cmd(argv)
     model, inputs = load_model(spec_of(a.one), dev)
-    res = verify(run, model, inputs, reps=a.reps, log=lambda *x: None)
+    t0 = time.time()
+    res = verify(run, model, inputs, reps=a.reps, log=lambda *x: print(f"  [{a.one} verify {time.time() - t0:.0f}s]", *x, flush=True))
     d = res["selection"]["delivered"]
     by = {k["name"]: k for k in run_kernels(run, min_speedup=0.0)[0]}
     x = fresh_inputs(inputs, seed=7)
@@ -112,6 +114,15 @@ def one(a) -> dict:
             "never_ran": res.get("never_ran"), "card": device_name(dev), "run": str(run)}
 
 
+def save(path, rows, tiny) -> dict:
+    "The results object for `rows`; written to `path` when one is given."
+    out = {"card": next((r["card"] for r in rows if r.get("card")), None), "tiny": tiny, "models": rows}
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(PRESETS + HF), help="comma-separated: " + ", ".join(PRESETS + HF))
@@ -124,6 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "e2e_vs_compile"), help="where the optimize runs go")
     ap.add_argument("--reuse", action="store_true", help="reuse a model's run folder when it already has a verify.json")
     ap.add_argument("--out", default=None, help="results file (default on a GPU: benchmarks/results/e2e_vs_compile.json)")
+    ap.add_argument("--merge", action="store_true", help="keep the results file's rows of models not run now (split a session)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--json", help=argparse.SUPPRESS)
@@ -136,33 +148,32 @@ def main(argv=None) -> int:
     import torch
     gpu = (a.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
     env = dict(os.environ, **({"E2E_TINY": "1"} if a.tiny else {}))
-    rows = []
-    for n in names:
+    path = a.out or (str(ROOT / "benchmarks" / "results" / "e2e_vs_compile.json") if gpu and not a.tiny else None)
+    kept = [r for r in json.loads(Path(path).read_text())["models"] if r["model"] not in names] if a.merge and path and Path(path).exists() else []
+    rows, t0 = [], time.time()
+    for i, n in enumerate(names):
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
             run = Path(a.runs_dir) / (f"{n}-tiny" if a.tiny else n)
             cmd = [sys.executable, __file__, "--one", n, "--run", str(run), "--json", f.name, "--budget", a.budget,
                    "--device", "cuda" if gpu else "cpu"] + [s for k, v in (("--top", a.top), ("--max-experiments", a.max_experiments),
                                                                           ("--reps", a.reps)) if v is not None for s in (k, str(v))]
             cmd += ["--reuse"] if a.reuse else []
-            print(f"== {n}: optimize ({a.budget}), verify, time every mode", flush=True)
+            print(f"== [{i + 1}/{len(names)}] {n}: optimize ({a.budget}), verify, time every mode ({time.time() - t0:.0f}s so far)", flush=True)
             p = subprocess.run(cmd, env=env)
             if p.returncode or not Path(f.name).read_text():
-                rows.append({"model": n, "preset": n in PRESETS, "error": f"exit {p.returncode}"}); continue
-            rows.append(json.loads(Path(f.name).read_text()))
+                rows.append({"model": n, "preset": n in PRESETS, "error": f"exit {p.returncode}"})
+            else: rows.append(json.loads(Path(f.name).read_text()))
+        save(path, rows + kept, a.tiny)                                  # after every model: a killed session keeps what it measured
+    rows += kept
     card = next((r["card"] for r in rows if r.get("card")), None)
-    out = {"card": card, "tiny": a.tiny, "models": rows}
-    print(f"\nend to end on {card}: the delivered configuration vs the best torch.compile mode\n")
+    print(f"\nend to end on {card}: the delivered configuration vs the best torch.compile mode ({time.time() - t0:.0f}s)\n")
     print(table(rows, ["model", "preset", "best_compile_mode", "best_compile_ms", "delivered_mode", "delivered_ms", "ratio", "outputs_match"]))
     ratios = [r["ratio"] for r in rows if r.get("ratio")]
     if ratios:
         import math
         print(f"\ngeomean ratio {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f} over {len(ratios)} models")
-    path = a.out or (str(ROOT / "benchmarks" / "results" / "e2e_vs_compile.json") if gpu and not a.tiny else None)
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(out, indent=1, default=str))
-        print(f"wrote {path}")
-    write_out("e2e_vs_compile.json", out)
+    if path: print(f"wrote {path}")
+    write_out("e2e_vs_compile.json", save(None, rows, a.tiny))
     return 0 if rows and all("error" not in r and r["outputs_match"] for r in rows) else 1
 
 
