@@ -134,13 +134,23 @@ def _death(rc, timed_out, timeout, stage, log) -> tuple[str, str]:
         return ('segfault' if name == 'SIGSEGV' else 'crash'), f"the worker died of {name}{where}"
     return 'crash', f"the worker exited (code {rc}){where} without a result"
 
+def _gone(pid, wait: float = 5.0) -> bool:
+    "Has process `pid` exited (no /proc entry, or a zombie), within `wait` seconds? Only then may its shared memory be reused."
+    end = time.time() + wait
+    while True:
+        try: state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+        except (OSError, IndexError): return True
+        if state in ('Z', 'X'): return True
+        if time.time() > end: return False
+        time.sleep(0.02)
+
 def _record(verdict, cause, reason, stage=None) -> dict:
     return {'verdict': verdict, 'cause': cause, 'reason': reason, 'stage': stage, 'stages': {}, 'timing': None}
 
 def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, baseline=None) -> dict:
     "Judge one candidate on `worker` (which is used up): the judge's result, or a failure record."
     timeout = float(timeout or core.setting('bench_timeout', 120.0))
-    t0, snap, stage, res, timed_out, started = time.time(), J.protect(), [None], None, False, False
+    t0, snap, stage, res, timed_out, started, sess = time.time(), J.protect(), [None], None, False, False, None
     kdir = worker.dir / 'kernel'
     kdir.mkdir(exist_ok=True)
     shutil.copy(kernel_path, kdir / 'kernel.py')
@@ -160,6 +170,7 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
         try: rc = worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired: pass
     worker.kill()
+    if sess is not None: sess.close(worker_dead=_gone(worker.pid))
     log = worker.log_tail()
     if res is None and not started:
         res = _record('error', 'worker_start', f"the bench worker failed to start (exit {rc}): "

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import select
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,14 +22,14 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 
 # %% auto #0
-__all__ = ['CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'SLEEP_MARGIN',
-           'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone',
-           'classify_error', 'parse_reply', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors',
-           'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager',
-           'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases', 'is_edge', 'plan',
-           'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local',
-           'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
-           'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+__all__ = ['ARENA_CHUNK', 'CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD',
+           'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject',
+           'WorkerGone', 'classify_error', 'parse_reply', 'Arena', 'acquire_arena', 'return_arena', 'Session',
+           'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context',
+           'check_process', 'judged_call', 'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock',
+           'check', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline',
+           'timing_sets', 'time_rounds', 'time_local', 'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda',
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -67,19 +68,76 @@ def parse_reply(line: bytes) -> dict:
         raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces ({str(r['forbidden_hit'])[:80]})")
     return r
 
+# %% ../nbs/03b_judge.ipynb #2a0d8691
+ARENA_CHUNK = 256 << 20            # bytes: the smallest allocation an arena makes (each is its own cudaMalloc segment)
+_ARENA_LOCK, _ARENAS, _POOLS = threading.Lock(), [], {}
+
+def _pool_alloc(nbytes: int, device) -> torch.Tensor:
+    "`nbytes` (a 2 MiB multiple) of uint8 from the judge's private CUDA pool, which holds only arena chunks and never frees."
+    with _ARENA_LOCK:
+        pool = _POOLS.get(str(device)) or _POOLS.setdefault(str(device), torch.cuda.MemPool())
+        with torch.cuda.use_mem_pool(pool, device=device):
+            return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=device)
+
+class Arena:
+    "GPU memory the judge shares with one worker at a time: chunks from `_pool_alloc`, reused after `reset`."
+    def __init__(self, device, alloc=_pool_alloc):
+        self.device, self.alloc, self.chunks, self.at = torch.device(device), alloc, [], (0, 0)
+
+    def take(self, shape, stride, dtype, offset: int = 0) -> torch.Tensor:
+        "A tensor of `shape`/`stride`/`dtype` (values undefined) in a chunk, 256-byte aligned, after everything taken so far."
+        esz = dtype.itemsize
+        extent = offset + 1 + sum((s - 1) * st for s, st in zip(shape, stride)) if all(shape) else 0
+        nbytes = extent * esz
+        ci, off = self.at
+        off = -(-off // 256) * 256
+        while ci < len(self.chunks) and off + nbytes > self.chunks[ci].numel(): ci, off = ci + 1, 0
+        if ci == len(self.chunks): self.chunks.append(self.alloc(max(nbytes, ARENA_CHUNK), self.device))
+        self.at = (ci, off + nbytes)
+        return self.chunks[ci].view(dtype).as_strided(tuple(shape), tuple(stride), off // esz + offset)
+
+    def owns(self, t: torch.Tensor) -> bool:
+        "Is `t`'s whole storage one of this arena's chunks?"
+        p = t.untyped_storage().data_ptr()
+        return any(p == c.untyped_storage().data_ptr() for c in self.chunks)
+
+    def reset(self): self.at = (0, 0)
+
+def acquire_arena(device) -> Arena:
+    "A free arena for `device` (its last worker is dead), or a new one."
+    with _ARENA_LOCK:
+        for i, a in enumerate(_ARENAS):
+            if a.device == torch.device(device): return _ARENAS.pop(i)
+    return Arena(device)
+
+def return_arena(a: Arena):
+    "Give `a` back for the next worker: only once the worker that mapped it is dead."
+    a.reset()
+    with _ARENA_LOCK: _ARENAS.append(a)
+
 # %% ../nbs/03b_judge.ipynb #bc42414d
 class Session:
     "The judge's end of one worker."
     def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=()):
         self.p, self.dir, self.device, self.pid, self.deadline = proc, Path(rw_dir), torch.device(device), pid, deadline
         self.chain, self.buf, self.n, self.keep = set(chain) | {pid}, b'', 0, []
+        self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
 
     def send(self, msg):
         import torch.multiprocessing  # noqa: F401  (registers the reducers: CUDA tensors cross as IPC handles)
         from multiprocessing.reduction import ForkingPickler
         import struct
-        b = bytes(ForkingPickler.dumps(msg))
+        import io
+        from torch.multiprocessing.reductions import reduce_tensor
+        def arena_only(t):   # by construction: a CUDA tensor crosses only from this worker's arena, never the judge's memory
+            if t.is_cuda and not (self.arena and self.arena.owns(t)): raise RuntimeError("judge bug: a CUDA tensor outside the arena")
+            return reduce_tensor(t)
+        f = io.BytesIO()
+        p = ForkingPickler(f)
+        p.dispatch_table[torch.Tensor] = p.dispatch_table[torch.nn.Parameter] = arena_only
+        p.dump(msg)
+        b = f.getvalue()
         try: self.p.stdin.write(struct.pack('<Q', len(b)) + b); self.p.stdin.flush()
         except (BrokenPipeError, OSError): raise WorkerGone('died') from None
 
@@ -103,7 +161,7 @@ class Session:
     def share(self, t: torch.Tensor):
         "`(description, shared tensor)`: `t`'s values in a buffer the worker maps (same shape, strides and offset)."
         if core.is_gpu(self.device):
-            sh = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device).copy_(t)
+            sh = self.arena.take(t.shape, t.stride(), t.dtype, t.storage_offset()).copy_(t)
             self.keep.append(sh)
             return {'cuda': sh}, sh
         extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
@@ -133,6 +191,12 @@ class Session:
     def extra_processes(self) -> list[int]:
         "Processes below the worker's launcher that are not the launcher chain or the worker: what kernel.py started."
         return [p for p in descendants(self.p.pid) if p not in self.chain]
+
+    def close(self, worker_dead: bool):
+        "The job is over: its arena goes back for the next worker once this one is dead (else it is never reused)."
+        self.release()
+        if self.arena is not None and worker_dead: return_arena(self.arena)
+        self.arena = None
 
     def release(self):
         self.keep.clear()

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from _common import ROOT, table, write_out
 
 from autokernel import bench as B
@@ -78,7 +80,9 @@ def main(argv=None):
                "median_worker_start_s": statistics.median(r["elapsed_s"].get("worker_start", 0) for r in results),
                "median_compile_s": med("compile_s"), "median_correctness_s": med("correct_s"), "median_timing_s": med("timing_s"),
                "median_wall_s": med("wall_s"), "verdicts": {v: sum(r["verdict"] == v for r in rows) for v in ("pass", "fail", "rejected", "error")},
-               "best_ms": min((r["kernel_ms"] for r in rows if r["kernel_ms"]), default=None)}
+               "best_ms": min((r["kernel_ms"] for r in rows if r["kernel_ms"]), default=None),
+               **({"judge_gpu_reserved_gb": torch.cuda.memory_reserved(device) / 2**30,
+                   "judge_gpu_peak_reserved_gb": torch.cuda.max_memory_reserved(device) / 2**30} if gpu else {})}
     print(table(rows, list(rows[0])))
     print()
     print(table([{"what": k, "value": v} for k, v in summary.items() if k != "case"], ["what", "value"]))
