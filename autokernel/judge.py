@@ -74,10 +74,12 @@ _ARENA_LOCK, _ARENAS, _POOLS = threading.Lock(), [], {}
 
 def _pool_alloc(nbytes: int, device) -> torch.Tensor:
     "`nbytes` (a 2 MiB multiple) of uint8 from the judge's private CUDA pool, which holds only arena chunks and never frees."
+    index = torch.device(device).index
+    index = torch.cuda.current_device() if index is None else index    # the pool API wants a device number, not 'cuda'
     with _ARENA_LOCK:
-        pool = _POOLS.get(str(device)) or _POOLS.setdefault(str(device), torch.cuda.MemPool())
-        with torch.cuda.use_mem_pool(pool, device=device):
-            return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=device)
+        pool = _POOLS.get(index) or _POOLS.setdefault(index, torch.cuda.MemPool())
+        with torch.cuda.use_mem_pool(pool, device=index):
+            return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=f'cuda:{index}')
 
 class Arena:
     "GPU memory the judge shares with one worker at a time: chunks from `_pool_alloc`, reused after `reset`."
