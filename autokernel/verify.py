@@ -557,7 +557,7 @@ class Optimized(torch.nn.Module):
         self._graphs = {}
 
     def _run(self, *args, **kwargs):
-        m = self._compiled or self.model
+        m = self.model if self._compiled is None else self._compiled   # not `or`: a compiled module's truth value calls len()
         if self.mode == 'compile+cudagraphs': torch.compiler.cudagraph_mark_step_begin()
         if self.patcher is None: return m(*args, **kwargs)
         with patch(self.model, self.patcher, compiled=self._compiled is not None): return m(*args, **kwargs)
