@@ -56,6 +56,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.bench.bench_cmd': ('bench.html#bench_cmd', 'autokernel/bench.py'),
                                   'autokernel.bench.finish': ('bench.html#finish', 'autokernel/bench.py'),
                                   'autokernel.bench.isolation': ('bench.html#isolation', 'autokernel/bench.py'),
+                                  'autokernel.bench.last_error': ('bench.html#last_error', 'autokernel/bench.py'),
                                   'autokernel.bench.run_on': ('bench.html#run_on', 'autokernel/bench.py'),
                                   'autokernel.bench.scrub': ('bench.html#scrub', 'autokernel/bench.py'),
                                   'autokernel.bench.spawn_candidate': ('bench.html#spawn_candidate', 'autokernel/bench.py'),

@@ -26,8 +26,8 @@ from . import judge as J
 from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa: F401  (the public names other stages use)
 
 # %% auto #0
-__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'run_on', 'finish',
-           'summary', 'bench', 'BenchPool', 'bench_cmd']
+__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'last_error',
+           'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
@@ -132,7 +132,17 @@ def _death(rc, timed_out, timeout, stage, log) -> tuple[str, str]:
     if rc is not None and rc < 0:
         name = signal.Signals(-rc).name
         return ('segfault' if name == 'SIGSEGV' else 'crash'), f"the worker died of {name}{where}"
-    return 'crash', f"the worker exited (code {rc}){where} without a result"
+    err = last_error(log)
+    return 'crash', f"the worker exited (code {rc}){where} without a result" + (f": {err}" if err else '')
+
+_ERROR_LINE = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*')
+_BOILERPLATE = ('Search for `', 'CUDA kernel errors might', 'For debugging consider', 'Compile with `TORCH_USE_CUDA_DSA`')
+
+def last_error(log: str, n: int = 200) -> str:
+    "The last exception line of a worker's stderr (`RuntimeError: ...`), else its last line that is not CUDA boilerplate."
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.strip().startswith(_BOILERPLATE)]
+    hit = next((ln for ln in reversed(lines) if _ERROR_LINE.match(ln)), lines[-1] if lines else '')
+    return hit[:n]
 
 def _gone(pid, wait: float = 5.0) -> bool:
     "Has process `pid` exited (no /proc entry, or a zombie), within `wait` seconds? Only then may its shared memory be reused."

@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta', 'transposed_meta', 'restride',
-           'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm', 'rmsnorm', 'add_layernorm',
-           'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention', 'npot_hidden',
-           'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops', 'attention_test_cases',
-           'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles', 'bytes_from_outputs', 'same_as_x',
-           'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'get_kind', 'make_case', 'make_inputs', 'with_dtype',
-           'tolerance', 'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
-           'discover_kinds', 'register_kind']
+__all__ = ['ACTIVATIONS', 'KINDS', 'COMPARE_CHUNK', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta',
+           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm',
+           'rmsnorm', 'add_layernorm', 'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention',
+           'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops',
+           'attention_test_cases', 'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles',
+           'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'get_kind',
+           'make_case', 'make_inputs', 'with_dtype', 'tolerance', 'reference64', 'compare', 'baseline_path',
+           'load_kernel_module', 'check_kernel', 'load_kind', 'discover_kinds', 'register_kind']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -456,31 +456,43 @@ def reference64(kind, args, kwargs, device='cpu'):
     return k.reference(*args64, **kwargs)
 
 # %% ../nbs/02_ops.ipynb #c912231d
-def _compare_one(out, ref, tol) -> dict:
+COMPARE_CHUNK = 1 << 24   # elements compared at a time: bounds the judge's float64 temporaries (~8 x 128 MB)
+
+def _compare_one(out, ref, tol, chunk: int = COMPARE_CHUNK) -> dict:
     res = {'ok': False, 'max_rel_err': float('inf'), 'rel_norm_err': float('inf'), 'bad': 0, 'detail': ''}
     if not isinstance(out, torch.Tensor):
         return {**res, 'detail': f'expected a tensor, got {type(out).__name__}'}
     if tuple(out.shape) != tuple(ref.shape):
         return {**res, 'bad': ref.numel(), 'detail': f'shape {tuple(out.shape)} != expected {tuple(ref.shape)}'}
-    o, r = out.detach().to(device=ref.device, dtype=torch.float64), ref.detach().to(torch.float64)
-    fo, fr = torch.isfinite(o), torch.isfinite(r)
-    nonfinite_bad = (fo != fr) | (~fr & ~((o == r) | (o.isnan() & r.isnan())))
-    diff = torch.where(fr & fo, (o - r).abs(), torch.zeros_like(r))
-    ra = torch.where(fr, r.abs(), torch.zeros_like(r))
-    bad_mask = nonfinite_bad | (diff > tol['atol'] + tol['rtol'] * ra)
-    nbad = int(bad_mask.sum())
-    mre = float((diff / (tol['atol'] / tol['rtol'] + ra)).max()) if r.numel() else 0.0
-    rn = float(torch.linalg.vector_norm(torch.where(fr, r, torch.zeros_like(r))))
-    rne = float(torch.linalg.vector_norm(diff)) / (rn if rn > 0 else 1.0)
+    of, rf = out.detach().reshape(-1), ref.detach().reshape(-1)
+    nbad, mre, any_nonfinite, diff_norms, ref_norms, worst = 0, 0.0, False, [0.0], [0.0], None   # worst: (diff, index, kind)
+    for s in range(0, rf.numel(), chunk):        # in pieces: float64 temporaries of a [8192, 50257] output would be ~26 GB
+        o, r = of[s:s + chunk].to(device=ref.device, dtype=torch.float64), rf[s:s + chunk].to(torch.float64)
+        fo, fr = torch.isfinite(o), torch.isfinite(r)
+        nonfinite_bad = (fo != fr) | (~fr & ~((o == r) | (o.isnan() & r.isnan())))
+        diff = torch.where(fr & fo, (o - r).abs(), torch.zeros_like(r))
+        ra = torch.where(fr, r.abs(), torch.zeros_like(r))
+        bad_mask = nonfinite_bad | (diff > tol['atol'] + tol['rtol'] * ra)
+        nbad += (nb := int(bad_mask.sum()))
+        mre = max(mre, float((diff / (tol['atol'] / tol['rtol'] + ra)).max()))
+        any_nonfinite = any_nonfinite or bool(nonfinite_bad.any())
+        diff_norms.append(float(torch.linalg.vector_norm(diff)))
+        ref_norms.append(float(torch.linalg.vector_norm(torch.where(fr, r, torch.zeros_like(r)))))
+        if nb:
+            i = int(torch.argmax(bad_mask.to(torch.uint8) * (1 + diff / (diff.max() + 1e-300))))
+            if worst is None or float(diff[i]) > worst[0]:
+                worst = (float(diff[i]), s + i, 'non-finite mismatch' if bool(nonfinite_bad[i]) else 'out of tolerance')
+    rn = math.hypot(*ref_norms)
+    rne = math.hypot(*diff_norms) / (rn if rn > 0 else 1.0)
     detail = ''
     if nbad:
-        i = int(torch.argmax(bad_mask.flatten().to(torch.uint8) * (1 + diff.flatten() / (diff.max() + 1e-300))))
-        idx = tuple(int(v) for v in torch.unravel_index(torch.tensor(i), r.shape))
-        kind = 'non-finite mismatch' if bool(nonfinite_bad.flatten()[i]) else 'out of tolerance'
-        detail = f'{nbad} of {r.numel()} elements bad ({kind}); worst at {list(idx)}: got {o[idx].item():.6g}, expected {r[idx].item():.6g}'
+        _, i, kind = worst
+        idx = tuple(int(v) for v in torch.unravel_index(torch.tensor(i), ref.shape))
+        detail = (f'{nbad} of {ref.numel()} elements bad ({kind}); worst at {list(idx)}: got {float(of[i]):.6g}, '
+                  f'expected {float(rf[i]):.6g}')
     elif rne > tol['rel']:
         detail = f"relative norm error {rne:.3g} > {tol['rel']:.3g}"
-    return {'ok': nbad == 0 and rne <= tol['rel'], 'max_rel_err': mre if not nonfinite_bad.any() else float('inf'),
+    return {'ok': nbad == 0 and rne <= tol['rel'], 'max_rel_err': mre if not any_nonfinite else float('inf'),
             'rel_norm_err': rne, 'bad': nbad, 'detail': detail}
 
 def compare(out, ref64, dtype) -> dict:

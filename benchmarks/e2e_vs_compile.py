@@ -102,7 +102,7 @@ def one(a) -> dict:
         ref = run_model(*f64) if f64 is not None else None
         del f64
         check = compare_outputs(orig, modes["delivered"](), ref, next(model.parameters()).dtype)
-        timing = time_modes(modes, dev, reps=a.reps, warmup=3)
+        timing = time_modes(modes, dev, reps=a.reps or (30 if gpu else 3), warmup=3)
     for f in modes.values(): getattr(f, "release", lambda: None)()
     plain = {m: timing[m]["median_ms"] for m in ("compile", "compile+cudagraphs") if "median_ms" in timing.get(m, {})}
     best_c = min(plain, key=plain.get) if plain else None
