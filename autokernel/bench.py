@@ -26,8 +26,8 @@ from . import judge as J
 from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa: F401  (the public names other stages use)
 
 # %% auto #0
-__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'last_error',
-           'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'bench_cmd']
+__all__ = ['WORKER_ARGV', 'FAULTS', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub',
+           'last_error', 'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
@@ -144,6 +144,8 @@ def last_error(log: str, n: int = 200) -> str:
     hit = next((ln for ln in reversed(lines) if _ERROR_LINE.match(ln)), lines[-1] if lines else '')
     return hit[:n]
 
+FAULTS = ('illegal_address', 'oom', 'segfault', 'crash', 'timeout')   # a worker that ended so never passes its GPU memory on
+
 def _gone(pid, wait: float = 5.0) -> bool:
     "Has process `pid` exited (no /proc entry, or a zombie), within `wait` seconds? Only then may its shared memory be reused."
     end = time.time() + wait
@@ -179,8 +181,9 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     if rc is None and res is None and not timed_out:   # its pipe closed first: give the exit status a moment to arrive
         try: rc = worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired: pass
+    clean = res is not None and res.get('cause') not in FAULTS      # the worker answered to the end, without a GPU fault
     worker.kill()
-    if sess is not None: sess.close(worker_dead=_gone(worker.pid))
+    if sess is not None: sess.close(reuse=clean and _gone(worker.pid))
     log = worker.log_tail()
     if res is None and not started:
         res = _record('error', 'worker_start', f"the bench worker failed to start (exit {rc}): "

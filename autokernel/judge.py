@@ -194,10 +194,11 @@ class Session:
         "Processes below the worker's launcher that are not the launcher chain or the worker: what kernel.py started."
         return [p for p in descendants(self.p.pid) if p not in self.chain]
 
-    def close(self, worker_dead: bool):
-        "The job is over: its arena goes back for the next worker once this one is dead (else it is never reused)."
+    def close(self, reuse: bool):
+        """The job is over. `reuse`: the worker is dead and ended cleanly, so its arena goes back for the next worker;
+        otherwise (alive, or it died of a fault while it had the arena mapped) the arena is never used again."""
         self.release()
-        if self.arena is not None and worker_dead: return_arena(self.arena)
+        if self.arena is not None and reuse: return_arena(self.arena)
         self.arena = None
 
     def release(self):

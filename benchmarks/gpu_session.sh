@@ -1,22 +1,55 @@
 #!/usr/bin/env bash
-# The GPU runs behind BENCHMARKS.md, in stages that each fit one 10-minute command on the lent H100.
-#   bash benchmarks/gpu_session.sh STAGE      (STAGE: profile | kernels | bench | optimize | e2e)
-# Writes logs and JSON under $OUT (or benchmarks/results/new/ when OUT is unset). Needs only the GPU image's
-# python3 (torch, triton, transformers); autokernel is imported from the working tree.
+# The GPU runs behind BENCHMARKS.md, in stages that each fit one 10-minute command on the lent H200.
+#   here, once a session:   bash benchmarks/gpu_session.sh prepare     (wheels -> .whl/, bubblewrap -> .gpu/; both git-ignored
+#                           through .git/info/exclude; carry both: run(..., carry=[".whl", ".gpu"]))
+#   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE       (STAGE below; logs and JSON under $OUT)
+# Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
+# others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 out=${OUT:-benchmarks/results/new}; mkdir -p "$out"
-run() { local name=$1; shift; echo "== $name: $*"; timeout "${LIMIT:-560}" "$@" 2>&1 | tee "$out/$name.log"; }
+t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 ))s] $*" | tee -a "$out/session.log"; }
+step() { local name=$1 limit=$2; shift 2; el "== $name: $*"; timeout "$limit" "$@" > "$out/$name.log" 2>&1; local rc=$?
+         el "   $name: exit $rc"; nvidia-smi --query-gpu=memory.used --format=csv,noheader 2>/dev/null | sed 's/^/   gpu memory used: /' >> "$out/session.log"; }
+setup() {
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /opt/aksite .whl/*.whl > /tmp/pip.log 2>&1 || { el "wheel install failed:"; tail -3 /tmp/pip.log; }
+  export PYTHONPATH=/opt/aksite:$PWD PYTHONUNBUFFERED=1
+  if ! command -v bwrap > /dev/null && [ -x .gpu/bwrap ]; then
+    mkdir -p /opt/akbin
+    if ldd .gpu/bwrap | grep -q "not found"; then printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$PWD/.gpu/lib" "$PWD/.gpu/bwrap" > /opt/akbin/bwrap
+    else cp .gpu/bwrap /opt/akbin/; fi
+    chmod +x /opt/akbin/bwrap; export PATH=/opt/akbin:$PATH
+  fi
+  el "setup: $(python3 -c 'import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())' 2>&1)"
+  el "sandbox: $(python3 -c 'from autokernel import sandbox; print(sandbox.sandbox_level())' 2>&1)"
+}
 case "${1:-}" in
-  profile)  run profile_presets python3 benchmarks/profile_presets.py --out-dir presets
-            cp presets/*.profile.json presets/profile_check.json "$out"/ ;;
-  kernels)  LIMIT=150 run check_cuda python3 tests/test_cuda_gpu.py
-            LIMIT=400 run baselines python3 benchmarks/baselines.py --workers 6 ;;
-  bench)    LIMIT=200 run gpu_exploits python3 benchmarks/gpu_exploits.py
-            LIMIT=300 run harness_pace python3 benchmarks/harness_pace.py --n 60 --workers 3 ;;
-  optimize) run optimize_gpt2 python3 benchmarks/optimize_gpt2.py --budget 8m --run /tmp/ak-gpt2 --fresh
-            tar czf "$out/optimize_gpt2_run.tgz" -C /tmp ak-gpt2 ;;
-  e2e)      run e2e python3 benchmarks/e2e_presets.py ${E2E_ARGS:-} ;;
-  *) echo "usage: $0 profile|kernels|bench|optimize|e2e"; exit 2 ;;
+  prepare)  bash ../shared/device/wheelhouse.sh .whl papermill ipykernel nbclient nbformat nbconvert openai nbdev kernels liger-kernel
+            rm -f .whl/huggingface_hub-* .whl/hf_xet-* .whl/tqdm-*          # keep the image's own (transformers needs its hub)
+            mkdir -p .gpu/lib && cp "$(command -v bwrap)" .gpu/ && for l in $(ldd "$(command -v bwrap)" | awk '/=>/ {print $3}'); do
+              case $l in */libc.so*) ;; *) cp -L "$l" .gpu/lib/ ;; esac; done
+            grep -qx '/.whl/' .git/info/exclude 2>/dev/null || printf '/.whl/\n/.gpu/\n' >> .git/info/exclude
+            du -sh .whl .gpu ;;
+  check)    setup
+            step ipc_check 120 python3 benchmarks/ipc_check.py
+            step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_export.py ;;
+  judge)    setup
+            step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
+            step harness_pace 180 python3 benchmarks/harness_pace.py --n 60 --workers 3
+            step sandbox_cost 120 python3 benchmarks/sandbox_cost.py --device cuda --n 5 ;;
+  e2e)      setup   # MODELS=gpt2,llama,bert,qwen2,t5,vit BUDGET=8m; --merge keeps the rows of models run in earlier calls
+            step e2e 560 python3 benchmarks/e2e_vs_compile.py --models "${MODELS:-gpt2,qwen2}" --budget "${BUDGET:-60s}" --runs-dir /tmp/e2e --merge
+            tar czf "$out/e2e_runs.tgz" -C /tmp e2e 2> /dev/null ;;
+  kernels)  setup
+            step baselines 560 python3 benchmarks/baselines.py --backends triton,cuda ;;
+  loop)     setup
+            step loop_pace 600 python3 benchmarks/loop_pace.py --preset gpt2 --budget "${BUDGET:-8m}" ;;
+  kernelbench) setup
+            step kernelbench 560 python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
+  profile)  setup
+            step profile_presets 400 python3 benchmarks/profile_presets.py --out-dir presets
+            cp presets/*.profile.json "$out"/ 2> /dev/null ;;
+  *) echo "usage: $0 prepare|check|judge|e2e|kernels|loop|kernelbench|profile" >&2; exit 2 ;;
 esac
+tar czf "$out/results.tgz" benchmarks/results 2> /dev/null
+el end

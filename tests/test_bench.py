@@ -197,3 +197,13 @@ def test_benchmark_scripts_cpu_smoke(tmp_path):
     pace = json.loads((tmp_path / "harness_pace_cpu_smoke.json").read_text())
     assert pace["candidates_per_hour"] > 0 and pace["card"].startswith("CPU") and pace["verdicts"]["pass"] == 1
     assert not (tmp_path / "gpu_exploits.json").exists() and not (tmp_path / "harness_pace.json").exists()
+
+
+def test_ipc_check_cpu(tmp_path):
+    "benchmarks/ipc_check.py: honest workers after a fault and an abort still pass (on the CPU: shared files, no IPC)."
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ipc_check.py"), "--device", "cpu", "--shape", "4,64"], env=env,
+                       capture_output=True, text=True, timeout=600, cwd=ROOT / "benchmarks")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads((tmp_path / "ipc_check.json").read_text())
+    assert res["ok"] and [r["verdict"] for r in res["rows"]].count("error") == 2 and len(res["rows"]) == 8

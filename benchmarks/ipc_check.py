@@ -1,0 +1,70 @@
+"""Does a GPU worker still get the judge's buffers (CUDA IPC, the arena) after other workers died of faults?
+
+Session 5 on the H200 saw every worker after a faulting one fail with `CUDA error: mapping of buffer object failed`
+(`results/gpu_exploits_h200_s5.log`). This runs honest softmax baselines around a CUDA illegal address and an
+abort, one worker at a time, and prints for each job its verdict, the worker's last error, the seconds it took and the
+judge's reserved GPU memory: the first GPU command of a session that changes the judge.
+
+    python3 benchmarks/ipc_check.py                  # on the GPU machine: prints a table, writes $OUT/ipc_check.json
+    python3 benchmarks/ipc_check.py --device cpu     # the same sequence on the CPU (shared files, no IPC)"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import table, write_out
+
+import torch
+from autokernel import bench as B
+from autokernel import core, ops
+
+FAULTS = {
+    "illegal_address": '''import torch, triton, triton.language as tl
+META = dict(kind='softmax', backend='triton')
+@triton.jit
+def _wild(y_ptr, n, BLOCK: tl.constexpr):
+    o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(y_ptr + o + (1 << 40), 1.0, mask=o < n)
+def kernel_fn(x):
+    y = torch.empty_like(x)
+    _wild[(triton.cdiv(y.numel(), 1024),)](y, y.numel(), BLOCK=1024)
+    return y
+''',
+    "abort": "import os\nMETA = dict(kind='softmax', backend='triton')\ndef kernel_fn(x):\n    os.abort()\n",
+}
+SEQUENCE = ["honest", "honest", "illegal_address", "honest", "honest", "abort", "honest", "honest"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--shape", default="8,1024,768")
+    a = p.parse_args(argv)
+    dev = core.get_device(a.device)
+    gpu = core.is_gpu(dev)
+    case = ops.make_case("softmax", [[int(s) for s in a.shape.split(",")]], "bfloat16" if gpu else "float32")
+    spec = {"kind": "softmax", "backend": "triton", "case": case, "dtypes": ["bfloat16" if gpu else "float32"], "test_cases": ops.KINDS["softmax"].test_cases(case)}
+    rows = []
+    with tempfile.TemporaryDirectory() as d, B.BenchPool(workers=1, device=dev, timeout=120) as pool:
+        for i, name in enumerate(SEQUENCE):
+            k = Path(d) / f"{i:02d}_{name}"
+            k.mkdir()
+            (k / "kernel.py").write_text(FAULTS.get(name) or ops.baseline_path("softmax", "triton").read_text())
+            t0 = time.time()
+            r = pool.bench(k, spec, False)
+            rows.append({"job": i, "candidate": name, "verdict": r["verdict"], "cause": r.get("cause"), "seconds": round(time.time() - t0, 2),
+                         "worker_error": B.last_error(r.get("stderr_tail") or "")[:90],
+                         "judge_reserved_gb": round(torch.cuda.memory_reserved(dev) / 2**30, 2) if gpu else None})
+            print(f"[{i + 1}/{len(SEQUENCE)}] {name}: {r['verdict']} {r.get('cause') or ''} ({rows[-1]['seconds']} s)", flush=True)
+    print(table(rows, list(rows[0])))
+    honest_after = [r for r in rows[2:] if r["candidate"] == "honest"]
+    ok = all(r["verdict"] == "pass" for r in rows if r["candidate"] == "honest")
+    print(f"\n{core.device_name(dev)}: honest workers after a fault {'all pass' if ok else 'FAIL'} "
+          f"({sum(r['verdict'] == 'pass' for r in honest_after)}/{len(honest_after)})")
+    write_out("ipc_check.json", {"card": core.device_name(dev), "sandbox": B.isolation(gpu)["level"], "rows": rows, "ok": ok})
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
