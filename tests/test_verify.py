@@ -183,3 +183,14 @@ def test_e2e_vs_compile_smoke(tmp_path):
     assert res["card"] and m["model"] == "vit" and m["preset"] is False and m["outputs_match"] is True
     assert set(m) >= {"best_compile_mode", "best_compile_ms", "delivered_mode", "delivered_ms", "ratio"} and m["delivered_ms"] > 0
     assert m["delivered_mode"] == load_json(tmp_path / "runs" / "vit-tiny" / "verify.json")["selection"]["delivered"]["config"]
+
+
+def test_optimized_compile_mode_runs_a_model_without_len():
+    "Optimized in a compile mode calls the compiled module (GPT-2, like nn.Linear, has no len(): truth tests must not be used)."
+    from autokernel.verify import Optimized
+    torch.manual_seed(0)
+    m = torch.nn.Linear(8, 8).eval()
+    x = torch.randn(3, 8)
+    o = Optimized(m, [], "compile")
+    with pytest.raises(TypeError): bool(o._compiled)              # what the old `self._compiled or self.model` did
+    with torch.no_grad(): torch.testing.assert_close(o(x).double(), m.double()(x.double()), rtol=1e-5, atol=1e-5)
