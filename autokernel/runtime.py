@@ -7,6 +7,7 @@
 from __future__ import annotations
 import ast
 import functools
+import operator
 import hashlib
 import math
 import os
@@ -25,8 +26,8 @@ from .core import AutokernelError, dtype_name, load_json, to_dtype
 # %% auto #0
 __all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'call_key', 'case_keys', 'launched_kernels',
            'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call', 'attribute_patches',
-           'pattern_forwards', 'function_patches', 'patch', 'key_json', 'key_diff', 'never_ran', 'graphed',
-           'plug_check']
+           'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'function_patches',
+           'patch', 'key_json', 'key_diff', 'never_ran', 'graphed', 'plug_check']
 
 # %% ../nbs/06a_runtime.ipynb #66a8e25e
 def _ops():
@@ -152,6 +153,11 @@ MATCHER_KIND = {f: kind for kind, fs in KIND_MATCHERS.items() for f in fs}
 # %% ../nbs/06a_runtime.ipynb #60ea3bd6
 _OPS = {}
 _TLS = threading.local()
+_TRACE = threading.local()     # on while `kernel_backend` traces a graph for inductor
+
+def _tracing() -> bool:
+    "Is this call being traced into a compiled graph (by dynamo, or by `kernel_backend`'s ahead-of-time trace)?"
+    return torch.compiler.is_compiling() or getattr(_TRACE, 'on', False)
 
 def _inside() -> bool: return getattr(_TLS, 'inside', False)
 
@@ -286,17 +292,17 @@ class Patcher:
     @staticmethod
     def _count(counter, key):
         "Count in eager code only: a Python counter bumped inside a compiled region makes dynamo guard on it and recompile."
-        if not torch.compiler.is_compiling(): counter[key] += 1
+        if not _tracing(): counter[key] += 1
 
     def note(self, counter, key):
         "Record a miss for `never_ran`, only in a diagnose pass (eager): timed forwards pay nothing for it."
-        if self.diagnose and not torch.compiler.is_compiling(): counter[key] += 1
+        if self.diagnose and not _tracing(): counter[key] += 1
 
     def _match(self, kind, tensors, kwargs):
         """`(kernel or None, key)` for a call. `call_key` is pure Python (~16 us on a desktop CPU, several times that on a
         GPU host, paid on every call of every forward), so in eager code the answer is memoized on what it reads: each
         tensor's shape, strides and dtype, and the scalar arguments."""
-        if not torch.compiler.is_compiling():       # dynamo traces the slow path: a dict mutated in compiled code adds guards
+        if not _tracing():       # dynamo traces the slow path: a dict mutated in compiled code adds guards
             try:
                 raw = (kind, tuple(None if t is None else (t.shape, t.stride(), t.dtype, t.device) for t in tensors),
                        tuple(sorted(kwargs.items())))
@@ -307,7 +313,7 @@ class Patcher:
         try: k = next((k for k in self._by_kind.get(kind, ()) if key in k['keys']), None) if self._on_device(tensors) else None
         except TypeError: k = None                  # an unhashable argument: no verified key holds it
         hit = (k, key)
-        if not torch.compiler.is_compiling() and raw is not None:
+        if not _tracing() and raw is not None:
             if len(self._memo) >= 4096: self._memo.clear()     # dynamic shapes: keep the memo bounded
             self._memo[raw] = hit
         return hit
@@ -332,7 +338,7 @@ class Patcher:
             self._count(self.fallbacks, f"{kind}: {key[0]} {dict(key[1])} not verified")
             return MISS
         self._count(self.calls, k['name'])
-        if torch.compiler.is_compiling(): out = k['op'](list(tensors), _args_str(kwargs))
+        if _tracing(): out = k['op'](list(tensors), _args_str(kwargs))
         else:
             with _in_kernel(): out = _as_list(k['fn'](*tensors, **kwargs))
         out = out[0] if len(out) == 1 else tuple(out)
@@ -391,6 +397,46 @@ class _PatchMode(TorchFunctionMode):
         m = MATCHERS.get(func)
         out = MISS if m is None else _intercept(self.patcher, func, m, args, kwargs)
         return func(*args, **kwargs) if out is MISS else out
+
+# %% ../nbs/06a_runtime.ipynb #f6fe0d7e
+def graph_wrappers(patcher) -> dict:
+    "`{torch function: wrapper}` for the calls of the patcher's kinds: the kernel where a call's key was verified, else the call."
+    out = {}
+    for func, matcher in MATCHERS.items():
+        if MATCHER_KIND[func] not in patcher.kinds(): continue
+        def wrapper(*args, _f=func, _m=matcher, **kwargs):
+            o = _intercept(patcher, _f, _m, args, kwargs)
+            return _f(*args, **kwargs) if o is MISS else o
+        out[func] = wrapper
+    if torch.Tensor.__matmul__ in out: out[operator.matmul] = out[torch.Tensor.__matmul__]   # `a @ b` in a dynamo graph
+    return out
+
+def route_graph(gm: torch.fx.GraphModule, patcher) -> int:
+    "Point the matched calls of a dynamo graph at the patcher (`graph_wrappers`), in place; returns how many calls changed."
+    ws, n = graph_wrappers(patcher), 0
+    for node in gm.graph.nodes:
+        f = node.target if node.op == 'call_function' else getattr(torch.Tensor, node.target, None) if node.op == 'call_method' else None
+        if f in ws: node.op, node.target, n = 'call_function', ws[f], n + 1
+    if n: gm.recompile()
+    return n
+
+def kernel_backend(patcher, mode: str | None = None, inner=None):
+    """A `torch.compile` backend: `inner` (default inductor, with `mode`'s options) compiles the graph after `route_graph`,
+    tracing the kernels' ops into it."""
+    def backend(gm, example_inputs, **_):
+        route_graph(gm, patcher)
+        _TRACE.on = True
+        try:
+            if inner is not None: return inner(gm, example_inputs)
+            from torch._inductor.compile_fx import compile_fx
+            return compile_fx(gm, example_inputs, config_patches=torch._inductor.list_mode_options(mode) if mode else None)
+        finally: _TRACE.on = False
+    return backend
+
+def compile_with(model, patcher=None, mode: str | None = None, inner=None):
+    "`torch.compile(model, mode=mode)` whose graphs call `patcher`'s kernels (none: plain torch.compile). Run it inside `patch(..., compiled=True, function_mode=False)`."
+    if patcher is None: return torch.compile(model, mode=mode)
+    return torch.compile(model, backend=kernel_backend(patcher, mode, inner))
 
 # %% ../nbs/06a_runtime.ipynb #cc9bea4f
 def _probe(mod, new_fwd, n, dtype=torch.float32) -> bool:
@@ -525,10 +571,11 @@ def _kernels_of(source, min_speedup: float = 1.0) -> list:
     return [source] if isinstance(source, (str, Path)) else list(source)
 
 @contextmanager
-def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: bool = False):
+def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: bool = False, function_mode: bool = True):
     """Run `model` with `kernels` (a `Patcher`, kernel folders or entries, or a run folder) in place of the PyTorch ops they
     were verified on. `compiled=True` when the model runs under `torch.compile`: op-level calls are then taken over by a
-    function mode."""
+    function mode -- unless `function_mode=False`, for a model compiled by `compile_with`, whose graphs already call the
+    kernels (the mode would cost host time on every torch call of every forward)."""
     p = kernels if isinstance(kernels, Patcher) else Patcher(_kernels_of(kernels, min_speedup))
     if id(model) not in p.swaps: p.swaps[id(model)] = (pattern_forwards(model, p), function_patches(model, p))
     swaps, funcs = p.swaps[id(model)]
@@ -544,7 +591,7 @@ def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: b
     saved_a = [(owner, name, owner.__dict__[name]) for owner, name, _ in attrs]
     try:
         for owner, name, fn in attrs: setattr(owner, name, fn)
-        with (_PatchMode(p) if compiled else nullcontext()): yield p
+        with (_PatchMode(p) if compiled and function_mode else nullcontext()): yield p
     finally:
         for owner, name, fn in reversed(saved_a): setattr(owner, name, fn)
         for m, f in reversed(saved):

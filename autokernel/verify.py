@@ -14,7 +14,7 @@ import torch
 from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model, percentile,
                    run_model, save_json, sync)
 from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench
-from .runtime import Patcher, graphed, never_ran, patch
+from .runtime import Patcher, compile_with, graphed, never_ran, patch
 
 # %% auto #0
 __all__ = ['COMPILE_MARGIN', 'MODES', 'SELECT_MAX', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels',
@@ -294,11 +294,11 @@ def mode_forward(model, x, mode: str, patcher: Patcher | None = None):
     if mode == 'eager': return eager
     if mode == 'cudagraphs': return graphed(eager)
     if mode not in MODES: raise AutokernelError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
-    cm = torch.compile(model, mode='reduce-overhead' if mode == 'compile+cudagraphs' else None)
+    cm = compile_with(model, patcher, 'reduce-overhead' if mode == 'compile+cudagraphs' else None)   # kernels in the graph
     def compiled():
         if mode == 'compile+cudagraphs': torch.compiler.cudagraph_mark_step_begin()
         if patcher is None: return run_model(cm, x)
-        with patch(model, patcher, compiled=True): return run_model(cm, x)
+        with patch(model, patcher, compiled=True, function_mode=False): return run_model(cm, x)
     return compiled
 
 # %% ../nbs/06_verify.ipynb #6fa2f7af
@@ -426,7 +426,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     def call(m): return lambda: run_model(m, x)
     def patched_call(m, pt=patcher, compiled=False):
         def f():
-            with patch(model, pt, compiled=compiled): return run_model(m, x)
+            with patch(model, pt, compiled=compiled, function_mode=False): return run_model(m, x)
         return f
     empty = Patcher([], kinds=patcher.kinds())        # the same interception, no kernel: every call falls back
     def intercept_only():
@@ -438,11 +438,11 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     if compile:
         torch._dynamo.reset()
         modes['compile'] = call(torch.compile(model))
-        patched_compiled = torch.compile(model)
+        patched_compiled = compile_with(model, patcher_c)              # the kernels traced into inductor's graph
         if kernels_c: modes['patched+compile'] = patched_call(patched_compiled, patcher_c, compiled=True)
-        modes['intercept-only+compile'] = patched_call(torch.compile(model), empty, compiled=True)   # what dispatch costs under compile
+        modes['intercept-only+compile'] = patched_call(compile_with(model, empty), empty, compiled=True)   # what routing costs under compile
         if cuda_graphs:
-            cg, pcg = torch.compile(model, mode='reduce-overhead'), torch.compile(model, mode='reduce-overhead')
+            cg, pcg = torch.compile(model, mode='reduce-overhead'), compile_with(model, patcher_c, 'reduce-overhead')
             def step(f):
                 def g():
                     torch.compiler.cudagraph_mark_step_begin(); return f()
@@ -451,7 +451,7 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
             if kernels_c: modes['patched+compile+cudagraphs'] = step(patched_call(pcg, patcher_c, compiled=True))
     with torch.no_grad(): timing = time_modes(modes, device, reps=reps, warmup=3 if compile else 1)
     if 'patched+compile' in timing and 'error' not in timing['patched+compile']:   # compiled code may round differently: check it too
-        with torch.no_grad(), patch(model, patcher_c, compiled=True): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
+        with torch.no_grad(), patch(model, patcher_c, compiled=True, function_mode=False): check_c = compare_outputs(orig, run_model(patched_compiled, x), ref, dtype)
         log(f"outputs under patched+compile: {'match' if check_c['ok'] else 'MISMATCH'}")
     else: check_c = None
     check_g = None
@@ -553,14 +553,15 @@ class Optimized(torch.nn.Module):
         if 'cudagraphs' in mode and not torch.cuda.is_available(): raise AutokernelError(f"mode {mode!r} needs a CUDA GPU, and there is none here")
         self.model, self.mode, self.kernels = model, mode, [k['name'] for k in kernels]
         self.patcher = Patcher(kernels) if kernels else None
-        self._compiled = torch.compile(model, mode='reduce-overhead' if mode == 'compile+cudagraphs' else None) if mode.startswith('compile') else None
+        self._compiled = (compile_with(model, self.patcher, 'reduce-overhead' if mode == 'compile+cudagraphs' else None)
+                          if mode.startswith('compile') else None)
         self._graphs = {}
 
     def _run(self, *args, **kwargs):
         m = self.model if self._compiled is None else self._compiled   # not `or`: a compiled module's truth value calls len()
         if self.mode == 'compile+cudagraphs': torch.compiler.cudagraph_mark_step_begin()
         if self.patcher is None: return m(*args, **kwargs)
-        with patch(self.model, self.patcher, compiled=self._compiled is not None): return m(*args, **kwargs)
+        with patch(self.model, self.patcher, compiled=self._compiled is not None, function_mode=False): return m(*args, **kwargs)
 
     def forward(self, *args, **kwargs):
         if self.mode != 'cudagraphs': return _clone_out(self._run(*args, **kwargs)) if self.mode == 'compile+cudagraphs' else self._run(*args, **kwargs)

@@ -69,6 +69,7 @@ def test_graphed_needs_a_gpu():
 def test_inductor_sees_the_triton_kernel(tmp_path):
     "On a GPU the triton op decomposes into its launch: inductor's generated code calls the kernel, with and without CUDA graphs."
     from torch._inductor.utils import run_and_get_code
+    from autokernel.runtime import compile_with
     q = torch.randn(4, 2, 64, 64, device="cuda")
     p = Patcher([kernel_dir(tmp_path, "01_softmax", "softmax", [[4, 2, 64, 64]])])
     assert p.kernels[0]["op_type"] == "triton_op", p.kernels[0].get("op_note")
@@ -77,10 +78,65 @@ def test_inductor_sees_the_triton_kernel(tmp_path):
         want = model(q)
         for mode in (None, "reduce-overhead"):
             torch._dynamo.reset()
-            cm = torch.compile(model, mode=mode)
-            with patch(model, p, compiled=True):
-                got, codes = run_and_get_code(cm, q)
-                for _ in range(2): again = cm(q).clone()
-            assert "softmax_kernel" in "\n".join(codes)
-            assert torch.allclose(got, want, atol=1e-3) and torch.allclose(again, want, atol=1e-3)
+            for cm, fm in ((torch.compile(model, mode=mode), True), (compile_with(model, p, mode), False)):
+                with patch(model, p, compiled=True, function_mode=fm):
+                    got, codes = run_and_get_code(cm, q)
+                    for _ in range(2): again = cm(q).clone()
+                assert "softmax_kernel" in "\n".join(codes)
+                assert torch.allclose(got, want, atol=1e-3) and torch.allclose(again, want, atol=1e-3)
+                torch._dynamo.reset()
         torch._dynamo.reset()
+
+
+def _aot(graphs):
+    "AOT autograd with no inductor (the CPU has no Triton backend): records the aten graphs it traced."
+    from torch._dynamo.backends.common import aot_autograd
+    return aot_autograd(fw_compiler=lambda g, ex: (graphs.append(g), g)[1])
+
+
+def test_compile_with_puts_the_kernel_in_the_graph(tmp_path):
+    "compile_with: the kernel's op is traced into the aten graph once; at run time no function mode is on the stack."
+    from autokernel.runtime import compile_with
+    import uuid
+    from autokernel.runtime import _custom_op
+    q = torch.randn(1, 2, 8, 16)
+    p = Patcher([kernel_dir(tmp_path, "01_softmax", "softmax", [[1, 2, 8, 8]])])
+    # the interpreter cannot run inside an ahead-of-time trace, so the CPU uses the kernel's opaque op (fake kernel
+    # registered); on a GPU the triton op decomposes into its launch (test_inductor_sees_the_triton_kernel)
+    name = f"autokernel::t_softmax_{uuid.uuid4().hex[:8]}"
+    p.kernels[0]["op"] = _custom_op(name, p.kernels[0]["fn"], "softmax")
+    model = Attn().eval()
+    seen_modes = []
+    orig_sdpa = model.forward
+    with torch.no_grad():
+        want = model(q)
+        torch._dynamo.reset()
+        graphs = []
+        cm = compile_with(model, p, inner=_aot(graphs))
+        with patch(model, p, compiled=True, function_mode=False):
+            got = cm(q)
+            seen_modes.append(torch._C._len_torch_function_stack())
+            again = cm(q)
+        torch._dynamo.reset()
+    assert seen_modes == [0] and model.forward == orig_sdpa
+    ops_seen = [str(n.target) for g in graphs for n in g.graph.nodes]
+    assert any(name.replace("::", ".") in t for t in ops_seen), ops_seen
+    assert torch.allclose(got, want, atol=1e-5) and torch.allclose(again, want, atol=1e-5)
+
+
+def test_compile_with_no_kernel_is_the_plain_graph(tmp_path):
+    "intercept-only under compile_with: every call falls back at trace time, so the graph is torch.compile's own."
+    from autokernel.runtime import compile_with
+    q = torch.randn(1, 2, 8, 16)
+    empty = Patcher([], kinds={"softmax", "attention", "matmul"})
+    model = Attn().eval()
+    with torch.no_grad():
+        torch._dynamo.reset()
+        plain, routed = [], []
+        want = torch.compile(model, backend=_aot(plain))(q)
+        torch._dynamo.reset()
+        with patch(model, empty, compiled=True, function_mode=False):
+            got = compile_with(model, empty, inner=_aot(routed))(q)
+        torch._dynamo.reset()
+    key = lambda gs: sorted(str(n.target) for g in gs for n in g.graph.nodes if n.op == "call_function")
+    assert key(routed) == key(plain) and torch.equal(got, want)
