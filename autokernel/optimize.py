@@ -5,6 +5,7 @@
 # %% ../nbs/05_optimize.ipynb #cbeb230c
 from __future__ import annotations
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -17,6 +18,7 @@ from .rundir import (run_paths, baseline_dirs, candidate_dir, candidate_dirs, ne
                                is_experiment, kernel_ms as _ms, passed, retime_passed, drop_slow_outliers, best_of, incumbent,
                                sync_best, best_dir, incumbent_bench)
 from .schedule import schedule_settings, replay, record, pick, save_state, amdahl
+from .cluster import gpus_arg, check_request
 from .agents import make_proposer, search_propose, read_dict, source_hash, body_hash
 
 # %% auto #0
@@ -187,7 +189,7 @@ def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
                 verdict=(b or {}).get('verdict'), ok=passed(b), failing=failing_stages(b), decision=dec['decision'], kept=dec['kept'],
                 judged=dec.get('judged', 'full' if b else None), reason=dec.get('reason'), gain=dec.get('gain'), noise=dec.get('noise'),
                 kernel_ms=t.get('kernel_ms'), speedup_eager=t.get('speedup_eager'), speedup_compile=t.get('speedup_compile'),
-                roofline_pct=t.get('roofline_pct'), bound=t.get('bound'), comparable=(b or {}).get('comparable'),
+                roofline_pct=t.get('roofline_pct'), bound=t.get('bound'), comparable=(b or {}).get('comparable'), pipeline=(b or {}).get('pipeline'),
                 tokens=meta.get('tokens'), elapsed_s=round(time.time() - t0, 3), best=best_of(best_bench))
 
 # %% ../nbs/05_optimize.ipynb #ab66c749
@@ -267,7 +269,7 @@ def _bench_again_if_lost(bench_fn, cdir, device, timing) -> dict:
         b = bench_kernel(bench_fn, cdir, device, timing)
     return b
 
-def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
+def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
                    screening=True, on_row=None) -> dict:
     """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
     `locks` (`new_locks()`): candidates of different kernels decide in parallel, one kernel's one at a time."""
@@ -294,6 +296,13 @@ def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, ba
             sync_best(run_dir, name, rows)                   # a kept candidate, or the baseline (even a failing one)
             if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
+
+def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> dict:
+    """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
+    `locks` (`new_locks()`): candidates of different kernels decide in parallel, one kernel's one at a time. With several judging
+    pipelines (`bench_fn.pin`, autokernel.cluster), the whole experiment (screen, bench, re-timings) runs on one."""
+    with getattr(bench_fn, 'pin', contextlib.nullcontext)():
+        return _experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw)
 
 def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print, locks=None, on_row=None) -> int:
     "Finish what a killed run left: candidates screened, benched or in flight but never logged. Returns how many."
@@ -325,21 +334,30 @@ def wall_spent(rows: list[dict], before: float | None = None) -> float:
 # %% ../nbs/05_optimize.ipynb #1999b6fb
 def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend=None, max_experiments=None, device=None,
              kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None, inflight=None, screening=None,
-             on_row=None) -> dict:
+             on_row=None, gpus=None, cluster=None) -> dict:
     """Run (or resume) the optimize loop in `run_dir`; returns `run_summary(run_dir)`. `inflight`: candidates judged at once
-    (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row."""
+    (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row.
+    `gpus` (a number or 'all'): one judging pipeline per GPU, `inflight` on each; `cluster` ('ray' or 'ray://host:port'):
+    the pipelines as Ray actors (autokernel.cluster)."""
     run_dir = Path(run_dir)
     budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
-    run = setup_run(run_dir, profile, top_n, backend, kernels)
+    inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
+    close = None
+    if bench_fn is None and (gpus or cluster):               # before the run folder: a bad request leaves nothing behind
+        from autokernel.cluster import judging_pipelines
+        bench_fn = judging_pipelines(gpus, cluster, device, inflight)
+        close, inflight = bench_fn.close, inflight * len(bench_fn.pools)
+    try: run = setup_run(run_dir, profile, top_n, backend, kernels)
+    except BaseException:
+        if close: close()
+        raise
     P, backend = run_paths(run_dir), run['backend']
     max_exp = int(max_experiments if max_experiments is not None else setting('max_experiments', 0)) or None
     dev = str(get_device(device))
     if progress is None: progress = sys.stderr.isatty() or 'ipykernel' in sys.modules
     if on_row is None and progress and 'ipykernel' in sys.modules: on_row = live_plot()   # the live plot in a notebook
     confirm = max(1, int(confirm if confirm is not None else setting('confirm_repeats', 2)))
-    inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
     screening = bool(setting('screening', True) if screening is None else screening)
-    close = None
     if bench_fn is None: bench_fn, close = pool_bench(dev, inflight)
     opts = dict(budget_s=budget_s, max_exp=max_exp, dev=dev, agent=agent, timing=timing, confirm=confirm, progress=progress,
                 say=say, inflight=inflight, screening=screening, on_row=on_row)
@@ -551,11 +569,16 @@ def _parser():
     p.add_argument('--device', type=device_arg, default=None, help='cuda, cpu or auto')
     p.add_argument('--no-timing', action='store_true', help='correctness only (nothing can be kept without timings)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--gpus', type=gpus_arg, default=None,
+                   help="judge on N GPUs (or 'all'): one pipeline per GPU, one log; with --device cpu, N pipelines sharing the CPU (to test the plumbing)")
+    p.add_argument('--cluster', default=None, metavar='ray[://ADDRESS]',
+                   help='judge on a Ray cluster, one actor per GPU (num_gpus=1): ray starts or joins a local one; with --device cpu, logical GPUs')
     return p
 
 def optimize_cmd(argv: list[str]) -> int:
     "`autokernel optimize ...`"
     a = _parser().parse_args(argv)
+    check_request(a.gpus, a.cluster, a.device)                # before profiling: one line, exit 2
     run = Path(a.run) if a.run else new_run_dir(a.preset or a.profile or 'run')
     profile = a.profile
     if a.preset and not (run/'run.json').exists():
@@ -568,7 +591,7 @@ def optimize_cmd(argv: list[str]) -> int:
         raise AutokernelError('a new run needs --profile FILE or --preset NAME')
     s = optimize(run, profile=profile, top_n=a.top, budget=a.budget, agent=a.agent, backend=a.backend,
                  max_experiments=a.max_experiments, device=a.device, timing=not a.no_timing, progress=False if a.quiet else None,
-                 say=print if a.quiet else None)
+                 say=print if a.quiet else None, gpus=a.gpus, cluster=a.cluster)
     print(f'run folder: {s["run"]}')
     if not any(k['ok'] for k in s['kernels']):
         print('autokernel optimize: no kernel passed the bench, not even a baseline: see the reasons in results.jsonl', file=sys.stderr)

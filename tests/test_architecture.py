@@ -30,7 +30,8 @@ USES = {
     "worker": set(),                    # the candidate side, in the sandbox: imports nothing of the package
     "schedule": set(),
     "agents": set(),
-    "optimize": {"schedule", "agents", "bench", "extract", "profile"},   # drives the bench, extraction and (--preset) profiling
+    "optimize": {"schedule", "agents", "bench", "extract", "profile", "cluster"},   # drives the bench (one host or --gpus/--cluster), extraction, (--preset) profiling
+    "cluster": {"bench"},               # judging pipelines: a BenchPool per GPU, or in a Ray actor per GPU
     "rebench": {"bench", "verify"},     # re-benches a run's incumbents, then (--verify) verifies the run
     "runtime": set(),                   # the user-facing plug-in: patch, graphed, the matchers
     "verify": {"runtime", "bench"},     # plugs kernels in through the runtime
