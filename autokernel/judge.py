@@ -135,6 +135,8 @@ class Session:
         def arena_only(t):   # by construction: a CUDA tensor crosses only from this worker's arena, never the judge's memory
             if t.is_cuda and not (self.arena and self.arena.owns(t)): raise RuntimeError("judge bug: a CUDA tensor outside the arena")
             return reduce_tensor(t)
+        if self.arena is not None:   # the arena's writes are async on our stream, and a worker that has mapped a chunk
+            torch.cuda.current_stream(self.device).synchronize()   # before reuses it without waiting on torch's IPC event
         f = io.BytesIO()
         p = ForkingPickler(f)
         p.dispatch_table[torch.Tensor] = p.dispatch_table[torch.nn.Parameter] = arena_only
