@@ -530,6 +530,7 @@ def write_kernel(folder: Path, name, it, backend, src, prof) -> dict:
             'source': {'profile': src, 'model': prof['model'], 'device': prof.get('device'), 'device_type': prof.get('device_type'),
                        'comparable': prof.get('comparable'), 'ops': it['ops'], 'calls': it['calls'], 'time_ms': it['time_ms'],
                        'fraction': it['fraction'], 'scopes': it['scopes'], 'notes': notes}}
+    if k.no_plug: spec['no_plug'] = k.no_plug                # the runtime cannot plug it in: the scheduler spends nothing on it
     save_json(spec, folder/'spec.json', 'autokernel.spec')
     return {'name': name, 'kind': it['kind'], 'ops': it['ops'], 'calls': it['calls'], 'time_ms': it['time_ms'],
             'fraction': it['fraction'], 'case': case_str(it['case']), 'sha256': hashlib.sha256(code.encode()).hexdigest()}

@@ -286,6 +286,7 @@ class Kind:
     plug: Callable = None        # (model, patcher) -> [(name, module, kind, forward)]: the modules the kind takes over
     extract_ops: dict = None     # {aten op name (`sum`): mapper(profile record) -> (kind, case)} for single-op kinds
     matchers: dict = None        # {torch function: matcher(args, kwargs) -> (kind, tensors, kwargs, finish) or None} at run time
+    no_plug: str = None          # why a kernel of this kind cannot be plugged into a model (None: the runtime can plug it)
     folder: Path = None          # kernels/<kind>/ for a kind defined by its own kind.py (see `discover_kinds`)
 
 # %% ../nbs/02_ops.ipynb #d32faf0d

@@ -13,19 +13,19 @@ import sys
 import time
 from pathlib import Path
 from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl,
-                             get_device, model_arg, duration_arg, non_negative_int, device_arg, new_run_dir)
+                             get_device, model_arg, duration_arg, non_negative_int, device_arg, new_run_dir, load_model)
 from .rundir import (run_paths, baseline_dirs, candidate_dir, candidate_dirs, next_candidate, read_results, append_result,
                                is_experiment, kernel_ms as _ms, passed, retime_passed, drop_slow_outliers, best_of, incumbent,
-                               sync_best, best_dir, incumbent_bench)
-from .schedule import schedule_settings, replay, record, pick, save_state, amdahl
+                               sync_best, best_dir, incumbent_bench, save_plug_check, read_plug_check, unpluggable)
+from .schedule import schedule_settings, replay, record, pick, save_state, amdahl, mark_unpluggable
 from .cluster import gpus_arg, check_request
 from .agents import make_proposer, search_propose, read_dict, source_hash, body_hash
 
 # %% auto #0
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
-           'new_locks', 'worker_lost', 'run_experiment', 'recover', 'wall_spent', 'optimize', 'run_summary',
-           'format_summary', 'optimize_cmd']
+           'profiled_model', 'plug_line', 'check_plugs', 'new_locks', 'worker_lost', 'run_experiment', 'recover',
+           'wall_spent', 'optimize', 'run_summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
 def _rel_spread(b) -> float:
@@ -225,6 +225,45 @@ def setup_run(run_dir, profile=None, top_n=None, backend=None, kernels=None) -> 
     save_json(run, P['run'], 'autokernel.run')
     return load_json(P['run'], 'autokernel.run')
 
+# %% ../nbs/05_optimize.ipynb #712a2c3a
+def profiled_model(run_dir, device=None):
+    "`(spec, model, inputs)` of the model the run's profile names, on `device` in the profile's dtype there; None when it names none."
+    P = run_paths(run_dir)
+    prof = load_json(P['profile']) if P['profile'].exists() else {}
+    if not prof.get('model'): return None
+    dev = get_device(device)
+    model, inputs = load_model(prof['model'], dev, prof.get('dtype') if dev.type == prof.get('device_type') else None)
+    return prof['model'], model, inputs
+
+# %% ../nbs/05_optimize.ipynb #4c7852eb
+def plug_line(pc: dict, n: int) -> str:
+    "The plug check as progress output: one line, then one per kernel that cannot be plugged in, with the reason."
+    if pc.get('error'): return f"plug check on {pc.get('model')} failed ({pc['error']}): every kernel stays with the scheduler"
+    bad = pc.get('never_ran') or []
+    if not bad: return f"plug check on {pc.get('model')}: all {n} kernels can be plugged in"
+    return '\n'.join([f"plug check on {pc.get('model')}: {len(bad)} of {n} kernels cannot be plugged in; no experiments for them:"]
+                     + [f"  {r['kernel']} unpluggable ({r['reason']}): {r['detail']}" for r in bad])
+
+def check_plugs(run_dir, model=None, inputs=None, device=None, say=print) -> dict | None:
+    """The run's plug check (`plug.json`): made once, on `model` or the model the profile names, before the first experiment;
+    read back on a resume. None when there is no model to check or the setting `plug_check` is off."""
+    from autokernel.runtime import plug_check
+    pc, names = read_plug_check(run_dir), sorted(baseline_dirs(run_dir))
+    if pc is None and setting('plug_check', True):
+        spec = type(model).__name__ if model is not None else None
+        try:
+            if model is None:
+                found = profiled_model(run_dir, device)
+                if found is None: return None
+                spec, model, inputs = found
+            nr, err = plug_check(model, inputs, [baseline_dirs(run_dir)[n] for n in names]), None
+        except Exception as e:  # noqa: BLE001 (a model that cannot be checked leaves every kernel to the scheduler)
+            nr, err = [], f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        save_plug_check(run_dir, nr, model=spec, device=str(device) if device else None, error=err)
+        pc = read_plug_check(run_dir)
+    if pc is not None: say(plug_line(pc, len(names)))
+    return pc
+
 # %% ../nbs/05_optimize.ipynb #c7ddd223
 def _history(rows, name):
     return [r for r in rows if r.get('kernel') == name and r.get('decision') != 'no_candidate']
@@ -334,11 +373,12 @@ def wall_spent(rows: list[dict], before: float | None = None) -> float:
 # %% ../nbs/05_optimize.ipynb #1999b6fb
 def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend=None, max_experiments=None, device=None,
              kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None, inflight=None, screening=None,
-             on_row=None, gpus=None, cluster=None) -> dict:
+             on_row=None, gpus=None, cluster=None, model=None, inputs=None) -> dict:
     """Run (or resume) the optimize loop in `run_dir`; returns `run_summary(run_dir)`. `inflight`: candidates judged at once
-    (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row.
+    (settings `loop_inflight`); `screening`: screen candidates before the full bench; `on_row(row)`: called per logged row;
     `gpus` (a number or 'all'): one judging pipeline per GPU, `inflight` on each; `cluster` ('ray' or 'ray://host:port'):
-    the pipelines as Ray actors (autokernel.cluster)."""
+    the pipelines as Ray actors (autokernel.cluster); `model`, `inputs`: the model to check the kernels' plugs on (default:
+    the one the profile names, see `check_plugs`)."""
     run_dir = Path(run_dir)
     budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
     inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
@@ -360,7 +400,7 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
     screening = bool(setting('screening', True) if screening is None else screening)
     if bench_fn is None: bench_fn, close = pool_bench(dev, inflight)
     opts = dict(budget_s=budget_s, max_exp=max_exp, dev=dev, agent=agent, timing=timing, confirm=confirm, progress=progress,
-                say=say, inflight=inflight, screening=screening, on_row=on_row)
+                say=say, inflight=inflight, screening=screening, on_row=on_row, model=model, inputs=inputs)
     try: return _loop(run_dir, run, P, backend, bench_fn, **opts)
     finally:
         if close: close()
@@ -424,7 +464,7 @@ def _stop_reason(rows, n_running, max_exp, budget_s, spent) -> str | None:
     return None
 
 def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, timing, confirm, progress, say, inflight,
-          screening, on_row):
+          screening, on_row, model=None, inputs=None):
     from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
     import collections, threading
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}
@@ -447,6 +487,8 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
         if box['state'] is not None: record(box['state'], row, cfg); save_state(box['state'], run_dir)
         if on_row: on_row(row)
     recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say, L)
+    check_plugs(run_dir, model, inputs, dev, say)            # before any experiment: which kernels can run in the model
+    model = inputs = None
     logged = {r.get('kernel') for r in rows if r.get('decision') == 'baseline'}
     def baseline(name, d):                                   # experiment 0 of each kernel: its baseline, all at once
         with L['log']:
@@ -463,6 +505,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
             disk = load_json(P['state'], 'autokernel.schedule')
             if disk.get('rows') == state['rows'] and set(disk.get('kernels', {})) == set(state['kernels']): state = disk
         except AutokernelError: pass
+    mark_unpluggable(state, unpluggable(run_dir))            # the state is a fold over the log: plug.json marks it again
     box['state'] = state
     before = wall_spent(rows, before=t_start)                # earlier sessions; this one counts from its start
     spent = lambda: before + time.time() - t_start
@@ -580,7 +623,7 @@ def optimize_cmd(argv: list[str]) -> int:
     a = _parser().parse_args(argv)
     check_request(a.gpus, a.cluster, a.device)                # before profiling: one line, exit 2
     run = Path(a.run) if a.run else new_run_dir(a.preset or a.profile or 'run')
-    profile = a.profile
+    profile, model, inputs = a.profile, None, None
     if a.preset and not (run/'run.json').exists():
         from autokernel.core import load_model
         from autokernel.profile import profile as run_profile
@@ -591,7 +634,7 @@ def optimize_cmd(argv: list[str]) -> int:
         raise AutokernelError('a new run needs --profile FILE or --preset NAME')
     s = optimize(run, profile=profile, top_n=a.top, budget=a.budget, agent=a.agent, backend=a.backend,
                  max_experiments=a.max_experiments, device=a.device, timing=not a.no_timing, progress=False if a.quiet else None,
-                 say=print if a.quiet else None, gpus=a.gpus, cluster=a.cluster)
+                 say=print if a.quiet else None, gpus=a.gpus, cluster=a.cluster, model=model, inputs=inputs)
     print(f'run folder: {s["run"]}')
     if not any(k['ok'] for k in s['kernels']):
         print('autokernel optimize: no kernel passed the bench, not even a baseline: see the reasons in results.jsonl', file=sys.stderr)

@@ -16,7 +16,8 @@ __all__ = ['run_paths', 'baseline_dirs', 'kernel_names', 'candidate_dir', 'candi
            'append_result', 'is_experiment', 'read_bench', 'kernel_ms', 'passed', 'retime_passed', 'best_of',
            'incumbent_after', 'incumbent', 'best_path', 'read_best', 'write_best', 'sync_best', 'best_dir', 'row_bench',
            'log_rebench', 'incumbent_bench', 'drop_slow_outliers', 'incumbent_samples', 'median_timing',
-           'baseline_bench', 'fake_run', 'candidate_rows', 'migrate_best']
+           'baseline_bench', 'fake_run', 'candidate_rows', 'save_plug_check', 'read_plug_check', 'unpluggable',
+           'migrate_best']
 
 # %% ../nbs/04a_rundir.ipynb #81d49283
 def run_paths(run_dir) -> dict:
@@ -24,7 +25,7 @@ def run_paths(run_dir) -> dict:
     r = Path(run_dir)
     return dict(root=r, run=r/'run.json', profile=r/'profile.json', kernels=r/'kernels', results=r/'results.jsonl',
                 schedule=r/'schedule.jsonl', state=r/'state.json', llm=r/'llm.jsonl', verify=r/'verify.json',
-                report=r/'report.ipynb', html=r/'report.html', done=r/'DONE')
+                report=r/'report.ipynb', html=r/'report.html', done=r/'DONE', plug=r/'plug.json')
 
 # %% ../nbs/04a_rundir.ipynb #a8a3b91b
 def baseline_dirs(run_dir) -> dict:
@@ -265,6 +266,22 @@ def candidate_rows(run_dir, name) -> list[dict]:
         out.append({'candidate': c.name, 'verdict': b.get('verdict'), 'speedup_eager': t.get('speedup_eager'),
                     'speedup_compile': t.get('speedup_compile'), 'roofline_pct': t.get('roofline_pct'), 'reason': b.get('reason')})
     return out
+
+# %% ../nbs/04a_rundir.ipynb #15e89d83
+def save_plug_check(run_dir, never_ran: list[dict], model: str | None = None, device: str | None = None,
+                    error: str | None = None) -> Path:
+    "Record the run's plug check: `never_ran` records (`runtime.never_ran`) of the kernels that cannot be plugged in, or the error."
+    return save_json({'time': time.time(), 'model': model, 'device': device, 'error': error, 'never_ran': list(never_ran)},
+                     run_paths(run_dir)['plug'], 'autokernel.plug')
+
+def read_plug_check(run_dir) -> dict | None:
+    "The run's `plug.json`, or None when no plug check was made."
+    p = run_paths(run_dir)['plug']
+    return load_json(p, 'autokernel.plug') if p.exists() else None
+
+def unpluggable(run_dir) -> dict:
+    "`{kernel: never_ran record}`: the kernels the plug check found cannot be plugged into the run's model."
+    return {r['kernel']: r for r in (read_plug_check(run_dir) or {}).get('never_ran') or []}
 
 # %% ../nbs/04a_rundir.ipynb #ae5f1b06
 def migrate_best(run_dir) -> list[str]:

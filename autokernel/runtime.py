@@ -24,10 +24,10 @@ from torch.overrides import TorchFunctionMode
 from .core import AutokernelError, dtype_name, load_json, to_dtype
 
 # %% auto #0
-__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'call_key', 'case_keys', 'launched_kernels',
+__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'PATTERN_KINDS', 'call_key', 'case_keys', 'launched_kernels',
            'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call', 'attribute_patches',
            'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'function_patches',
-           'patch', 'key_json', 'key_diff', 'never_ran', 'graphed', 'plug_check']
+           'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed', 'plug_check']
 
 # %% ../nbs/06a_runtime.ipynb #66a8e25e
 def _ops():
@@ -622,6 +622,16 @@ def key_diff(arrived, verified) -> list[str]:
 def _nearest(key, keys):
     return min(sorted(keys, key=repr), key=lambda k: len(key_diff(key, k))) if keys else None
 
+# %% ../nbs/06a_runtime.ipynb #a8749290
+PATTERN_KINDS = frozenset({'rmsnorm', 'gelu', 'silu_mul', 'bias_gelu', 'rotary'})   # taken over by `pattern_forwards` / `function_patches`
+
+def plug_gap(kind: str) -> str | None:
+    "None when the runtime can plug a kernel of `kind` into a model (a matcher, a module pattern or the kind's `plug`), else why not."
+    k = _ops().KINDS.get(kind)
+    if k is not None and k.no_plug: return k.no_plug
+    if KIND_MATCHERS.get(kind) or kind in PATTERN_KINDS or (k is not None and k.plug is not None): return None
+    return f"the runtime has no plug for {kind}: no torch function matcher, module pattern or plug takes its calls"
+
 # %% ../nbs/06a_runtime.ipynb #e48c6a4e
 def never_ran(patcher) -> list[dict]:
     "`[{kernel, kind, reason, detail, arrived, expected}]` for each kernel of `patcher` that took no call (see above)."
@@ -634,7 +644,9 @@ def never_ran(patcher) -> list[dict]:
         declined = [(d, n) for (kd, d), n in patcher.declined.items() if kd == kind]
         rec = {'kernel': k['name'], 'kind': kind, 'arrived': [key_json(m) for m, _ in arrived][:8],
                'expected': [key_json(x) for x in sorted(ext, key=repr)]}
-        if mine:
+        if (gap := k['spec'].get('no_plug') or plug_gap(kind)) is not None and not arrived and not declined:
+            rec |= {'reason': 'no_plug', 'detail': gap}
+        elif mine:
             rec |= {'reason': 'shadowed', 'detail': f"{mine} call(s) it was verified on went to another {kind} kernel listed before it"}
         elif arrived:
             key, n = max(arrived, key=lambda m: m[1])
@@ -677,12 +689,15 @@ def graphed(fn):
 
 # %% ../nbs/06a_runtime.ipynb #646d7828
 def plug_check(model, inputs, kernels) -> list[dict]:
-    "`never_ran` records for `kernels` (entries or kernel folders) in one diagnose forward of `model`, their references standing in."
+    """`never_ran` records for `kernels` (entries or kernel folders) in one diagnose forward of `model`, their references standing
+    in. Whether a kernel can be plugged in does not depend on where it runs: the keys are matched on the model's device."""
     from autokernel.core import run_model
     es = []
     for k in map(kernel_entry_of, kernels):
         ref = _ops().KINDS[k['kind']].reference
         es.append({**{n: v for n, v in k.items() if n not in ('fn', 'op', 'keys')}, 'fn': ref})
     p = Patcher(es, compiled_ops=False); p.diagnose = True
+    p0 = next(model.parameters(), None)
+    if p0 is not None: p._device_type = p0.device.type
     with torch.no_grad(), patch(model, p): run_model(model, inputs)
     return never_ran(p)

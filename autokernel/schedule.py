@@ -10,7 +10,8 @@ from .core import setting, parse_duration, append_jsonl, save_json, load_json
 
 # %% auto #0
 __all__ = ['new_entry', 'observe', 'headroom', 'success_odds', 'prior_step', 'expected_gain', 'experiment_secs', 'score',
-           'schedule_settings', 'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state']
+           'schedule_settings', 'park_reason', 'new_state', 'replay', 'record', 'pick', 'save_state', 'load_state',
+           'mark_unpluggable']
 
 # %% ../nbs/04_schedule.ipynb #97a87b2f
 from .core import amdahl   # noqa: F401  (the one formula, shared by every stage; re-exported here)
@@ -19,9 +20,11 @@ from .core import amdahl   # noqa: F401  (the one formula, shared by every stage
 def new_entry(name: str, spec: dict) -> dict:
     "The scheduler's record of one kernel, before any experiment."
     src = spec.get('source') or {}
-    return dict(name=name, kind=spec.get('kind'), fraction=float(src.get('fraction') or 0.0), speedup=None, speedup_compile=None,
-                roofline_pct=None, comparable=None, best_ms=None, ok=False, experiments=0, kept=0, since_gain=0,
-                recent=[], fail_streak=0, secs=0.0, stint_secs=0.0, stint=0, status='active', reason=None, gains=[])
+    e = dict(name=name, kind=spec.get('kind'), fraction=float(src.get('fraction') or 0.0), speedup=None, speedup_compile=None,
+             roofline_pct=None, comparable=None, best_ms=None, ok=False, experiments=0, kept=0, since_gain=0,
+             recent=[], fail_streak=0, secs=0.0, stint_secs=0.0, stint=0, status='active', reason=None, gains=[])
+    if spec.get('no_plug'): e.update(status='unpluggable', reason='unpluggable (no_plug)', plug=spec['no_plug'])   # marked by extract
+    return e
 
 # %% ../nbs/04_schedule.ipynb #7ba4e772
 def observe(entry: dict, row: dict, window: int = 12) -> dict:
@@ -115,7 +118,8 @@ def record(state: dict, row: dict, cfg: dict) -> dict:
     if row.get('decision') == 'comeback':
         e.update(status='active', since_gain=0, stint_secs=0.0, fail_streak=0, stint=e['stint'] + 1, reason=None); return state
     observe(e, row); state['rows'] += 1
-    if row.get('decision') == 'baseline' and not (row.get('best') or {}).get('ok'): e['reason'] = 'baseline fails its bench'
+    if row.get('decision') == 'baseline' and not (row.get('best') or {}).get('ok') and e['status'] != 'unpluggable':
+        e['reason'] = 'baseline fails its bench'
     if row.get('decision') != 'baseline': state['experiments'] += 1
     if e['status'] == 'active':
         why = park_reason(e, cfg)
@@ -132,7 +136,7 @@ def pick(state: dict, cfg: dict, log=None) -> tuple[str | None, str]:
     if not active:
         back = [e for e in ents if e['status'] == 'parked' and e['reason'] in ('plateau', 'time_cap')]
         back = back or [e for e in ents if e['status'] == 'parked' and e['reason'] == 'roofline']
-        if not back: decision, reason = 'done', 'every kernel is exhausted or broken'
+        if not back: decision, reason = 'done', 'every kernel is exhausted, broken or unpluggable'
         else:
             e = max(back, key=lambda e: scores[e['name']])
             decision, name, was = 'comeback', e['name'], e['reason']
@@ -161,3 +165,12 @@ def _pct(e): return f"{e['roofline_pct']:.0f}%" if e.get('roofline_pct') is not 
 
 def save_state(state: dict, run_dir) -> Path: return save_json(state, Path(run_dir)/'state.json', 'autokernel.schedule')
 def load_state(run_dir) -> dict: return load_json(Path(run_dir)/'state.json', 'autokernel.schedule')
+
+# %% ../nbs/04_schedule.ipynb #cb9ce3e9
+def mark_unpluggable(state: dict, records: dict) -> dict:
+    """Give the kernels of `records` (`{name: {'reason', 'detail', ...}}`, as `runtime.never_ran` gives them) status
+    `unpluggable`: no experiment, no comeback."""
+    for name, r in records.items():
+        e = state['kernels'].get(name)
+        if e is not None: e.update(status='unpluggable', reason=f"unpluggable ({r['reason']})", plug=r.get('detail'))
+    return state

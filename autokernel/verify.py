@@ -13,7 +13,7 @@ import torch
 
 from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model, percentile,
                    run_model, save_json, sync)
-from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench
+from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench, unpluggable
 from .runtime import Patcher, compile_with, graphed, never_ran, patch
 
 # %% auto #0
@@ -403,6 +403,10 @@ def verify(source, model=None, inputs=None, device=None, compile: bool | None = 
     cuda_graphs = gpu if cuda_graphs is None else (cuda_graphs and gpu)
     reps = reps or (30 if gpu else 3)
     kernels, skipped = resolve_kernels(source, min_speedup)
+    plug = unpluggable(run_dir) if run_dir else {}           # the optimize loop's plug check: why a kernel got no experiments
+    for s in (s for s in skipped if s['name'] in plug):
+        s['reason'] += f"; unpluggable ({plug[s['name']]['reason']}): {plug[s['name']]['detail']}"
+        log(f"{s['name']} left out: {s['reason']}")
     patcher = Patcher(kernels)
     x = fresh_inputs(inputs, seed)
     model.eval()

@@ -30,7 +30,7 @@ USES = {
     "worker": set(),                    # the candidate side, in the sandbox: imports nothing of the package
     "schedule": set(),
     "agents": set(),
-    "optimize": {"schedule", "agents", "bench", "extract", "profile", "cluster"},   # drives the bench (one host or --gpus/--cluster), extraction, (--preset) profiling
+    "optimize": {"schedule", "agents", "bench", "extract", "profile", "cluster", "runtime"},   # drives the bench (one host or --gpus/--cluster), extraction, (--preset) profiling, the plug check
     "cluster": {"bench"},               # judging pipelines: a BenchPool per GPU, or in a Ray actor per GPU
     "rebench": {"bench", "verify"},     # re-benches a run's incumbents, then (--verify) verifies the run
     "runtime": set(),                   # the user-facing plug-in: patch, graphed, the matchers

@@ -311,3 +311,38 @@ def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
         assert abs(x - base['kernel_ms'] / [q for q in rows if q['kernel'] == name][-1]['best']['best_ms']) < 1e-3
     assert 'candidates/hour' in capsys.readouterr().out
     assert loop_pace.main(argv[:1] + ['no-such-preset'] + argv[2:]) == 2             # one clear error, exit 2
+
+
+def test_no_experiments_on_kernels_that_cannot_be_plugged_in(tmp_path):
+    """The plug check runs once on a tiny HF LLaMA before the first experiment: a softmax the model never calls (its SDPA
+    attention has none) is `unpluggable` and gets no experiment, nor does a kernel extract marked `no_plug`; the RMSNorm gets
+    them all. A resumed run reads plug.json back and keeps the marks."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from autokernel.rundir import read_plug_check, read_results
+    torch = __import__('torch')
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4,
+                                         num_key_value_heads=2, vocab_size=96, attn_implementation='sdpa')).eval()
+    inputs = {'input_ids': torch.randint(0, 96, (1, 7))}
+    src = tmp_path / 'src'
+    ks = [tiny_kernel(src, '01_rmsnorm', 'rmsnorm', [[1, 7, 32], [32]], 0.1, eps=1e-6), tiny_kernel(src, '02_softmax', 'softmax', [[4, 40]], 0.4),
+          tiny_kernel(src, '03_softmax', 'softmax', [[1, 7, 32]], 0.5)]
+    spec = core.load_json(ks[2] / 'spec.json')
+    core.save_json({**spec, 'no_plug': 'no plug for this one (as extract marks a kind the runtime cannot plug in)'}, ks[2] / 'spec.json')
+    run, msgs = tmp_path / 'run', []
+    kw = dict(budget='1h', device='cpu', bench_fn=fake_bench, progress=False)
+    s = optimize(run, kernels=ks, max_experiments=3, model=model, inputs=inputs, say=msgs.append, **kw)
+    pc = read_plug_check(run)
+    assert [(r['kernel'], r['reason']) for r in pc['never_ran']] == [('02_softmax', 'not_called'), ('03_softmax', 'no_plug')]
+    assert any('2 of 3 kernels cannot be plugged in' in m and '02_softmax unpluggable (not_called)' in m for m in msgs), msgs
+    status = {k['kernel']: k['status'] for k in s['kernels']}
+    assert status['02_softmax'] == 'unpluggable (not_called)' and status['03_softmax'] == 'unpluggable (no_plug)'
+    exps = lambda: [r['kernel'] for r in read_results(run) if r['decision'] != 'baseline']
+    assert exps() == ['01_rmsnorm'] * 3                                      # the heavier kernels got nothing
+    picks = [r for r in core.read_jsonl(run / 'schedule.jsonl') if r.get('decision') == 'pick']
+    assert picks and all(r['kernel'] == '01_rmsnorm' for r in picks)
+    msgs.clear()
+    s = optimize(run, max_experiments=5, say=msgs.append, **kw)              # resumed: no model, plug.json is read back
+    assert read_plug_check(run)['time'] == pc['time'] and any('02_softmax unpluggable' in m for m in msgs)
+    assert exps() == ['01_rmsnorm'] * 5
+    assert {k['kernel']: k['status'] for k in s['kernels']}['02_softmax'] == 'unpluggable (not_called)'

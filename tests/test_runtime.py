@@ -140,3 +140,50 @@ def test_compile_with_no_kernel_is_the_plain_graph(tmp_path):
         torch._dynamo.reset()
     key = lambda gs: sorted(str(n.target) for g in gs for n in g.graph.nodes if n.op == "call_function")
     assert key(routed) == key(plain) and torch.equal(got, want)
+
+
+# --- plugging kernels into a tiny HF model ---------------------------------------------------------------------------
+
+def tiny_llama(layers=2):
+    "A tiny random HF LLaMA (GQA, SDPA attention) and its inputs."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      vocab_size=96, attn_implementation="sdpa")
+    return LlamaForCausalLM(cfg).eval(), {"input_ids": torch.randint(0, 96, (1, 7))}
+
+
+def gated_mlp_dir(root, M=7, K=32, N=48):
+    "A gated_mlp kernel verified on the tiny LLaMA's MLP: x [M, K], gate/up weights as Linear weights seen as [K, N] (transposed)."
+    t = ops.transposed_meta
+    return kernel_dir(root, "01_gated_mlp", "gated_mlp", [(M, K), t([K, N], "float32"), t([K, N], "float32")])
+
+
+def test_plug_check_flags_kernels_that_cannot_plug_into_hf_llama(tmp_path):
+    "The gated MLP and RMSNorm plug in; an attention extracted contiguous meets a transposed q; a fused LM head + loss has no plug."
+    model, inputs = tiny_llama()
+    ks = [gated_mlp_dir(tmp_path), kernel_dir(tmp_path, "02_rmsnorm", "rmsnorm", [(1, 7, 32), (32,)], eps=1e-6),
+          kernel_dir(tmp_path, "03_attention", "attention", [[1, 4, 7, 8], [1, 2, 7, 8], [1, 2, 7, 8]], causal=True),
+          kernel_dir(tmp_path, "04_linear_cross_entropy", "linear_cross_entropy",
+                     [(7, 32), ops.transposed_meta([32, 96], "float32"), ops.tensor_meta([7], "int64")])]
+    why = {r["kernel"]: r for r in plug_check(model, inputs, ks)}
+    assert set(why) == {"03_attention", "04_linear_cross_entropy"}
+    assert why["03_attention"]["reason"] == "mismatch" and "layout" in why["03_attention"]["detail"]
+    assert why["04_linear_cross_entropy"]["reason"] == "no_plug" and "logits" in why["04_linear_cross_entropy"]["detail"]
+
+
+def test_gated_mlp_plug_runs_inside_hf_llama(tmp_path):
+    "The fused kind's plug takes over every LlamaMLP (calls counted) and the logits match a float64 copy of the model."
+    model, inputs = tiny_llama()
+    inputs = {"input_ids": torch.randint(0, 96, (1, 7), generator=torch.Generator().manual_seed(3))}
+    with torch.no_grad():
+        ref = model.double()(**inputs).logits
+        model.float()
+        want = model(**inputs).logits
+        with patch(model, [gated_mlp_dir(tmp_path)]) as p:
+            got = model(**inputs).logits
+    assert dict(p.calls) == {"01_gated_mlp": 2} and not p.fallbacks
+    assert [m["kind"] for m in p.modules] == ["gated_mlp", "gated_mlp"]
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert "forward" not in model.model.layers[0].mlp.__dict__                   # the module's own forward is back

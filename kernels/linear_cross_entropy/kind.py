@@ -9,7 +9,7 @@ this goes further). torch.compile does not fuse a GEMM with a reduction over its
 
 The kind's output is the per-row loss in float32 (`reduction='none'`, an ignored target gives 0, as PyTorch does); the
 mean over the kept rows is one tiny reduction the caller does. This file is the whole kind: reference, inputs, FLOPs,
-test cases, sizes and where it occurs in a profile (`find`).
+test cases, sizes and where it occurs in a profile (`find`). It has no `plug`: see `NO_PLUG`.
 """
 import math
 
@@ -76,6 +76,10 @@ def sizes():
             make_case('linear_cross_entropy', [(8192, 768), transposed_meta([768, 32000], bf), tensor_meta([8192], 'int64')], bf)]
 
 
+NO_PLUG = ("an HF causal LM returns its logits (`output.logits`) with the loss, and this kernel never stores them: taking over "
+           "lm_head and the loss would change what the model returns (extracted without --fuse, the head plugs in as a matmul "
+           "and the loss as a cross_entropy)")
+
 _CE = ('_log_softmax', 'log_softmax', 'nll_loss_forward', 'nll_loss', 'nll_loss_nd', 'cross_entropy_loss')
 _MM = ('mm', 'matmul', 'linear')
 
@@ -111,4 +115,4 @@ KIND = make_kind('linear_cross_entropy', 'cross-entropy', linear_cross_entropy, 
                  flops, test_cases, ('aten::mm', 'aten::addmm', 'aten::matmul', 'aten::linear', 'aten::bmm', 'aten::einsum',
                  'aten::cross_entropy_loss', 'aten::nll_loss', 'aten::nll_loss_nd', 'aten::nll_loss_forward', 'aten::logsumexp',
                  'aten::_softmax', 'aten::softmax', 'aten::log_softmax', 'aten::_log_softmax'), outputs, example,
-                 tiny_cases=tiny_cases, sizes=sizes, find=find, make_inputs=make_inputs)
+                 tiny_cases=tiny_cases, sizes=sizes, find=find, make_inputs=make_inputs, no_plug=NO_PLUG)

@@ -7,7 +7,8 @@ eager) and written again. The fused kernel rotates each head's tile of the GEMM 
 second halves of a head are the two accumulators of one program, so `rotate_half` costs nothing, and q, k, v come out in
 `[B, heads, S, D]`, ready for attention.
 
-This file is the whole kind: reference, inputs, FLOPs, test cases, sizes and where it occurs in a profile (`find`).
+This file is the whole kind: reference, inputs, FLOPs, test cases, sizes and where it occurs in a profile (`find`). It has
+no `plug` yet: see `NO_PLUG`.
 """
 import math
 
@@ -72,6 +73,11 @@ def sizes():
     return [example(8, 1024, 768, 12, 4, 64, 'bfloat16'), example(2, 1024, 3584, 28, 4, 128, 'bfloat16', bias=True)]
 
 
+NO_PLUG = ("no plug yet: the attention's forward calls q_proj, k_proj and v_proj, views each as [B, S, heads, D] and only then "
+           "rotates q and k with the `position_embeddings` it was given; the kernel's rotated [B, heads, S, D] outputs cannot stand "
+           "in for the projections' [B, S, heads * D] outputs (extracted without --fuse, the projections plug in as matmul "
+           "and the rotation as rotary)")
+
 _MM = ('mm', 'addmm', 'matmul', 'linear')
 
 
@@ -123,4 +129,4 @@ def find(recs):
 
 KIND = make_kind('qkv_rotary', 'rotary', qkv_rotary, ('act', 'weight', 'weight', 'weight', 'bias', 'bias', 'bias', 'cos', 'sin'), {},
                  flops, test_cases, ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::matmul', 'aten::linear', 'aten::einsum',
-                 'aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), outputs, example, tiny_cases=tiny_cases, sizes=sizes, find=find)
+                 'aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), outputs, example, tiny_cases=tiny_cases, sizes=sizes, find=find, no_plug=NO_PLUG)
