@@ -187,3 +187,31 @@ def test_gated_mlp_plug_runs_inside_hf_llama(tmp_path):
     err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
     assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
     assert "forward" not in model.model.layers[0].mlp.__dict__                   # the module's own forward is back
+
+
+def test_add_rmsnorm_plug_runs_inside_hf_qwen2(tmp_path):
+    """The residual adds of a tiny HF Qwen2 and the RMSNorms after them run as one fused kernel: after each attention (its
+    layer's post_attention_layernorm) and after each MLP but the last (the next layer's input_layernorm); the norms left (the
+    first input norm, the final norm) go to the plain rmsnorm kernel. Logits match a float64 copy; everything is put back."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    torch.manual_seed(1)
+    model = Qwen2ForCausalLM(Qwen2Config(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2, vocab_size=96, attn_implementation="sdpa")).eval()
+    inputs = {"input_ids": torch.randint(0, 96, (1, 7))}
+    eps = model.config.rms_norm_eps
+    ks = [kernel_dir(tmp_path, "01_add_rmsnorm", "add_rmsnorm", [(1, 7, 32), (1, 7, 32), (32,)], eps=eps),
+          kernel_dir(tmp_path, "02_rmsnorm", "rmsnorm", [(1, 7, 32), (32,)], eps=eps)]
+    assert plug_check(model, inputs, ks) == []
+    with torch.no_grad():
+        ref = model.double()(**inputs).logits
+        model.float()
+        want = model(**inputs).logits
+        with patch(model, ks) as p:
+            got = model(**inputs).logits
+    assert dict(p.calls) == {"01_add_rmsnorm": 3, "02_rmsnorm": 2} and not p.fallbacks
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    layer = model.model.layers[0]
+    assert "__add__" not in torch.Tensor.__dict__ and type(layer.self_attn).__name__ == "Qwen2Attention" and "forward" not in layer.__dict__
+    x = torch.randn(3, 4)
+    assert torch.equal(x + x, 2 * x)                                                   # the plain add is back
