@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .core import AutokernelError, amdahl, cut, dtype_name, kernels_dir, text_table, load_json, repo_root, save_json, setting
-from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind
+from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind, tensor_meta, transposed_meta
 from .profile import load_profile as read_profile
 
 # %% auto #0
@@ -26,7 +26,8 @@ __all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 
            'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
            'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
            'fold', 'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
-           'clear_previous', 'model_folder', 'extract', 'format_extract', 'extract_cmd']
+           'clear_previous', 'key_meta', 'relearn_case', 'relearn', 'model_folder', 'extract', 'format_extract',
+           'extract_cmd']
 
 # %% ../nbs/02_extract.ipynb #a208d600
 class NotExtractable(Exception):
@@ -551,6 +552,32 @@ def clear_previous(out: Path, names, force=False):
             if kp.exists() and hashlib.sha256(kp.read_bytes()).hexdigest() != old[name]:
                 raise AutokernelError(f"{kp} was edited since it was extracted: pass --force to overwrite it")
         shutil.rmtree(d)
+
+# %% ../nbs/02_extract.ipynb #a5bedb6d
+def key_meta(m) -> dict | None:
+    "A case input from one input of a call key (`{shape, dtype, layout}`: `c` contiguous, `t` transposed, `s<strides>`)."
+    if m is None: return None
+    lay = m['layout']
+    if lay == 't': return transposed_meta(m['shape'], m['dtype'])
+    return tensor_meta(m['shape'], m['dtype'], None if lay == 'c' else [int(v) for v in lay[1:].split(',')])
+
+def relearn_case(case, key) -> dict | None:
+    "`case` rebuilt from a call key the model makes, or None unless both have the same inputs with the same shapes."
+    old, new = case['inputs'], key['inputs']
+    if len(old) != len(new) or any((a is None) != (b is None) or (a is not None and list(a['shape']) != list(b['shape']))
+                                   for a, b in zip(old, new)): return None
+    return {**case, 'inputs': [key_meta(m) for m in new], 'args': dict(key['args'])}
+
+def relearn(kernel_dir, key, why: str = '') -> dict | None:
+    "Re-extract the kernel folder `kernel_dir` for the call key `key` (`relearn_case`): the spec it wrote, or None."
+    path = Path(kernel_dir)/'spec.json'
+    spec = load_json(path, 'autokernel.spec')
+    case = relearn_case(spec['case'], key)
+    if case is None: return None
+    spec = {**spec, 'case': case, 'test_cases': get_kind(spec['kind']).test_cases(case),
+            'source': {**spec.get('source', {}), 'learned': {'case': spec['case'], 'why': why}}}
+    save_json(spec, path, 'autokernel.spec')
+    return spec
 
 # %% ../nbs/02_extract.ipynb #a465092c
 def model_folder(model: str) -> str:

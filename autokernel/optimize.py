@@ -237,31 +237,45 @@ def profiled_model(run_dir, device=None):
 
 # %% ../nbs/05_optimize.ipynb #4c7852eb
 def plug_line(pc: dict, n: int) -> str:
-    "The plug check as progress output: one line, then one per kernel that cannot be plugged in, with the reason."
+    "The plug check as progress output: one line, then one per kernel re-extracted or left without experiments, with the reason."
     if pc.get('error'): return f"plug check on {pc.get('model')} failed ({pc['error']}): every kernel stays with the scheduler"
-    bad = pc.get('never_ran') or []
-    if not bad: return f"plug check on {pc.get('model')}: all {n} kernels can be plugged in"
-    return '\n'.join([f"plug check on {pc.get('model')}: {len(bad)} of {n} kernels cannot be plugged in; no experiments for them:"]
+    bad, learned = pc.get('never_ran') or [], pc.get('learned') or []
+    head = (f"plug check on {pc.get('model')}: " + (f"all {n} kernels can be plugged in" if not bad else
+            f"{len(bad)} of {n} kernels cannot be plugged in; no experiments for them:"))
+    return '\n'.join([head] + [f"  {r['kernel']} re-extracted for the calls the model makes ({'; '.join(r['differs'])})" for r in learned]
                      + [f"  {r['kernel']} unpluggable ({r['reason']}): {r['detail']}" for r in bad])
 
-def check_plugs(run_dir, model=None, inputs=None, device=None, say=print) -> dict | None:
+def _relearn(dirs, records) -> list[dict]:
+    "Re-extract each mismatched kernel for the nearest call key the model makes (`extract.relearn`); what was learned."
+    from autokernel.extract import relearn
+    out = []
+    for r in records:
+        if r['reason'] == 'mismatch' and r.get('nearest') and relearn(dirs[r['kernel']], r['nearest']['key'], r['detail']):
+            out.append({'kernel': r['kernel'], 'differs': r['nearest']['differs'], 'key': r['nearest']['key']})
+    return out
+
+def check_plugs(run_dir, model=None, inputs=None, device=None, say=print, learn: bool = True) -> dict | None:
     """The run's plug check (`plug.json`): made once, on `model` or the model the profile names, before the first experiment;
-    read back on a resume. None when there is no model to check or the setting `plug_check` is off."""
+    read back on a resume. With `learn`, a kernel whose calls arrive at another layout, dtype or argument than it was
+    extracted for is re-extracted for them (`extract.relearn`) and checked again. None when there is no model to check
+    or the setting `plug_check` is off."""
     from autokernel.runtime import plug_check
-    pc, names = read_plug_check(run_dir), sorted(baseline_dirs(run_dir))
+    pc, dirs = read_plug_check(run_dir), baseline_dirs(run_dir)
     if pc is None and setting('plug_check', True):
-        spec = type(model).__name__ if model is not None else None
+        spec, learned = (type(model).__name__ if model is not None else None), []
         try:
             if model is None:
                 found = profiled_model(run_dir, device)
                 if found is None: return None
                 spec, model, inputs = found
-            nr, err = plug_check(model, inputs, [baseline_dirs(run_dir)[n] for n in names]), None
+            ks = lambda: [dirs[n] for n in sorted(dirs)]
+            nr, err = plug_check(model, inputs, ks()), None
+            if learn and (learned := _relearn(dirs, nr)): nr = plug_check(model, inputs, ks())
         except Exception as e:  # noqa: BLE001 (a model that cannot be checked leaves every kernel to the scheduler)
             nr, err = [], f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-        save_plug_check(run_dir, nr, model=spec, device=str(device) if device else None, error=err)
+        save_plug_check(run_dir, nr, model=spec, device=str(device) if device else None, error=err, learned=learned)
         pc = read_plug_check(run_dir)
-    if pc is not None: say(plug_line(pc, len(names)))
+    if pc is not None: say(plug_line(pc, len(dirs)))
     return pc
 
 # %% ../nbs/05_optimize.ipynb #c7ddd223
@@ -487,8 +501,9 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
         if box['state'] is not None: record(box['state'], row, cfg); save_state(box['state'], run_dir)
         if on_row: on_row(row)
     recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say, L)
-    check_plugs(run_dir, model, inputs, dev, say)            # before any experiment: which kernels can run in the model
+    check_plugs(run_dir, model, inputs, dev, say, learn=not rows)   # before any experiment: which kernels can run in the model
     model = inputs = None
+    specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}   # a kernel may have been re-extracted
     logged = {r.get('kernel') for r in rows if r.get('decision') == 'baseline'}
     def baseline(name, d):                                   # experiment 0 of each kernel: its baseline, all at once
         with L['log']:

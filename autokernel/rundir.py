@@ -269,10 +269,11 @@ def candidate_rows(run_dir, name) -> list[dict]:
 
 # %% ../nbs/04a_rundir.ipynb #15e89d83
 def save_plug_check(run_dir, never_ran: list[dict], model: str | None = None, device: str | None = None,
-                    error: str | None = None) -> Path:
-    "Record the run's plug check: `never_ran` records (`runtime.never_ran`) of the kernels that cannot be plugged in, or the error."
-    return save_json({'time': time.time(), 'model': model, 'device': device, 'error': error, 'never_ran': list(never_ran)},
-                     run_paths(run_dir)['plug'], 'autokernel.plug')
+                    error: str | None = None, learned: list[dict] | None = None) -> Path:
+    """Record the run's plug check: `never_ran` records (`runtime.never_ran`) of the kernels that cannot be plugged in, the
+    kernels re-extracted for the calls the model makes (`learned`), or the error."""
+    return save_json({'time': time.time(), 'model': model, 'device': device, 'error': error, 'learned': list(learned or []),
+                      'never_ran': list(never_ran)}, run_paths(run_dir)['plug'], 'autokernel.plug')
 
 def read_plug_check(run_dir) -> dict | None:
     "The run's `plug.json`, or None when no plug check was made."

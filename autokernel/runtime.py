@@ -634,7 +634,7 @@ def plug_gap(kind: str) -> str | None:
 
 # %% ../nbs/06a_runtime.ipynb #e48c6a4e
 def never_ran(patcher) -> list[dict]:
-    "`[{kernel, kind, reason, detail, arrived, expected}]` for each kernel of `patcher` that took no call (see above)."
+    "`[{kernel, kind, reason, detail, arrived, expected, nearest?}]` for each kernel of `patcher` that took no call (see above)."
     out = []
     for k in patcher.kernels:
         if patcher.calls[k['name']]: continue
@@ -653,6 +653,11 @@ def never_ran(patcher) -> list[dict]:
             diff = key_diff(key, _nearest(key, ext)) or ['the same key, on another device than the one it was verified on']
             rec |= {'reason': 'mismatch', 'detail': f"{sum(n for _, n in arrived)} {kind} call(s) arrived at keys it was not verified on; "
                                                     f"the most frequent ({n}x) differs from what it was extracted for in: {'; '.join(diff)}"}
+            taken = set().union(*(o['keys'] for o in patcher.kernels if o is not k and o['kind'] == kind))
+            free = [(a, m) for a, m in arrived if a not in taken]     # calls no other kernel of its kind was verified on
+            if free:
+                a, m = min(free, key=lambda am: (len(key_diff(am[0], _nearest(am[0], ext))), -am[1], repr(am[0])))
+                rec['nearest'] = {'key': key_json(a), 'calls': m, 'differs': key_diff(a, _nearest(a, ext))}
         elif patcher.arrived[(kind, 'gradients')]:
             rec |= {'reason': 'gradients', 'detail': f"{patcher.arrived[(kind, 'gradients')]} call(s) arrived with gradients on (kernels are forward-only)"}
         elif declined:

@@ -346,3 +346,35 @@ def test_no_experiments_on_kernels_that_cannot_be_plugged_in(tmp_path):
     assert read_plug_check(run)['time'] == pc['time'] and any('02_softmax unpluggable' in m for m in msgs)
     assert exps() == ['01_rmsnorm'] * 5
     assert {k['kernel']: k['status'] for k in s['kernels']}['02_softmax'] == 'unpluggable (not_called)'
+
+
+def test_plug_check_relearns_the_attention_of_hf_llama(tmp_path):
+    """An attention extracted as contiguous never runs in HF LLaMA (its q is a transposed view): the plug check re-extracts it
+    for the calls the model makes, and then the real Triton kernel runs in every layer, the logits matching float64."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from autokernel.optimize import check_plugs, setup_run
+    from autokernel.rundir import baseline_dirs
+    from autokernel.runtime import patch
+    torch = __import__('torch')
+    torch.manual_seed(2)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2, vocab_size=96, attn_implementation='sdpa')).eval()
+    inputs = {'input_ids': torch.randint(0, 96, (1, 7))}
+    k = tiny_kernel(tmp_path / 'src', '01_attention', 'attention', [[1, 4, 7, 8], [1, 2, 7, 8], [1, 2, 7, 8]], 0.3, causal=True)
+    run = tmp_path / 'run'
+    setup_run(run, kernels=[k])
+    msgs = []
+    pc = check_plugs(run, model, inputs, 'cpu', say=msgs.append)
+    assert pc['never_ran'] == [] and [r['kernel'] for r in pc['learned']] == ['01_attention'], pc
+    assert 'layout' in pc['learned'][0]['differs'][0] and 're-extracted for the calls the model makes' in msgs[0]
+    spec = core.load_json(baseline_dirs(run)['01_attention'] / 'spec.json')
+    assert spec['case']['inputs'][0]['stride'] != [224, 56, 8, 1] and spec['source']['learned']['case']['inputs'][0]['stride'] == [224, 56, 8, 1]
+    with torch.no_grad():
+        ref = model.double()(**inputs).logits
+        model.float()
+        want = model(**inputs).logits
+        with patch(model, [baseline_dirs(run)['01_attention']]) as p:
+            got = model(**inputs).logits
+    assert dict(p.calls) == {'01_attention': 2}
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance('float32')['rel']), (err(got), err(want))
