@@ -530,6 +530,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
     n_exp = lambda: sum(1 for r in rows if is_experiment(r))
     bar.update(n_exp()) if max_exp else None
     running, why, final = {}, None, None
+    spread = len(getattr(bench_fn, 'pools', ())) > 1          # several pipelines: across kernels first
     with ThreadPoolExecutor(inflight) as ex:
         while True:
             why = final
@@ -537,7 +538,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
                 with L['log']:
                     why = _stop_reason(rows, box['open'], max_exp, budget_s, spent())
                     if why: break
-                    name, reason = pick(state, cfg, P['schedule'])
+                    name, reason = pick(state, cfg, P['schedule'], busy=set(running.values()) if spread else ())
                     if name is None: why = final = reason; break
                     box['open'] += 1
                 running[ex.submit(_attempt, run_dir, name, sh)] = name

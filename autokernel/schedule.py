@@ -127,8 +127,9 @@ def record(state: dict, row: dict, cfg: dict) -> dict:
     return state
 
 # %% ../nbs/04_schedule.ipynb #63124672
-def pick(state: dict, cfg: dict, log=None) -> tuple[str | None, str]:
-    "The kernel to experiment on next and the reason, logged to `log` (a `schedule.jsonl` path) when given."
+def pick(state: dict, cfg: dict, log=None, busy=()) -> tuple[str | None, str]:
+    """The kernel to experiment on next and the reason, logged to `log` (a `schedule.jsonl` path) when given. `busy`: kernels
+    with an experiment in flight, passed over while another is active (several judging pipelines spread across kernels)."""
     ents = list(state['kernels'].values())
     scores = {e['name']: score(e, ents) for e in ents}
     active = [e for e in ents if e['status'] == 'active']
@@ -144,13 +145,16 @@ def pick(state: dict, cfg: dict, log=None) -> tuple[str | None, str]:
             reason = f"every kernel is parked; back to {name} (parked at {was}) for stint {e['stint']}"
             active = [e]
     if active:
-        e = max(active, key=lambda e: scores[e['name']])
+        free = [e for e in active if e['name'] not in busy]
+        e = max(free or active, key=lambda e: scores[e['name']])
         name = e['name']
         if decision == 'pick':
-            rest = sorted((s, n) for n, s in scores.items() if n != name and state['kernels'][n]['status'] == 'active')
+            rest = sorted((s, n) for n, s in scores.items() if n != name and state['kernels'][n]['status'] == 'active'
+                          and not (free and n in busy))
             reason = (f"{name}: expected +{expected_gain(e, ents):.2%} end to end per experiment, {scores[name]:.3g}/hour "
                       f"(f={e['fraction']:.1%}, s={e.get('speedup') or 1:.2f}, roofline {_pct(e)}, odds {success_odds(e):.2f})"
-                      + (f"; next best {rest[-1][1]} at {rest[-1][0]:.3g}/hour" if rest else ''))
+                      + (f"; next best {rest[-1][1]} at {rest[-1][0]:.3g}/hour" if rest else '')
+                      + (f"; {', '.join(sorted(n for n in busy if n in scores))} in flight on other pipelines" if free and len(free) < len(active) else ''))
     if name != state.get('current') and decision == 'pick' and state.get('current'):
         prev = state['kernels'].get(state['current'])
         if prev and prev['status'] != 'active': reason = f"{prev['name']} parked ({prev['reason']}); " + reason

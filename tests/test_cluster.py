@@ -56,6 +56,8 @@ def test_pipelines_judge_disjoint_candidates_into_one_log(tmp_path):
     first = [{(d.parent.parent.name, d.name) for _, d, t in p.calls if t is True} for p in pools]   # full benches
     assert not first[0] & first[1]                                             # no candidate fully judged twice
     assert bench_fn.busy == [0, 0]
+    picks = [r for r in core.read_jsonl(run / 'schedule.jsonl') if r.get('decision') == 'pick']
+    assert any('in flight on other pipelines' in r['reason'] for r in picks)     # spread across kernels first
     optimize(run, max_experiments=18, budget='1h', device='cpu', bench_fn=Pipelines([FakePool(), FakePool()], ['gpu0', 'gpu1']),
              inflight=4, **QUIET)                                             # resumed: the same log, numbered on
     check_run_invariants(run, 18)
