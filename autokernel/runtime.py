@@ -26,8 +26,8 @@ from .core import AutokernelError, dtype_name, load_json, to_dtype
 # %% auto #0
 __all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'PATTERN_KINDS', 'call_key', 'case_keys', 'launched_kernels',
            'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call', 'attribute_patches',
-           'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'function_patches',
-           'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed', 'plug_check']
+           'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'op_modules',
+           'function_patches', 'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed', 'plug_check']
 
 # %% ../nbs/06a_runtime.ipynb #66a8e25e
 def _ops():
@@ -532,6 +532,44 @@ def pattern_forwards(model, patcher) -> list[tuple]:
                 out.append((name, m, 'bias_gelu', fwd))
     for k in _ops().KINDS.values():     # kinds in their own folder bring their module take-overs (kernels/<kind>/kind.py)
         if k.plug is not None and k.name in kinds: out += k.plug(model, patcher)
+    return out + op_modules(model, patcher, skip={id(m) for _, m, _, _ in out})
+
+# %% ../nbs/06a_runtime.ipynb #d7b19b7b
+def _arity(fn) -> int | None:
+    "How many positional arguments `fn` requires (None when it takes `*args` or `**kwargs`)."
+    import inspect
+    try: ps = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError): return None
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps): return None
+    return sum(1 for p in ps if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
+
+def _computes(mod, kind, case) -> bool:
+    "Does `mod`'s forward compute `kind`'s reference on fresh inputs of `case` (in float32, on the CPU)?"
+    K = _ops().KINDS[kind]
+    try:
+        args, kw = K.make_inputs(_ops().with_dtype(case, 'float32'), 'cpu', 7)
+        with torch.no_grad(): a, b = _as_list(mod.forward(*args)), _as_list(K.reference(*args, **kw))
+        tol = _ops().tolerance('float32')
+        return len(a) == len(b) and all(isinstance(x, torch.Tensor) and x.shape == y.shape and
+                                        torch.allclose(x.double(), y.double(), rtol=tol['rtol'] * 4, atol=tol['atol'] * 4) for x, y in zip(a, b))
+    except Exception: return False
+
+def op_modules(model, patcher, skip=frozenset()) -> list[tuple]:
+    "`(name, module, kind, forward)` for every stateless module of `model` whose forward computes a kernel's kind (see above)."
+    out = []
+    for name, m in model.named_modules():
+        if id(m) in skip or any(True for _ in m.children()) or any(True for _ in m.parameters(recurse=False)) \
+                or any(True for _ in m.buffers(recurse=False)) or (n := _arity(m.forward)) is None or n == 0: continue
+        for k in patcher.kernels:
+            case = (k['spec'].get('test_cases') or [k['spec']['case']])[-1]
+            if len(case['inputs']) != n or any(x is None for x in case['inputs']) or not _computes(m, k['kind'], case): continue
+            args = dict(k['spec']['case'].get('args') or {})
+            def fwd(*xs, orig=m.forward, kind=k['kind'], kw=args, n=n, **kwargs):
+                if kwargs or len(xs) != n or not all(isinstance(x, torch.Tensor) for x in xs): return orig(*xs, **kwargs)
+                y = patcher.run(kind, xs, kw)
+                return orig(*xs) if y is MISS else y
+            out.append((name, m, k['kind'], fwd))
+            break
     return out
 
 # %% ../nbs/06a_runtime.ipynb #9b823437

@@ -215,3 +215,17 @@ def test_add_rmsnorm_plug_runs_inside_hf_qwen2(tmp_path):
     assert "__add__" not in torch.Tensor.__dict__ and type(layer.self_attn).__name__ == "Qwen2Attention" and "forward" not in layer.__dict__
     x = torch.randn(3, 4)
     assert torch.equal(x + x, 2 * x)                                                   # the plain add is back
+
+
+def test_a_kernelbench_module_that_is_the_op_gets_its_kernel(tmp_path):
+    "KernelBench's SiLU_Mul problem computes `F.silu(gate) * up` as its whole Model: the silu_mul kernel takes the module over."
+    from autokernel.core import load_model, repo_root
+    model, inputs = load_model(f"kernelbench:{repo_root() / 'tests/kernelbench/level2/3_SiLU_Mul.py'}", "cpu")
+    d = kernel_dir(tmp_path, "01_silu_mul", "silu_mul", [list(inputs[0].shape), list(inputs[1].shape)])
+    assert plug_check(model, inputs, [d]) == []
+    gate, up = (torch.randn(x.shape, generator=torch.Generator().manual_seed(i)) for i, x in enumerate(inputs))
+    with torch.no_grad(), patch(model, [d]) as p:
+        got = model(gate, up)
+    ref = torch.nn.functional.silu(gate.double()) * up.double()
+    assert dict(p.calls) == {"01_silu_mul": 1} and [m["kind"] for m in p.modules] == ["silu_mul"]
+    assert ((got.double() - ref).norm() / ref.norm()).item() <= ops.tolerance("float32")["rel"]
