@@ -13,11 +13,11 @@ import tempfile
 import threading
 from pathlib import Path
 import torch
-from .core import AutokernelError, is_gpu, load_json, setting
+from .core import AutokernelError, cache_dir, is_gpu, load_json, setting
 
 # %% auto #0
-__all__ = ['RAY_NAMESPACE', 'gpus_arg', 'pipeline_devices', 'Pipelines', 'local_pipelines', 'ray_address', 'RayJudge', 'RayPool',
-           'ray_pipelines', 'judging_pipelines', 'check_request']
+__all__ = ['RAY_NAMESPACE', 'gpus_arg', 'pipeline_devices', 'Pipelines', 'local_pipelines', 'ray_address', 'actor_cache',
+           'RayJudge', 'RayPool', 'ray_pipelines', 'judging_pipelines', 'check_request']
 
 # %% ../nbs/05c_cluster.ipynb #clu004
 def gpus_arg(s) -> int | str:
@@ -102,10 +102,17 @@ def ray_address(cluster: str) -> str | None:
     raise AutokernelError(f"--cluster {c!r}: use ray or ray://host:port")
 
 # %% ../nbs/05c_cluster.ipynb #clu018
+def actor_cache(cache, gpu_ids) -> Path:
+    "The judge's cache folder for a Ray actor holding the GPUs `gpu_ids` (`ray.get_gpu_ids()`): one per GPU of the node."
+    return Path(cache) / ('ray-gpu' + '-'.join(str(g) for g in gpu_ids) if gpu_ids else 'ray-cpu')
+
+# %% ../nbs/05c_cluster.ipynb #clu021
 class RayJudge:
     "A judging pipeline in a Ray actor: a `BenchPool` on the actor's GPU (or the CPU), fed kernel sources by the driver."
     def __init__(self, device, workers, timeout):
+        import ray
         from autokernel.bench import BenchPool
+        os.environ['AUTOKERNEL_CACHE'] = str(actor_cache(cache_dir(), ray.get_gpu_ids()))
         self.pool = BenchPool(workers=workers, device=torch.device(device), timeout=timeout)
 
     def bench(self, source: str, spec: dict, timing=True) -> dict:
@@ -121,7 +128,7 @@ class RayJudge:
 
     def close(self): self.pool.close()
 
-# %% ../nbs/05c_cluster.ipynb #clu020
+# %% ../nbs/05c_cluster.ipynb #clu023
 class RayPool:
     "The driver's handle on one `RayJudge` actor: `bench(kernel_dir, spec, timing)` ships the files, returns the bench JSON."
     device = None                                        # the actor's device is the actor's own (Ray picks the GPU)
@@ -150,8 +157,16 @@ class RayPool:
         except Exception: pass                            # noqa: BLE001 (closing: a dead actor has nothing left to close)
         self.ray.kill(self.actor)
 
-# %% ../nbs/05c_cluster.ipynb #clu022
+# %% ../nbs/05c_cluster.ipynb #clu025
 RAY_NAMESPACE = 'autokernel'
+
+def _init(ray, tries: int = 2, **kw):
+    "`ray.init(**kw)`, once more if the local node timed out starting (Ray waits 30 s for its raylet: a loaded machine)."
+    for k in range(tries):
+        try: return ray.init(**kw)
+        except Exception as e:                            # noqa: BLE001 (Ray raises a bare Exception for it)
+            if 'timed out during startup' not in str(e) or k == tries - 1: raise
+            ray.shutdown()
 
 def ray_pipelines(cluster, gpus, device=None, workers: int = 1, timeout=None) -> Pipelines:
     "One `RayJudge` actor (`num_gpus=1`) per pipeline on the Ray cluster `cluster` (`ray` or `ray://host:port`)."
@@ -163,8 +178,7 @@ def ray_pipelines(cluster, gpus, device=None, workers: int = 1, timeout=None) ->
         kw = dict(num_gpus=1 if gpus == 'all' else int(gpus), num_cpus=max(2, os.cpu_count() or 2),
                   object_store_memory=100 * 2**20) if cpu else {}
         rt = {'py_modules': [str(Path(__file__).resolve().parent)]} if address else None
-        ray.init(address=address, namespace=RAY_NAMESPACE, include_dashboard=False, log_to_driver=False,
-                 runtime_env=rt, **kw)
+        _init(ray, address=address, namespace=RAY_NAMESPACE, include_dashboard=False, log_to_driver=False, runtime_env=rt, **kw)
     have = int(ray.cluster_resources().get('GPU', 0))
     n = have if gpus == 'all' else int(gpus)
     if n < 1 or n > have:
@@ -179,13 +193,13 @@ def ray_pipelines(cluster, gpus, device=None, workers: int = 1, timeout=None) ->
     for p in pools: p.where()                            # every actor placed and started before the budget runs
     return Pipelines(pools, names=[f'ray#{i}' for i in range(n)], on_close=ray.shutdown if started else None)
 
-# %% ../nbs/05c_cluster.ipynb #clu024
+# %% ../nbs/05c_cluster.ipynb #clu027
 def judging_pipelines(gpus=None, cluster=None, device=None, workers: int = 1) -> Pipelines:
     "The pipelines `--gpus` and `--cluster` ask for (`gpus` None: 1, or every GPU of a Ray cluster)."
     if cluster: return ray_pipelines(cluster, gpus or 'all', device, workers)
     return local_pipelines(pipeline_devices(gpus or 1, device), workers)
 
-# %% ../nbs/05c_cluster.ipynb #clu026
+# %% ../nbs/05c_cluster.ipynb #clu029
 def check_request(gpus=None, cluster=None, device=None) -> None:
     "Refuse, in one line, a `--gpus`/`--cluster` request this machine cannot serve (more GPUs than visible, no Ray, a bad address)."
     if cluster: _ray(); ray_address(cluster)

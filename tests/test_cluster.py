@@ -119,4 +119,6 @@ def test_ray_actor_killed_mid_run_loses_no_row(tmp_path, monkeypatch):
     assert {r['pipeline'] for r in rows} == {'ray#0', 'ray#1'}
     assert any(r['pipeline'] == name and r['t'] > when for r in rows), 'the killed pipeline judged nothing afterwards'
     assert all(len(p) == 1 for p in judged_by(run, rows).values())
+    for g in (0, 1):                                      # each actor's own timing lock and ceilings, by its GPU's id
+        assert (core.cache_dir() / f'ray-gpu{g}' / 'judge' / 'ceilings.json').exists()
     assert not ray.is_initialized()                       # the loop started Ray, and shut it down
