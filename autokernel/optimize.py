@@ -587,7 +587,8 @@ def run_summary(run_dir, show: bool = True, say=print) -> dict:
                        screened=sum(1 for r in mine if r.get('judged') == 'screen'),
                        status=st.get('status') if st.get('status') == 'active' else st.get('reason') or st.get('status'),
                        best_candidate=incumbent(rows, name)))
-    eff = lambda k: max(k['speedup_eager'] or 1.0, 1.0) if k['ok'] else 1.0
+    plugs = lambda k: not str(k['status'] or '').startswith('unpluggable')   # a kernel the model never calls speeds nothing up
+    eff = lambda k: max(k['speedup_eager'] or 1.0, 1.0) if k['ok'] and plugs(k) else 1.0
     exps = [r for r in rows if is_experiment(r)]
     n = len(exps)
     out = dict(run=str(run_dir), kernels=ks, experiments=n, screened=sum(1 for r in exps if r.get('judged') == 'screen'),
@@ -595,7 +596,7 @@ def run_summary(run_dir, show: bool = True, say=print) -> dict:
                experiments_per_hour=n / (t_total / 3600) if t_total > 0 else None,
                comparable=all(r.get('comparable') for r in rows if r.get('verdict')) if rows else None,
                amdahl_eager=amdahl([(k['fraction'], eff(k)) for k in ks]),
-               covered_fraction=sum(k['fraction'] for k in ks), done=(P['done'].read_text().strip() if P['done'].exists() else None))
+               covered_fraction=sum(k['fraction'] for k in ks if plugs(k)), done=(P['done'].read_text().strip() if P['done'].exists() else None))
     if show: say(format_summary(out))
     return out
 
@@ -606,7 +607,7 @@ def format_summary(s: dict) -> str:
         lines.append(f"{k['kernel']:<20}{f(k['fraction'], '.1%'):>7}{f(k['baseline_ms'], '.4g'):>10}{f(k['best_ms'], '.4g'):>10}"
                      f"{f(k['speedup_eager'], '.2f'):>9}{f(k['speedup_compile'], '.2f'):>10}{f(k['roofline_pct'], '.0f') + '%':>9}"
                      f"{k['experiments']:>6}{k.get('screened', 0):>5}{k['kept']:>5}  {k['status'] or ''}{'' if k['ok'] else ' (fails bench)'}")
-    lines.append(f"whole model (Amdahl, kernels that pass and beat eager, {s['covered_fraction']:.1%} of the time covered): "
+    lines.append(f"whole model (Amdahl, kernels that pass, beat eager and plug in, {s['covered_fraction']:.1%} of the time covered): "
                  f"x{s['amdahl_eager']:.3f} vs eager" + ('' if s['comparable'] else '  [CPU timings: not comparable]'))
     lines.append(f"{s['experiments']} experiments ({s.get('screened', 0)} screened, {s.get('fully_judged', 0)} fully judged) in "
                  f"{s['hours'] * 60:.1f} min of wall time" + (f" ({s['experiments_per_hour']:.0f}/hour)" if s['experiments_per_hour'] else ''))

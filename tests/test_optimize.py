@@ -337,6 +337,7 @@ def test_no_experiments_on_kernels_that_cannot_be_plugged_in(tmp_path):
     assert any('2 of 3 kernels cannot be plugged in' in m and '02_softmax unpluggable (not_called)' in m for m in msgs), msgs
     status = {k['kernel']: k['status'] for k in s['kernels']}
     assert status['02_softmax'] == 'unpluggable (not_called)' and status['03_softmax'] == 'unpluggable (no_plug)'
+    assert abs(s['covered_fraction'] - 0.1) < 1e-9                           # Amdahl counts only what can run in the model
     exps = lambda: [r['kernel'] for r in read_results(run) if r['decision'] != 'baseline']
     assert exps() == ['01_rmsnorm'] * 3                                      # the heavier kernels got nothing
     picks = [r for r in core.read_jsonl(run / 'schedule.jsonl') if r.get('decision') == 'pick']
