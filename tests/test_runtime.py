@@ -229,3 +229,26 @@ def test_a_kernelbench_module_that_is_the_op_gets_its_kernel(tmp_path):
     ref = torch.nn.functional.silu(gate.double()) * up.double()
     assert dict(p.calls) == {"01_silu_mul": 1} and [m["kind"] for m in p.modules] == ["silu_mul"]
     assert ((got.double() - ref).norm() / ref.norm()).item() <= ops.tolerance("float32")["rel"]
+
+
+def test_gated_mlp_plug_takes_gemmas_geglu(tmp_path):
+    "Gemma's MLP gates with a tanh GELU (GeGLU): the plug probes the activation and runs the kernel with activation='gelu_tanh'."
+    from transformers import GemmaConfig, GemmaForCausalLM
+    torch.manual_seed(4)
+    model = GemmaForCausalLM(GemmaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4,
+                                         num_key_value_heads=2, head_dim=8, vocab_size=96, attn_implementation="sdpa")).eval()
+    inputs = {"input_ids": torch.randint(0, 96, (1, 7))}
+    t = ops.transposed_meta
+    d = kernel_dir(tmp_path, "01_gated_mlp", "gated_mlp", [(7, 32), t([32, 48], "float32"), t([32, 48], "float32")], activation="gelu_tanh")
+    silu = kernel_dir(tmp_path, "02_gated_mlp", "gated_mlp", [(7, 32), t([32, 48], "float32"), t([32, 48], "float32")])
+    why = {r["kernel"]: r for r in plug_check(model, inputs, [d, silu])}
+    assert list(why) == ["02_gated_mlp"] and "activation='gelu_tanh' vs 'silu'" in why["02_gated_mlp"]["detail"]
+    with torch.no_grad():
+        ref = model.double()(**inputs).logits
+        model.float()
+        want = model(**inputs).logits
+        with patch(model, [d]) as p:
+            got = model(**inputs).logits
+    assert dict(p.calls) == {"01_gated_mlp": 1}
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))

@@ -114,16 +114,25 @@ def find(recs):
     return out
 
 
+def _act_of(act):
+    "The kind's activation that the module `act` computes (probed): 'silu' (SwiGLU), 'gelu_tanh' or 'gelu' (GeGLU), else None."
+    from autokernel import runtime as V
+    if not isinstance(act, torch.nn.Module): return None
+    if V._is_silu(act): return 'silu'
+    return {'tanh': 'gelu_tanh', 'none': 'gelu'}.get(V._act_approx(act))
+
+
 def plug(model, patcher):
     """`(name, module, 'gated_mlp', forward)` for every HF gated MLP (`gate_proj`, `up_proj`, `down_proj` Linears without bias,
-    a SiLU `act_fn`): `down_proj(kernel(x))`, or the module's own forward when the kernel was not verified on the call."""
+    an `act_fn` that computes SiLU or a GELU: LLaMA, Qwen2, Mistral, Gemma): `down_proj(kernel(x))`, or the module's own
+    forward when the kernel was not verified on the call."""
     from autokernel import runtime as V
     out = []
     for name, m in model.named_modules():
         if not all(isinstance(getattr(m, a, None), torch.nn.Linear) for a in ('gate_proj', 'up_proj', 'down_proj')): continue
-        if m.gate_proj.bias is not None or m.up_proj.bias is not None or not isinstance(getattr(m, 'act_fn', None), torch.nn.Module) or not V._is_silu(m.act_fn): continue
-        def fwd(x, m=m, orig=m.forward):
-            y = patcher.run('gated_mlp', (x.reshape(-1, x.shape[-1]), m.gate_proj.weight.t(), m.up_proj.weight.t()), {'activation': 'silu'})
+        if m.gate_proj.bias is not None or m.up_proj.bias is not None or (act := _act_of(getattr(m, 'act_fn', None))) is None: continue
+        def fwd(x, m=m, orig=m.forward, act=act):
+            y = patcher.run('gated_mlp', (x.reshape(-1, x.shape[-1]), m.gate_proj.weight.t(), m.up_proj.weight.t()), {'activation': act})
             return orig(x) if y is V.MISS else m.down_proj(y.view(*x.shape[:-1], y.shape[-1]))
         out.append((name, m, 'gated_mlp', fwd))
     return out
