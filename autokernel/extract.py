@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .core import AutokernelError, amdahl, cut, dtype_name, kernels_dir, text_table, load_json, repo_root, save_json, setting
-from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind, tensor_meta, transposed_meta
+from .ops import BACKENDS, KINDS, baseline_path, bias_layout, contiguous_stride, get_kind, tensor_meta, transposed_meta
 from .profile import load_profile as read_profile
 
 # %% auto #0
@@ -197,25 +197,41 @@ def _bshd_to_bhsd(m):
     sh, st = m['shape'], m['stride']
     return {**m, 'shape': [sh[0], sh[2], sh[1], *sh[3:]], 'stride': [st[0], st[2], st[1], *st[3:]]}
 
+def _attn_bias(rec, q, k):
+    "The bias / mask tensor of an attention record in its canonical `[B, H, S, Sk]` layout, or None."
+    m = inp(rec, 3)
+    if m is None: return None
+    m = tmeta(m, 'attention bias')
+    if m['dtype'] not in ('float32', 'float16', 'bfloat16', 'bool'): raise NotExtractable(f"an attention bias of {m['dtype']}")
+    try: shape, stride = bias_layout(m['shape'], m['stride'], [*q['shape'][:3], k['shape'][2]])
+    except ValueError as e: raise NotExtractable(str(e)) from None
+    return {**m, 'shape': shape, 'stride': stride}
+
 def map_attention(rec):
     s = short(rec['op'])
-    if any(is_tensor(m) for m in (rec.get('inputs') or [])[3:]): raise NotExtractable("attention with a mask, bias or varlen tensor")
+    first_extra = 3 if s == '_flash_attention_forward' else 4      # the tensors after q, k, v (and the bias)
+    if any(is_tensor(m) for m in (rec.get('inputs') or [])[first_extra:]):
+        raise NotExtractable("attention with a varlen batch (cu_seqlens) or ALiBi tensor")
     low = s in ('_flash_attention_forward', '_efficient_attention_forward')
     q, k, v = ((_bshd_to_bhsd if low else tmeta)(inp(rec, i)) for i in range(3))
     if any(len(m['shape']) != 4 for m in (q, k, v)): raise NotExtractable("attention on tensors that are not [B,H,S,D]")
     if q['shape'][1] % k['shape'][1] or k['shape'] != v['shape'] or q['shape'][0] != k['shape'][0]:
         raise NotExtractable(f"attention shapes q{q['shape']} k{k['shape']} v{v['shape']}")
     if arg(rec, 'dropout_p', default=0.0): raise NotExtractable("attention with dropout")
-    if arg(rec, 'window_size_left', default=None) not in (None, -1) or arg(rec, 'window_size', default=None) not in (None, -1):
-        raise NotExtractable("sliding-window attention")
+    left, right = arg(rec, 'window_size_left', default=None), arg(rec, 'window_size_right', default=None)
+    if arg(rec, 'window_size', default=None) not in (None, -1) or right not in (None, -1, 0):
+        raise NotExtractable("attention with a window other than a causal sliding window (window_size_left)")
     if s == '_efficient_attention_forward':
         mt = arg(rec, 'custom_mask_type')
         if mt not in (0, 1) and not (mt == 2 and q['shape'][2] == k['shape'][2]): raise NotExtractable(f"attention mask type {mt}")
         causal = mt != 0
     else: causal = bool(arg(rec, 'is_causal', 'causal'))
-    args = {'causal': causal, 'scale': None}
+    window = None if left in (None, -1) else int(left) + 1
+    if window is not None and not causal: raise NotExtractable("a sliding window on non-causal attention")
+    args = {'causal': causal, 'scale': None, **({'window': window} if window else {})}
     if arg(rec, 'scale', default=None) is not None: args['scale'] = float(arg(rec, 'scale'))
-    return 'attention', case([q, k, v], **args)
+    bias = _attn_bias(rec, q, k)
+    return 'attention', case([q, k, v] + ([bias] if bias else []), **args)
 
 def map_cross_entropy(rec):
     logits, target = tmeta(inp(rec, 0), 'logits'), tmeta(inp(rec, 1), 'target')

@@ -22,12 +22,13 @@ from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'KINDS', 'COMPARE_CHUNK', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta',
            'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm',
-           'rmsnorm', 'add_layernorm', 'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'attention',
-           'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops',
+           'rmsnorm', 'add_layernorm', 'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'causal_band',
+           'attention', 'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops',
            'attention_test_cases', 'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles',
-           'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'get_kind',
-           'make_case', 'make_inputs', 'with_dtype', 'tolerance', 'reference64', 'compare', 'baseline_path',
-           'load_kernel_module', 'check_kernel', 'load_kind', 'discover_kinds', 'register_kind']
+           'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'attn_bias',
+           'attention_inputs', 'bias_layout', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'tolerance',
+           'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
+           'discover_kinds', 'register_kind']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -159,11 +160,23 @@ def rotary(x, cos, sin):
     cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
     return x * cos + rotate_half(x) * sin
 
-def attention(q, k, v, *, causal=False, scale=None):
-    "`scaled_dot_product_attention` (top-left causal mask); grouped-query heads are shared by `H // Hkv` query heads."
+def causal_band(S, Sk, window=None, device='cpu'):
+    "`[S, Sk]` boolean: query `i` sees key `j` when `j <= i` (top-left causal) and, with a `window`, `j > i - window`."
+    i, j = torch.arange(S, device=device)[:, None], torch.arange(Sk, device=device)[None, :]
+    return (j <= i) & (j > i - window) if window is not None else j <= i
+
+def attention(q, k, v, bias=None, *, causal=False, scale=None, window=None):
+    """`scaled_dot_product_attention` (top-left causal mask) with an optional `bias`, SDPA's `attn_mask` (a float bias
+    added to the scores, or a boolean mask, True = attend), and a sliding `window` (Mistral's: query `i` sees the keys
+    `i - window + 1 .. i`, with `causal`). Grouped-query heads are shared by `H // Hkv` query heads."""
+    if window is not None and (not causal or window < 1): raise ValueError(f"a sliding window ({window}) needs causal=True")
     if k.shape[1] != q.shape[1]:
         k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+    if bias is not None and causal or window is not None:   # SDPA takes a mask or is_causal, not both: one mask
+        band = causal_band(q.shape[-2], k.shape[-2], window, q.device)
+        bias = band if bias is None else bias & band if bias.dtype == torch.bool else bias.masked_fill(~band, float('-inf'))
+        causal = False
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=causal, scale=scale)
 
 # %% ../nbs/02_ops.ipynb #03c4a3c6
 def _numel(shape): return math.prod(int(s) for s in shape)
@@ -243,17 +256,28 @@ def matmul_flops(case):
     return _numel(shape) * (2 * K + (case['inputs'][2] is not None) + (8 if act else 0))
 
 # %% ../nbs/02_ops.ipynb #2d0a606d
+def _bias_shape(case, B, H, S, Sk):
+    "The bias input's shape for new sizes: its broadcast (size-1) dims stay 1."
+    bm = case['inputs'][3] if len(case['inputs']) > 3 else None
+    if bm is None: return None
+    full = [B, H, S, Sk][4 - len(bm['shape']):]
+    return [1 if o == 1 else n for o, n in zip(bm['shape'], full)]
+
 def attention_test_cases(case):
     q, k = case['inputs'][0]['shape'], case['inputs'][1]['shape']
     B, H, S, D = q; Hkv, Sk = k[1], k[2]
-    def mk(B, S, Sk, D=D, H=H, Hkv=Hkv): return _rebuild(case, [[B, H, S, D], [B, Hkv, Sk, D], [B, Hkv, Sk, D]])
+    def mk(B, S, Sk, D=D, H=H, Hkv=Hkv):
+        return _rebuild(case, [[B, H, S, D], [B, Hkv, Sk, D], [B, Hkv, Sk, D], _bias_shape(case, B, H, S, Sk)])
     half = mk(B // 2, S, Sk) if B >= 2 else mk(B, max(S // 2, 1), max(Sk // 2, 1) if Sk == S else Sk)
     hkv = 1 if Hkv < H else 2
     return [case, half, mk(B * 2, S, Sk), mk(B, _odd(S), _odd(S) if Sk == S else _odd(Sk), npot_hidden(D)),
             mk(1, 19, 19 if Sk == S else 23, 16, H=hkv * (H // Hkv), Hkv=hkv)]
 
 def attention_flops(case):
+    "Two GEMMs over the visible (query, key) pairs: all, about half under a causal mask, `S * window` with a window."
     (B, H, S, D), Sk = case['inputs'][0]['shape'], case['inputs'][1]['shape'][2]
+    w = case['args'].get('window')
+    if w is not None: return 4 * B * H * D * sum(min(i + 1, Sk, w) for i in range(S))
     f = 4 * B * H * S * Sk * D
     return f / 2 if case['args'].get('causal') else f
 
@@ -359,10 +383,38 @@ def _mm_example(M=64, K=96, N=80, dtype='float32', bias=True, activation=None, t
     return {'inputs': [tensor_meta([*batch, M, K], dtype), b, tensor_meta([N], dtype) if bias else None],
             'args': {'activation': activation}}
 
-def _attn_example(B=1, H=4, Hkv=2, S=64, Sk=None, D=32, dtype='float32', causal=True, scale=None):
+def _attn_example(B=1, H=4, Hkv=2, S=64, Sk=None, D=32, dtype='float32', causal=True, scale=None, window=None, bias=None):
+    "An attention case; `bias` is the bias's shape (broadcast dims 1), a `tensor_meta` (a boolean mask) or None."
     Sk = Sk or S
-    return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype)],
-            'args': {'causal': causal, 'scale': scale}}
+    b = bias if bias is None or isinstance(bias, dict) else tensor_meta(bias, dtype)
+    return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype), b],
+            'args': {'causal': causal, 'scale': scale, 'window': window}}
+
+def attn_bias(meta, device='cpu', seed=0) -> torch.Tensor:
+    """An attention bias as models pass it: T5-like relative position values where a random 30% of the keys are masked
+    with `finfo(dtype).min` (HF's padding masks), or for a boolean `meta` the mask itself (True = attend). Key 0 and the
+    diagonal stay visible, so no row is fully masked; broadcast dims (stride 0) stay broadcast."""
+    shape, dtype = list(meta['shape']), to_dtype(meta['dtype'])
+    stride = list(meta.get('stride') or contiguous_stride(shape))
+    small = [1 if st == 0 and s > 1 else s for s, st in zip(shape, stride)]
+    g = _gen(device, seed)
+    vals = torch.randn(small, generator=g, device=device)
+    keep = torch.rand(small, generator=g, device=device) > 0.3
+    keep[..., 0] = True
+    idx = torch.arange(min(small[-2:]), device=device)
+    keep[..., idx, idx] = True
+    vals = keep if dtype == torch.bool else vals.masked_fill(~keep, torch.finfo(dtype).min)
+    view = torch.zeros(_extent(small, stride), dtype=dtype, device=device).as_strided(small, stride)
+    view.copy_(vals)
+    return view.expand(*shape) if small != shape else view
+
+_attn_qkv = inputs_from_roles(('act', 'act', 'act'), {'causal': False, 'scale': None, 'window': None})
+
+def attention_inputs(case, device='cpu', seed=0):
+    "q, k, v as activations, then the bias from `attn_bias` when the case has one."
+    args, kw = _attn_qkv(case, device, seed)
+    bm = case['inputs'][3] if len(case['inputs']) > 3 else None
+    return (args[:3] if bm is None else (*args[:3], attn_bias(bm, device, seed * 1009 + 3))), kw
 
 def _rotary_example(B=2, H=4, S=32, D=32, dtype='float32'):
     return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, S, D], dtype), tensor_meta([B, S, D], dtype)], 'args': {}}
@@ -387,7 +439,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
                *_SOFTMAX_ATEN), outputs=_ce_outputs, tiny_n=1001, N=1000),
     _kind('rotary', 'rotary', rotary, ('act', 'cos', 'sin'), {}, per_elem(3), rotary_test_cases,
           ('aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), same_as_x(), _rotary_example),
-    _kind('attention', 'attention', attention, ('act', 'act', 'act'), {'causal': False, 'scale': None}, attention_flops,
+    _kind('attention', 'attention', attention, ('act', 'act', 'act', 'attn_bias'), {'causal': False, 'scale': None, 'window': None},
+          attention_flops,
           attention_test_cases, ('aten::scaled_dot_product_attention', 'aten::_scaled_dot_product_flash_attention',
           'aten::_scaled_dot_product_efficient_attention', 'aten::_scaled_dot_product_cudnn_attention',
           'aten::_scaled_dot_product_attention_math', 'aten::_flash_attention_forward', 'aten::_efficient_attention_forward',
@@ -395,6 +448,20 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
           'aten::_scaled_dot_product_fused_attention_overrideable', 'aten::_scaled_dot_product_attention_math_for_mps',
           'aten::bmm', 'aten::baddbmm', 'aten::matmul', 'aten::mm', *_SOFTMAX_ATEN), same_as_x(), _attn_example),
 ]}
+KINDS['attention'].make_inputs = attention_inputs
+
+# %% ../nbs/02_ops.ipynb #305bb367
+def bias_layout(shape, stride, full) -> tuple[list, list]:
+    "`(shape, stride)` of an attention bias broadcast to `full = [B, H, S, Sk]`: stride 0 on broadcast dims, the rest row-major."
+    n = len(full) - len(shape)
+    shape, stride = [1] * n + [int(s) for s in shape], [0] * n + [int(s) for s in stride]
+    if n < 0 or any(s not in (1, f) for s, f in zip(shape, full)):
+        raise ValueError(f"an attention bias of shape {shape[max(n, 0):]} does not broadcast to the scores {list(full)}")
+    out, acc = [0] * len(full), 1
+    for i in reversed(range(len(full))):
+        if (shape[i] == 1 and full[i] != 1) or stride[i] == 0: continue
+        out[i] = acc; acc *= full[i]
+    return list(full), out
 
 # %% ../nbs/02_ops.ipynb #7385ed1a
 def _is_kind(k) -> bool:   # duck-typed: a kind.py imports `autokernel.ops`, which may be another copy than this namespace
@@ -441,14 +508,15 @@ def _to64(x, device='cpu'):
         return x.detach().to(device=device, dtype=torch.float64) if x.is_floating_point() else x.detach().to(device)
     return x
 
-def _attention_in_pieces(q, k, v, max_bytes=2**30, **kw):
+def _attention_in_pieces(q, k, v, bias=None, *, max_bytes=2**30, **kw):
     "The attention reference one (batch, kv head) at a time when the float64 score matrices would not fit in `max_bytes`."
     B, H, S, _ = q.shape
     Hkv, Sk = k.shape[1], k.shape[2]
-    if B * H * S * Sk * 8 * 3 <= max_bytes: return attention(q, k, v, **kw)
-    g = H // Hkv
-    return torch.cat([torch.cat([attention(q[b:b+1, j*g:(j+1)*g], k[b:b+1, j:j+1], v[b:b+1, j:j+1], **kw) for j in range(Hkv)], 1)
-                      for b in range(B)], 0)
+    if B * H * S * Sk * 8 * 3 <= max_bytes: return attention(q, k, v, bias, **kw)
+    g, bb = H // Hkv, None if bias is None else bias.expand(B, H, S, Sk)
+    piece = lambda b, j: attention(q[b:b+1, j*g:(j+1)*g], k[b:b+1, j:j+1], v[b:b+1, j:j+1],
+                                   None if bb is None else bb[b:b+1, j*g:(j+1)*g], **kw)
+    return torch.cat([torch.cat([piece(b, j) for j in range(Hkv)], 1) for b in range(B)], 0)
 
 def reference64(kind, args, kwargs, device='cpu'):
     "The reference of `kind` on float64 copies of the inputs (on the CPU unless `device` says otherwise)."

@@ -24,10 +24,11 @@ from torch.overrides import TorchFunctionMode
 from .core import AutokernelError, dtype_name, load_json, to_dtype
 
 # %% auto #0
-__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'PATTERN_KINDS', 'call_key', 'case_keys', 'launched_kernels',
-           'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call', 'attribute_patches',
-           'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'op_modules',
-           'function_patches', 'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed', 'plug_check']
+__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'PATTERN_KINDS', 'call_key', 'case_keys', 'sdpa_bias',
+           'launched_kernels', 'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call',
+           'attribute_patches', 'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards',
+           'op_modules', 'function_patches', 'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed',
+           'plug_check']
 
 # %% ../nbs/06a_runtime.ipynb #66a8e25e
 def _ops():
@@ -56,9 +57,15 @@ def _norm_args(kind, args: dict, shapes) -> tuple:
     if kind == 'attention' and args.get('scale') is None and shapes and shapes[0]: args['scale'] = 1 / math.sqrt(shapes[0][-1])
     return tuple(sorted((n, round(v, 9) if isinstance(v, float) else v) for n, v in args.items()))
 
+def _trim(ts) -> tuple:
+    "Trailing absent optional inputs (attention's `bias`) do not change a call: `(q, k, v)` is `(q, k, v, None)`."
+    ts = list(ts)
+    while ts and ts[-1] is None: ts.pop()
+    return tuple(ts)
+
 def call_key(kind, tensors, args) -> tuple:
     "The key of one call: per tensor (shape, dtype, layout) or None, then the normalized scalar arguments."
-    ts = tuple(None if t is None else (tuple(t.shape), dtype_name(t.dtype), _layout(t.shape, t.stride())) for t in tensors)
+    ts = _trim(None if t is None else (tuple(t.shape), dtype_name(t.dtype), _layout(t.shape, t.stride())) for t in tensors)
     return ts, _norm_args(kind, args, [t[0] if t else None for t in ts])
 
 def case_keys(kind, spec) -> set:
@@ -71,7 +78,7 @@ def case_keys(kind, spec) -> set:
                 if m is None: ts.append(None); continue
                 d = m['dtype'] if (dt is None or not to_dtype(m['dtype']).is_floating_point) else dt
                 ts.append((tuple(m['shape']), dtype_name(d), _layout(m['shape'], m.get('stride'))))
-            keys.add((tuple(ts), _norm_args(kind, case.get('args'), [t[0] if t else None for t in ts])))
+            keys.add((_trim(ts), _norm_args(kind, case.get('args'), [t[0] if t else None for t in ts])))
     return keys
 
 # %% ../nbs/06a_runtime.ipynb #84f45167
@@ -114,13 +121,27 @@ def _m_matmul(args, kwargs):
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.ndim < 2 or b.ndim < 2 or 'out' in kwargs: return None
     return 'matmul', (a, b, None), {'activation': None}, None
 
+def sdpa_bias(mask, q, k):
+    """SDPA's `attn_mask` as the attention kind takes it: a float bias of q's dtype (a boolean mask becomes 0 / -inf, as
+    SDPA itself turns it before its kernels run) broadcast to the scores `[B, H, S, Sk]` in the canonical layout
+    (`ops.bias_layout`) that extraction writes; None when it does not broadcast or comes in another layout."""
+    full = [*q.shape[:3], k.shape[2]]
+    if mask.dtype == torch.bool: mask = torch.where(mask, torch.zeros((), dtype=q.dtype, device=q.device), float('-inf'))
+    if mask.dtype != q.dtype or mask.ndim > 4: return None
+    try: _, want = _ops().bias_layout(mask.shape, mask.stride(), full)
+    except ValueError: return None
+    b = mask.expand(*full)
+    return b if all(s == w or n == 1 for s, w, n in zip(b.stride(), want, full)) else None
+
 def _m_sdpa(args, kwargs):
     q, k, v = args[:3]
     mask, p = _arg(args, kwargs, 3, 'attn_mask'), _arg(args, kwargs, 4, 'dropout_p', 0.0)
     causal, scale = _arg(args, kwargs, 5, 'is_causal', False), kwargs.get('scale')
-    if mask is not None or p != 0.0 or q.ndim != 4: return None
+    if p != 0.0 or q.ndim != 4 or k.ndim != 4 or (mask is not None and causal): return None   # SDPA refuses a mask with is_causal
     if k.shape[1] != q.shape[1] and not kwargs.get('enable_gqa', False): return None
-    return 'attention', (q, k, v), {'causal': bool(causal), 'scale': scale}, None
+    bias = None if mask is None else sdpa_bias(mask, q, k)
+    if mask is not None and bias is None: return None
+    return 'attention', (q, k, v) if bias is None else (q, k, v, bias), {'causal': bool(causal), 'scale': scale}, None
 
 def _m_cross_entropy(args, kwargs):
     x, t = args[0], _arg(args, kwargs, 1, 'target')

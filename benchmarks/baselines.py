@@ -44,6 +44,12 @@ CASES = [
     ("llama", "attention", [[8, 12, 1024, 64], [8, 4, 1024, 64], [8, 4, 1024, 64]], {"causal": True}),
     ("llama", "matmul", [[8192, 768], ops.transposed_meta([768, 2048], BF), None], {}),
     ("bert", "gelu", [[8, 512, 3072]], {"approximate": "none"}),
+    # attention variants of issue #14: BERT's padding mask, T5's relative position bias, head dim 128 with GQA (Qwen2 /
+    # LLaMA-3 8B), Mistral's sliding window
+    ("bert", "attention", [[8, 12, 512, 64]] * 3 + [ops.tensor_meta([8, 12, 512, 512], BF, [512, 0, 0, 1])], {}),
+    ("t5", "attention", [[8, 8, 512, 64]] * 3 + [[1, 8, 512, 512]], {"scale": 1.0}),
+    ("qwen2-7b", "attention", [[4, 28, 2048, 128], [4, 4, 2048, 128], [4, 4, 2048, 128]], {"causal": True}),
+    ("mistral", "attention", [[2, 32, 4096, 128], [2, 8, 4096, 128], [2, 8, 4096, 128]], {"causal": True, "window": 1024}),
 ]
 SIZE_PRESETS = {"add_rmsnorm": ["llama", "llama-7b"], "gated_mlp": ["llama", "llama-7b"], "linear_cross_entropy": ["gpt2", "llama"],
                 "qkv_rotary": ["llama", "qwen2-7b"]}
@@ -86,9 +92,15 @@ def vendor_fn(kind, args, kw):
     import torch
     import torch.nn.functional as F
     if kind == "matmul": return lambda: ops.matmul(*args, **kw)
-    if kind == "attention":
-        q, k, v = args
-        return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=kw["causal"], scale=kw["scale"], enable_gqa=k.shape[1] != q.shape[1])
+    if kind == "attention":   # a bias or a window goes to SDPA as its attn_mask (SDPA has no window argument)
+        q, k, v, bias = (*args, None)[:4]
+        causal = kw["causal"]
+        if kw.get("window") is not None or (bias is not None and causal):
+            band = ops.causal_band(q.shape[2], k.shape[2], kw.get("window"), q.device)
+            bias = band if bias is None else bias.masked_fill(~band, float("-inf"))
+            causal = False
+        return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=causal, scale=kw["scale"],
+                                                      enable_gqa=k.shape[1] != q.shape[1])
     if kind == "gated_mlp":
         x, wg, wu = args
         return lambda: (x @ wg, x @ wu)

@@ -11,6 +11,7 @@ import pytest
 from autokernel.cli import main
 from autokernel.core import AutokernelError, load_json, load_model, repo_root, save_json
 from autokernel.extract import NotExtractable, candidates, extract, extract_cmd, fold, map_attention
+from autokernel import ops
 from autokernel.ops import baseline_path, check_kernel, load_kernel_module
 from autokernel.profile import profile
 
@@ -26,10 +27,14 @@ def quiet_extract(*a, **kw):
 
 # --- does a spec's case come from the profile? -------------------------------------------------------------------
 
-def _views(t):
-    "The ways a recorded tensor may appear in a case: as is, W.T (linear), [B,S,H,D] -> [B,H,S,D], a [b,1,S,D] table squeezed."
+def _views(t, full=None):
+    """The ways a recorded tensor may appear in a case: as is, W.T (linear), [B,S,H,D] -> [B,H,S,D], a [b,1,S,D] table
+    squeezed, an attention bias broadcast to the scores `full` (ops.bias_layout)."""
     sh, st = list(t["shape"]), list(t["stride"])
     yield sh, st
+    if full is not None and len(full) == 4 and len(sh) <= 4:
+        with contextlib.suppress(ValueError):
+            yield ops.bias_layout(sh, st, full)
     if len(sh) >= 2:
         yield sh[:-2] + [sh[-1], sh[-2]], st[:-2] + [st[-1], st[-2]]
     if len(sh) == 4:
@@ -48,9 +53,9 @@ def assert_case_from_profile(spec, prof):
     for m in spec["case"]["inputs"]:
         if m is None:
             continue
-        hits = [t for t in tensors if [m["shape"], m["stride"]] in [list(v) for v in _views(t)]]
+        hits = [t for t in tensors if [m["shape"], m["stride"]] in [list(v) for v in _views(t, m["shape"])]]
         assert hits, (spec["name"], m)
-        assert m["dtype"] in {t["dtype"] for t in tensors if t["shape"] == hits[0]["shape"]}, (spec["name"], m)
+        assert m["dtype"] in {t["dtype"] for t in hits}, (spec["name"], m)
     assert spec["source"]["calls"] <= sum(r["calls"] for r in recs)
     assert spec["case"] == spec["test_cases"][0]
 
@@ -145,8 +150,11 @@ def test_fixture_mappings(tmp_path):
     assert kinds["silu_mul"][0]["case"]["inputs"][1]["stride"] == [8192, 256, 1]   # `up` as recorded
     assert kinds["rmsnorm"][0]["calls"] == 5 and kinds["rmsnorm"][0]["case"]["args"] == {"eps": 1e-5}
     assert kinds["cross_entropy"][0]["case"]["inputs"][1]["dtype"] == "int64"
+    masked = sorted((it["ops"][0], it["case"]["inputs"][3]["stride"]) for it in kinds["attention"] if len(it["case"]["inputs"]) == 4)
+    assert masked == [("aten::_cudnn_attention_forward", [4096, 1024, 32, 1]),             # T5's relative position bias
+                      ("aten::_scaled_dot_product_efficient_attention", [1024, 0, 32, 1])]  # BERT's padding mask, over heads
     reasons = " | ".join(s["reason"] for s in skipped)
-    for why in ("mask", "beta=1", "not the last", "'eps'", "no library kernel for embedding", "cos/sin"):
+    for why in ("beta=1", "not the last", "'eps'", "no library kernel for embedding", "cos/sin"):
         assert why in reasons, why
     idx = quiet_extract(FIX, top_n=50, backend="cuda", out=tmp_path)
     check_extraction(idx, prof, tmp_path)
@@ -167,6 +175,12 @@ def test_gpu_level_attention_records():
     eff = {"op": "aten::_efficient_attention_forward", "inputs": [q, kv, kv, None, None, None],
            "args": {"dropout_p": 0.0, "custom_mask_type": 0, "compute_log_sumexp": False, "scale": None}}
     assert map_attention(eff)[1]["args"] == {"causal": False, "scale": None}
+    # Mistral's sliding window as flash attention takes it: keys i - left .. i
+    win = dict(flash, args={**flash["args"], "window_size_left": 15, "window_size_right": 0})
+    assert map_attention(win)[1]["args"] == {"causal": True, "scale": 0.125, "window": 16}
+    for bad in ({"window_size_left": 15, "window_size_right": 15}, {"window_size_left": 15, "is_causal": False}):
+        with pytest.raises(NotExtractable, match="window"):
+            map_attention(dict(flash, args={**flash["args"], **bad}))
 
 
 def test_cudnn_attention_records():
@@ -178,7 +192,10 @@ def test_cudnn_attention_records():
                     "return_debug_mask": False, "scale": 0.125}}
     kind, c = map_attention(rec)
     assert (kind, c["inputs"], c["args"]) == ("attention", [q, kv, kv], {"causal": True, "scale": 0.125})
-    for bad, why in ((dict(rec, inputs=[q, kv, kv, q | {"shape": [2, 8, 64, 64]}, None, None]), "bias"),
+    bias = {"shape": [2, 1, 64, 64], "stride": [4096, 4096, 64, 1], "dtype": "bfloat16"}           # a padding mask
+    assert map_attention(dict(rec, inputs=[q, kv, kv, bias, None, None]))[1]["inputs"][3] == {**bias, "shape": [2, 8, 64, 64],
+                                                                                             "stride": [4096, 0, 64, 1]}
+    for bad, why in ((dict(rec, inputs=[q, kv, kv, q | {"shape": [2, 8, 64, 63]}, None, None]), "bias"),
                      (dict(rec, inputs=[q, kv, kv, None, {"shape": [3], "stride": [1], "dtype": "int32"}, None]), "varlen"),
                      (dict(rec, args={**rec["args"], "dropout_p": 0.1}), "dropout"),
                      (dict(rec, args={k: v for k, v in rec["args"].items() if k != "is_causal"}), "is_causal")):

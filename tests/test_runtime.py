@@ -22,10 +22,10 @@ def kernel_dir(root, name, kind, shapes, dtype="float32", **args) -> Path:
 
 
 class Attn(torch.nn.Module):
-    "Softmax attention written by hand, then SDPA with a mask: the softmax is taken over, the SDPA call is declined."
+    "Softmax attention written by hand, then SDPA with a strided (all-zero) bias: the softmax is taken over, the SDPA call is declined."
     def forward(self, q):
         a = F.softmax(q @ q.transpose(-1, -2), dim=-1) @ q
-        return F.scaled_dot_product_attention(a, a, a, attn_mask=torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool))
+        return F.scaled_dot_product_attention(a, a, a, attn_mask=torch.zeros(q.shape[-2], 2 * q.shape[-2])[:, ::2])
 
 
 def test_triton_op_traced_without_graph_break(tmp_path):
@@ -55,7 +55,7 @@ def test_never_ran_says_why(tmp_path):
         Attn()(q)
     why = {r["kernel"]: r for r in never_ran(p)}
     assert why["01_softmax"]["reason"] == "mismatch" and "shape [1, 2, 8, 8] vs [1, 2, 8, 16]" in why["01_softmax"]["detail"]
-    assert why["02_attention"]["reason"] == "declined" and "attn_mask=Tensor[8, 8]:bool" in why["02_attention"]["detail"]
+    assert why["02_attention"]["reason"] == "declined" and "attn_mask=Tensor[8, 8]:float32" in why["02_attention"]["detail"]
     assert [r["kernel"] for r in plug_check(Attn().eval(), (q,), ks)] == ["01_softmax", "02_attention"]
 
 

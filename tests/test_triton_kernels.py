@@ -42,7 +42,14 @@ def tiny_cases(kind):
     if kind == 'attention':
         return [c(kind, [(1, 2, 19, 16), (1, 1, 19, 16), (1, 1, 19, 16)], causal=True),           # GQA, causal
                 c(kind, [_bhsd_from_bshd(1, 2, 19, 16)] * 3, causal=False),                       # transposed views
-                c(kind, [(1, 2, 5, 24), (1, 2, 19, 24), (1, 2, 19, 24)], causal=True, scale=0.3)]  # Sq != Sk, D=24
+                c(kind, [(1, 2, 5, 24), (1, 2, 19, 24), (1, 2, 19, 24)], causal=True, scale=0.3),  # Sq != Sk, D=24
+                c(kind, [(1, 2, 19, 16)] * 3 + [(1, 2, 19, 19)], scale=1.0),                       # T5: relative bias, scale 1
+                c(kind, [_bhsd_from_bshd(2, 2, 19, 16)] * 3 + [tensor_meta([2, 2, 19, 19], stride=[19, 0, 0, 1])]),  # padding
+                c(kind, [(2, 2, 19, 16)] * 3 + [tensor_meta([2, 1, 19, 19], 'bool')], causal=True),  # boolean mask + causal
+                c(kind, [(1, 4, 37, 16), (1, 2, 37, 16), (1, 2, 37, 16)], causal=True, window=8),  # Mistral's sliding window
+                c(kind, [(1, 2, 37, 16)] * 3 + [(1, 1, 37, 37)], causal=True, window=5),          # window + bias
+                c(kind, [(1, 2, 19, 128), (1, 1, 19, 128), (1, 1, 19, 128)], causal=True),        # head dims 128, 96, 80
+                c(kind, [(1, 2, 9, 96)] * 3), c(kind, [(1, 2, 9, 80)] * 3 + [(1, 2, 9, 9)])]
     if kind == 'rotary':
         bcast = tensor_meta([3, 5, 16], stride=[0, 16, 1])                                      # one table for the batch
         return [c(kind, [_bhsd_from_bshd(2, 3, 7, 24), (2, 7, 24), (2, 7, 24)]),
@@ -195,7 +202,9 @@ def realistic_cases(kind):
         'cross_entropy': lambda: [c(kind, [(2048, 50257), (2048,)], bf)],
         'rotary': lambda: [c(kind, [_bhsd_from_bshd(4, 32, 512, 128, bf), (4, 512, 128), (4, 512, 128)], bf)],
         'attention': lambda: [c(kind, [_bhsd_from_bshd(4, 12, 512, 64, bf)] * 3, bf, causal=True),
-                      c(kind, [(2, 32, 1024, 128), (2, 8, 1024, 128), (2, 8, 1024, 128)], bf, causal=True)],
+                      c(kind, [(2, 32, 1024, 128), (2, 8, 1024, 128), (2, 8, 1024, 128)], bf, causal=True),
+                      c(kind, [(4, 8, 512, 64)] * 3 + [(1, 8, 512, 512)], bf, scale=1.0),                 # T5 relative bias
+                      c(kind, [(2, 32, 2048, 128), (2, 8, 2048, 128), (2, 8, 2048, 128)], bf, causal=True, window=512)],
     }[kind]()
 
 

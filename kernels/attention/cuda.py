@@ -1,8 +1,11 @@
 """Scaled dot-product attention, flash-style, as a CUDA C++ kernel (the baseline of the `attention` kind).
 
-`softmax(q k^T * scale [+ causal mask]) v` for `q [B, H, S, D]`, `k, v [B, Hkv, Sk, D]`, exactly as
+`softmax(q k^T * scale [+ bias] [+ causal / window mask]) v` for `q [B, H, S, D]`, `k, v [B, Hkv, Sk, D]`, exactly as
 `F.scaled_dot_product_attention` (top-left causal mask: query `i` sees keys `j <= i`), with grouped-query
-attention: query head `h` reads key/value head `h / (H / Hkv)`. The default scale is `1 / sqrt(D)`.
+attention: query head `h` reads key/value head `h / (H / Hkv)`. The default scale is `1 / sqrt(D)`. An additive
+bias (SDPA's float `attn_mask`: T5's relative position bias, a padding mask; a boolean mask is turned into 0 / -inf
+first) broadcasts to `[B, H, S, Sk]` through its strides (stride 0 on broadcast dims) and is read per score; a
+sliding `window` (with causal) lets query `i` see keys `i - window + 1 .. i` and skips the key tiles before it.
 
 The algorithm: never build the `S x Sk` score matrix
 ----------------------------------------------------
@@ -64,6 +67,8 @@ struct Shape {
   int64_t qb, qh, qs, kb, kh, ks, vb, vh, vs;   // strides (elements); the last stride of q, k, v is 1
   float qscale;                                // scale * log2(e)
   bool causal;
+  int64_t window;                              // 0: none; else query i sees keys > i - window
+  int64_t bb, bh, bs, bk;                      // bias strides (elements); the bias pointer may be null
 };
 
 __device__ __forceinline__ float warp_max(float v) {
@@ -80,7 +85,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 // DPL: output dimensions per lane (D <= 32 * DPL).
 template <typename T, int DPL>
 __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
-                                 T* __restrict__ o, Shape p) {
+                                 const T* __restrict__ bias, T* __restrict__ o, Shape p) {
   extern __shared__ float smem[];
   const int D = (int)p.D, nwarps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int qpb = nwarps * QPW;                                  // queries per block
@@ -93,6 +98,7 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
   const T* qg = q + b * p.qb + h * p.qh;
   const T* kg = k + b * p.kb + hk * p.kh;
   const T* vg = v + b * p.vb + hk * p.vh;
+  const T* bg = bias ? bias + b * p.bb + h * p.bh : nullptr;
 
   for (int i = threadIdx.x; i < qpb * D; i += blockDim.x) {
     const int r = i / D, d = i - r * D;
@@ -109,7 +115,8 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
 
   const int64_t q_last = min(q0 + qpb, p.S) - 1;
   const int64_t k_end = p.causal ? min(p.Sk, q_last + 1) : p.Sk;
-  for (int64_t k0 = 0; k0 < k_end; k0 += KT) {
+  const int64_t k_begin = p.window > 0 ? max((int64_t)0, q0 - p.window + 1) / KT * KT : 0;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += KT) {
     __syncthreads();                                             // everyone is done with the previous tile
     for (int i = threadIdx.x; i < KT * D; i += blockDim.x) {
       const int j = i / D, d = i - j * D;
@@ -129,7 +136,11 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
       float s = 0.f;
       for (int d = 0; d < D; ++d) s += qrow[d] * krow[d];
       const int64_t key = k0 + lane;
-      if (key >= p.Sk || (p.causal && key > qpos)) s = -INFINITY;
+      if (bg && key < p.Sk && qpos < p.S) {
+        const float bv = to_float(bg[qpos * p.bs + key * p.bk]);
+        s = bv == -INFINITY ? -INFINITY : s + fmaxf(bv, -1e30f) * 1.4426950408889634f;   // finfo.min stays finite
+      }
+      if (key >= p.Sk || (p.causal && key > qpos) || (p.window > 0 && key <= qpos - p.window)) s = -INFINITY;
       const float m_new = fmaxf(m[r], warp_max(s));
       // m_new == -inf: every key so far is masked; keep everything at zero
       const float alpha = m_new == -INFINITY ? 1.f : exp2f(m[r] - m_new);
@@ -154,7 +165,7 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
   for (int r = 0; r < QPW; ++r) {
     const int64_t qpos = q0 + warp * QPW + r;
     if (qpos >= p.S) continue;
-    const float inv = 1.f / l[r];
+    const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;             // a row with no visible key: zeros
     T* orow = o + ((b * p.H + h) * p.S + qpos) * p.D;
     #pragma unroll
     for (int t = 0; t < DPL; ++t) {
@@ -165,7 +176,8 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
 }
 
 template <typename T, int DPL>
-cudaError_t launch2(const void* q, const void* k, const void* v, void* o, const Shape& p, int warps, cudaStream_t st) {
+cudaError_t launch2(const void* q, const void* k, const void* v, const void* bias, void* o, const Shape& p, int warps,
+                    cudaStream_t st) {
   const int qpb = warps * QPW;
   const size_t smem = sizeof(float) * ((size_t)qpb * p.D + (size_t)KT * (p.D + 1) + (size_t)KT * p.D);
   auto kern = attention_kernel<T, DPL>;
@@ -174,35 +186,37 @@ cudaError_t launch2(const void* q, const void* k, const void* v, void* o, const 
     if (e != cudaSuccess) return e;
   }
   const dim3 grid((unsigned)((p.S + qpb - 1) / qpb), (unsigned)p.H, (unsigned)p.B);
-  kern<<<grid, warps * 32, smem, st>>>((const T*)q, (const T*)k, (const T*)v, (T*)o, p);
+  kern<<<grid, warps * 32, smem, st>>>((const T*)q, (const T*)k, (const T*)v, (const T*)bias, (T*)o, p);
   return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t launch(const void* q, const void* k, const void* v, void* o, const Shape& p, int warps, cudaStream_t st) {
-  if (p.D <= 64) return launch2<T, 2>(q, k, v, o, p, warps, st);
-  if (p.D <= 128) return launch2<T, 4>(q, k, v, o, p, warps, st);
-  return launch2<T, 8>(q, k, v, o, p, warps, st);
+cudaError_t launch(const void* q, const void* k, const void* v, const void* bias, void* o, const Shape& p, int warps,
+                   cudaStream_t st) {
+  if (p.D <= 64) return launch2<T, 2>(q, k, v, bias, o, p, warps, st);
+  if (p.D <= 128) return launch2<T, 4>(q, k, v, bias, o, p, warps, st);
+  return launch2<T, 8>(q, k, v, bias, o, p, warps, st);
 }
 
 }  // namespace
 
 // dtype: 0 float32, 1 float16, 2 bfloat16. q [B, H, S, D], k/v [B, Hkv, Sk, D], each with strides
-// (batch, head, token, 1) given in `st` = {qb, qh, qs, kb, kh, ks, vb, vh, vs}; o contiguous [B, H, S, D].
+// (batch, head, token, 1) given in `st` = {qb, qh, qs, kb, kh, ks, vb, vh, vs, bb, bh, bs, bk}; o contiguous [B, H, S, D].
+// bias: null or q's dtype, addressed [B, H, S, Sk] through its 4 strides; window: 0 or the sliding window (with causal).
 // H must be a multiple of Hkv, D <= 256.
 extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
                                            int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
-                                           const int64_t* st, float scale, int causal, int warps,
-                                           cudaStream_t stream) {
+                                           const int64_t* st, const void* bias, float scale, int causal,
+                                           int64_t window, int warps, cudaStream_t stream) {
   if (B * H * S * D == 0) return cudaSuccess;
   if (D > 256 || Hkv <= 0 || H % Hkv != 0 || Sk <= 0) return cudaErrorInvalidValue;
   warps = warps < 1 ? 1 : (warps > 32 ? 32 : warps);
   const Shape p{B, H, Hkv, S, Sk, D, st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8],
-                scale * 1.4426950408889634f, causal != 0};
+                scale * 1.4426950408889634f, causal != 0, window, st[9], st[10], st[11], st[12]};
   switch (dtype) {
-    case 0: return launch<float>(q, k, v, o, p, warps, stream);
-    case 1: return launch<__half>(q, k, v, o, p, warps, stream);
-    case 2: return launch<__nv_bfloat16>(q, k, v, o, p, warps, stream);
+    case 0: return launch<float>(q, k, v, bias, o, p, warps, stream);
+    case 1: return launch<__half>(q, k, v, bias, o, p, warps, stream);
+    case 2: return launch<__nv_bfloat16>(q, k, v, bias, o, p, warps, stream);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -216,8 +230,8 @@ CPP_SRC = r'''
 
 extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
                                            int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
-                                           const int64_t* st, float scale, int causal, int warps,
-                                           cudaStream_t stream);
+                                           const int64_t* st, const void* bias, float scale, int causal,
+                                           int64_t window, int warps, cudaStream_t stream);
 
 static int dtype_code(const torch::Tensor& t) {
   switch (t.scalar_type()) {
@@ -228,8 +242,8 @@ static int dtype_code(const torch::Tensor& t) {
   }
 }
 
-torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, bool causal,
-                            c10::optional<double> scale, int64_t warps) {
+torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, c10::optional<torch::Tensor> bias,
+                            bool causal, c10::optional<double> scale, int64_t window, int64_t warps) {
   TORCH_CHECK(q.is_cuda() && k.device() == q.device() && v.device() == q.device(),
               "attention: q, k, v must be on one CUDA device");
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be [B, H, S, D]");
@@ -245,11 +259,22 @@ torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, b
   TORCH_CHECK(Sk > 0, "attention: no keys");
   auto unit = [](const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
   auto qc = unit(q), kc = unit(k), vc = unit(v);
-  const int64_t st[9] = {qc.stride(0), qc.stride(1), qc.stride(2), kc.stride(0), kc.stride(1), kc.stride(2),
-                         vc.stride(0), vc.stride(1), vc.stride(2)};
+  torch::Tensor bc;
+  if (bias.has_value()) {
+    bc = bias->scalar_type() == torch::kBool
+             ? torch::where(*bias, torch::zeros({}, q.options()), torch::full({}, -INFINITY, q.options()))   // SDPA's bool mask
+             : bias->to(q.scalar_type());
+    TORCH_CHECK(bc.device() == q.device(), "attention: the bias must be on q's device");
+    bc = bc.expand({B, H, S, Sk});                                 // a view: broadcast dims get stride 0
+  }
+  const int64_t st[13] = {qc.stride(0), qc.stride(1), qc.stride(2), kc.stride(0), kc.stride(1), kc.stride(2),
+                          vc.stride(0), vc.stride(1), vc.stride(2), bc.defined() ? bc.stride(0) : 0,
+                          bc.defined() ? bc.stride(1) : 0, bc.defined() ? bc.stride(2) : 0, bc.defined() ? bc.stride(3) : 0};
+  TORCH_CHECK(window == 0 || (causal && window > 0), "attention: a sliding window needs causal=True");
   const float sc = scale.has_value() ? (float)*scale : (float)(1.0 / std::sqrt((double)D));
   auto err = ak_attention_launch(dtype_code(q), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(), o.data_ptr(), B, H, Hkv,
-                                 S, Sk, D, st, sc, causal, (int)warps, at::cuda::getCurrentCUDAStream());
+                                 S, Sk, D, st, bc.defined() ? bc.data_ptr() : nullptr, sc, causal, window, (int)warps,
+                                 at::cuda::getCurrentCUDAStream());
   TORCH_CHECK(err == cudaSuccess, "attention kernel failed: ", cudaGetErrorString(err));
   return o;
 }
@@ -267,5 +292,5 @@ def _module():
     return _MODULES[flags]
 
 
-def kernel_fn(q, k, v, *, causal=False, scale=None):
-    return _module().attention_fwd(q, k, v, causal, scale, PARAMS['WARPS'])
+def kernel_fn(q, k, v, bias=None, *, causal=False, scale=None, window=None):
+    return _module().attention_fwd(q, k, v, bias, causal, scale, window or 0, PARAMS['WARPS'])
