@@ -330,3 +330,55 @@ def test_gated_mlp_plugs_into_llama():
             out = model(**inputs).logits
     assert p.calls['gm'] == len(model.model.layers) and {m['kind'] for m in p.modules} == {'gated_mlp'}
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def _plug_profiled_attention(model, inputs):
+    """Profile `model` on the CPU, extract its attention calls, plug the library's Triton attention into the model through
+    the run-time matcher: `(patched outputs, float64 outputs, calls per kernel, attention specs' cases)`."""
+    import copy
+    from autokernel import runtime
+    from autokernel.extract import candidates
+    from autokernel.profile import profile
+    prof = json_roundtrip(profile(model, inputs, warmup=0, iters=1, wall_reps=1, name='tiny'))
+    att = [it for it in candidates(prof)[0] if it['kind'] == 'attention']
+    entries = [{'name': f'att{i}', 'kind': 'attention', 'backend': 'triton', 'path': str(ops.baseline_path('attention')),
+                'spec': {'case': it['case'], 'test_cases': [], 'dtypes': ['float32']}} for i, it in enumerate(att)]
+    p = runtime.Patcher(entries, compiled_ops=False)
+    with torch.no_grad():
+        with runtime.patch(model, p):
+            out = model(**inputs).last_hidden_state
+        ref = copy.deepcopy(model).double()(**inputs).last_hidden_state
+    return out, ref, dict(p.calls), [it['case'] for it in att]
+
+
+def json_roundtrip(x):
+    import json
+    return json.loads(json.dumps(x))
+
+
+def test_attention_bias_plugs_into_t5_encoder():
+    "T5 passes SDPA its relative position bias (+ the padding mask) as a float attn_mask: extracted as the bias input, plugged in."
+    from transformers import T5Config, T5EncoderModel
+    torch.manual_seed(0)
+    cfg = T5Config(vocab_size=64, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                   attn_implementation='sdpa')
+    model = T5EncoderModel(cfg).eval()
+    ids, mask = torch.randint(0, 64, (2, 11)), torch.ones(2, 11, dtype=torch.long)
+    mask[1, 7:] = 0                                                     # the second sequence is padded
+    out, ref, calls, cases = _plug_profiled_attention(model, {'input_ids': ids, 'attention_mask': mask})
+    assert [len(c['inputs']) for c in cases] == [4] and cases[0]['args']['scale'] == 1.0, cases   # q, k, v and the bias
+    assert calls == {'att0': cfg.num_layers}, calls
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_sliding_window_attention_plugs_into_mistral():
+    "Mistral's sliding window reaches SDPA as a banded boolean mask with GQA heads: extracted, plugged into every layer."
+    from transformers import MistralConfig, MistralModel
+    torch.manual_seed(0)
+    cfg = MistralConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                        vocab_size=64, max_position_embeddings=64, sliding_window=4, attn_implementation='sdpa')
+    model = MistralModel(cfg).eval()
+    out, ref, calls, cases = _plug_profiled_attention(model, {'input_ids': torch.randint(0, 64, (2, 13))})
+    assert [c['inputs'][3]['shape'] for c in cases] == [[2, 4, 13, 13]], cases
+    assert calls == {'att0': cfg.num_hidden_layers}, calls
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
