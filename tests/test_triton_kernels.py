@@ -382,3 +382,23 @@ def test_sliding_window_attention_plugs_into_mistral():
     assert [c['inputs'][3]['shape'] for c in cases] == [[2, 4, 13, 13]], cases
     assert calls == {'att0': cfg.num_hidden_layers}, calls
     torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_attention_skips_key_blocks_the_mask_hides():
+    "With SKIP_MASKED a key block the mask hides from every row is never read: NaN keys/values there stay out of the output."
+    mod = load('attention')
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 48, 16, generator=g, device=DEVICE) for _ in range(3))
+    mask = torch.ones(1, 1, 48, 48, dtype=torch.bool, device=DEVICE)
+    mask[..., 16:32] = False                                            # keys 16..31 are padding for every query
+    want = ops.reference64('attention', (q, k, v, mask), {'causal': False, 'scale': None, 'window': None})
+    k[..., 16:32, :], v[..., 16:32, :] = float('nan'), float('nan')
+    try:
+        mod.PARAMS = {**small_params(mod), 'SKIP_MASKED': 1}
+        got = mod.kernel_fn(q, k, v, mask)
+        mod.PARAMS = {**small_params(mod), 'SKIP_MASKED': 0}
+        unskipped = mod.kernel_fn(q, k, v, mask)
+    finally:
+        mod.PARAMS = dict(load('attention').PARAMS)
+    assert ops.compare(got, want, 'float32')['ok']
+    assert unskipped.isnan().any()                                       # without skipping, 0 * NaN reaches the output

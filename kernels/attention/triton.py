@@ -26,6 +26,8 @@ added to the scores in float32 before the softmax. Masks written as `finfo(dtype
 scaling (the bias is clamped at -1e30, where exp2 is 0 anyway); -inf entries are masked keys. A sliding window of W
 keys (Mistral's, with causal=True) lets query i see keys i-W+1..i: a program starts at the first key block its rows
 can see and stops at the last one, so the work is S*W, not S*S/2. A row that sees no key at all gets zeros (as SDPA).
+Models often pass the window (or padding) as a mask instead (HF's SDPA path does): with SKIP_MASKED, a key block whose
+bias hides it from every row of the program is skipped after reading the bias tile, before k and v are loaded.
 
 Triton's CPU interpreter (3.7) multiplies bfloat16 tiles as their raw 16-bit patterns; under TRITON_INTERPRET=1 the
 kernel feeds tl.dot float32 copies of bfloat16 tiles (exact: a bf16 x bf16 product fits in float32, which is what the
@@ -40,8 +42,8 @@ import triton.language as tl
 from triton.runtime.errors import OutOfResources
 
 META = dict(kind='attention', backend='triton')
-PARAMS = dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=2)
-SPACE = dict(BLOCK_M=[32, 64, 128], BLOCK_N=[16, 32, 64, 128], num_warps=[2, 4, 8], num_stages=[1, 2, 3, 4])
+PARAMS = dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=2, SKIP_MASKED=1)
+SPACE = dict(BLOCK_M=[32, 64, 128], BLOCK_N=[16, 32, 64, 128], num_warps=[2, 4, 8], num_stages=[1, 2, 3, 4], SKIP_MASKED=[0, 1])
 
 LOG2E = 1.4426950408889634
 
@@ -49,8 +51,9 @@ LOG2E = 1.4426950408889634
 @triton.jit
 def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW, qk_scale,
                      sqb, sqh, sqs, sqd, skb, skh, sks, skd, svb, svh, svs, svd, sbb, sbh, sbs, sbk, sob, soh, sos, sod,
-                     CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, BOOL_BIAS: tl.constexpr, HAS_WINDOW: tl.constexpr, BLOCK_M: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr):
+                     CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, BOOL_BIAS: tl.constexpr, HAS_WINDOW: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+                     SKIP_MASKED: tl.constexpr):
     pid_m = tl.program_id(0)
     h = tl.program_id(1).to(tl.int64)
     b = tl.program_id(2).to(tl.int64)
@@ -81,33 +84,38 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
         col_ok = cols < SK
-        k_t = tl.load(k_base + cols[None, :] * sks + offs_d[:, None] * skd, mask=col_ok[None, :] & d_ok[:, None], other=0.0)
-        v = tl.load(v_base + cols[:, None] * svs + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
-        if UPCAST:
-            k_t = k_t.to(tl.float32)
-            v = v.to(tl.float32)
-        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale          # scores in log2 units
-        keep = col_ok[None, :]
-        if HAS_BIAS:
-            bias = tl.load(b_base + offs_m[:, None] * sbs + cols[None, :] * sbk, mask=row_ok[:, None] & col_ok[None, :], other=0)
-            if BOOL_BIAS:
-                keep = keep & (bias != 0)
-            else:
-                bias = bias.to(tl.float32)
-                keep = keep & (bias != -float('inf'))
-                s = s + tl.maximum(bias, -1e30) * 1.4426950408889634  # log2(e): the bias in log2 units, finite
+        keep = col_ok[None, :] & row_ok[:, None]
         if CAUSAL:
             keep = keep & (cols[None, :] <= offs_m[:, None])
         if HAS_WINDOW:
             keep = keep & (cols[None, :] > offs_m[:, None] - WINDOW)
-        s = tl.where(keep, s, -float('inf'))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        m_use = tl.where(m_new == -float('inf'), 0.0, m_new)     # no visible key yet: p and alpha stay finite
-        alpha = tl.exp2(m_i - m_use)
-        p = tl.exp2(s - m_use[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m_i = m_new
+        bias = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+        if HAS_BIAS:
+            braw = tl.load(b_base + offs_m[:, None] * sbs + cols[None, :] * sbk, mask=keep, other=0)
+            if BOOL_BIAS:
+                keep = keep & (braw != 0)
+            else:
+                braw = braw.to(tl.float32)
+                keep = keep & (braw != -float('inf'))
+                bias = tl.maximum(braw, -1e30) * 1.4426950408889634    # log2(e): the bias in log2 units, finite
+        visible = 1
+        if SKIP_MASKED:
+            visible = tl.max(tl.max(keep.to(tl.int32), axis=1), axis=0)   # 0: the bias hides this block from every row
+        if visible != 0:
+            k_t = tl.load(k_base + cols[None, :] * sks + offs_d[:, None] * skd, mask=col_ok[None, :] & d_ok[:, None], other=0.0)
+            v = tl.load(v_base + cols[:, None] * svs + offs_d[None, :] * svd, mask=col_ok[:, None] & d_ok[None, :], other=0.0)
+            if UPCAST:
+                k_t = k_t.to(tl.float32)
+                v = v.to(tl.float32)
+            s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale + bias     # scores in log2 units
+            s = tl.where(keep, s, -float('inf'))
+            m_new = tl.maximum(m_i, tl.max(s, axis=1))
+            m_use = tl.where(m_new == -float('inf'), 0.0, m_new)     # no visible key yet: p and alpha stay finite
+            alpha = tl.exp2(m_i - m_use)
+            p = tl.exp2(s - m_use[:, None])
+            l_i = l_i * alpha + tl.sum(p, axis=1)
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+            m_i = m_new
 
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]          # a row with no visible key: zeros
     o_base = o_ptr + b * sob + h * soh
@@ -148,7 +156,8 @@ def kernel_fn(q, k, v, bias=None, *, causal=False, scale=None, window=None):
     p = PARAMS
     interpret = os.environ.get('TRITON_INTERPRET', '0') == '1'
     meta = dict(CAUSAL=bool(causal), HAS_BIAS=b is not None, BOOL_BIAS=bias is not None and bias.dtype == torch.bool,
-                HAS_WINDOW=window is not None, BLOCK_M=min(p['BLOCK_M'], max(16, triton.next_power_of_2(SQ))),
+                HAS_WINDOW=window is not None, SKIP_MASKED=bool(p.get('SKIP_MASKED', 1)) and b is not None,
+                BLOCK_M=min(p['BLOCK_M'], max(16, triton.next_power_of_2(SQ))),
                 BLOCK_N=min(p['BLOCK_N'], max(16, triton.next_power_of_2(SK))), BLOCK_D=max(16, triton.next_power_of_2(D)),
                 DOT_PRECISION='ieee' if q.dtype == torch.float32 else 'tf32',
                 UPCAST=interpret and q.dtype == torch.bfloat16)
