@@ -452,16 +452,13 @@ KINDS['attention'].make_inputs = attention_inputs
 
 # %% ../nbs/02_ops.ipynb #305bb367
 def bias_layout(shape, stride, full) -> tuple[list, list]:
-    "`(shape, stride)` of an attention bias broadcast to `full = [B, H, S, Sk]`: stride 0 on broadcast dims, the rest row-major."
+    "`(shape, stride)` of an attention bias for the scores `full = [B, H, S, Sk]`: size 1 on broadcast dims, row-major."
     n = len(full) - len(shape)
     shape, stride = [1] * n + [int(s) for s in shape], [0] * n + [int(s) for s in stride]
     if n < 0 or any(s not in (1, f) for s, f in zip(shape, full)):
         raise ValueError(f"an attention bias of shape {shape[max(n, 0):]} does not broadcast to the scores {list(full)}")
-    out, acc = [0] * len(full), 1
-    for i in reversed(range(len(full))):
-        if (shape[i] == 1 and full[i] != 1) or stride[i] == 0: continue
-        out[i] = acc; acc *= full[i]
-    return list(full), out
+    out = [1 if st == 0 else s for s, st in zip(shape, stride)]
+    return out, contiguous_stride(out)
 
 # %% ../nbs/02_ops.ipynb #7385ed1a
 def _is_kind(k) -> bool:   # duck-typed: a kind.py imports `autokernel.ops`, which may be another copy than this namespace

@@ -123,15 +123,17 @@ def _m_matmul(args, kwargs):
 
 def sdpa_bias(mask, q, k):
     """SDPA's `attn_mask` as the attention kind takes it: a float bias of q's dtype (a boolean mask becomes 0 / -inf, as
-    SDPA itself turns it before its kernels run) broadcast to the scores `[B, H, S, Sk]` in the canonical layout
-    (`ops.bias_layout`) that extraction writes; None when it does not broadcast or comes in another layout."""
+    SDPA itself turns it before its kernels run) viewed in the canonical layout (`ops.bias_layout`: four dims, size 1 on
+    broadcast dims) that extraction writes; None when it does not broadcast to the scores or is not row-major."""
     full = [*q.shape[:3], k.shape[2]]
     if mask.dtype == torch.bool: mask = torch.where(mask, torch.zeros((), dtype=q.dtype, device=q.device), float('-inf'))
     if mask.dtype != q.dtype or mask.ndim > 4: return None
-    try: _, want = _ops().bias_layout(mask.shape, mask.stride(), full)
+    try: shape, want = _ops().bias_layout(mask.shape, mask.stride(), full)
     except ValueError: return None
-    b = mask.expand(*full)
-    return b if all(s == w or n == 1 for s, w, n in zip(b.stride(), want, full)) else None
+    b = mask.reshape([1] * (4 - mask.ndim) + list(mask.shape)) if mask.ndim < 4 else mask
+    for i, n in enumerate(shape):
+        if n == 1: b = b.narrow(i, 0, 1)                  # a broadcast (stride 0) dim: its one stored slice
+    return b if all(s == w or n == 1 for s, w, n in zip(b.stride(), want, shape)) else None
 
 def _m_sdpa(args, kwargs):
     q, k, v = args[:3]

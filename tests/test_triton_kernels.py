@@ -379,7 +379,7 @@ def test_sliding_window_attention_plugs_into_mistral():
                         vocab_size=64, max_position_embeddings=64, sliding_window=4, attn_implementation='sdpa')
     model = MistralModel(cfg).eval()
     out, ref, calls, cases = _plug_profiled_attention(model, {'input_ids': torch.randint(0, 64, (2, 13))})
-    assert [c['inputs'][3]['shape'] for c in cases] == [[2, 4, 13, 13]], cases
+    assert [c['inputs'][3]['shape'] for c in cases] == [[2, 1, 13, 13]], cases   # one mask for the heads
     assert calls == {'att0': cfg.num_hidden_layers}, calls
     torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
 

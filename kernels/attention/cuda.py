@@ -25,7 +25,7 @@ A block of `WARPS` warps handles `WARPS * QPW` consecutive queries of one (batch
 queries. Keys come in tiles of 32, one per lane, staged in shared memory (as float32) by the whole block, so every
 query of the block reuses each tile. For a tile, lane `j` computes the score of key `j` against each of its
 warp's queries (a `D`-long dot product from shared memory; the queries are staged pre-multiplied by
-`scale * log2 e`, so `exp` becomes `exp2`); a warp shuffle reduction gives the tile maximum and the sum of `p`;
+`scale`, scores stay in natural units and `exp(x)` is `exp2(x * log2 e)`); a warp shuffle reduction gives the tile maximum and the sum of `p`;
 then each lane accumulates its `D / 32` output dimensions over the 32 keys, reading `p_j` from lane `j` with a
 shuffle. With a causal mask, key tiles past the block's last query are skipped and the rest are masked per key.
 The head dimension may be anything up to 256 (each lane holds up to 8 output dimensions per query).
@@ -65,7 +65,7 @@ constexpr int QPW = AK_QPW;
 struct Shape {
   int64_t B, H, Hkv, S, Sk, D;
   int64_t qb, qh, qs, kb, kh, ks, vb, vh, vs;   // strides (elements); the last stride of q, k, v is 1
-  float qscale;                                // scale * log2(e)
+  float qscale;                                // scale (scores stay in natural units: no overflow near float32's max)
   bool causal;
   int64_t window;                              // 0: none; else query i sees keys > i - window
   int64_t bb, bh, bs, bk;                      // bias strides (elements); the bias pointer may be null
@@ -138,13 +138,13 @@ __global__ void attention_kernel(const T* __restrict__ q, const T* __restrict__ 
       const int64_t key = k0 + lane;
       if (bg && key < p.Sk && qpos < p.S) {
         const float bv = to_float(bg[qpos * p.bs + key * p.bk]);
-        s = bv == -INFINITY ? -INFINITY : s + fmaxf(bv, -1e30f) * 1.4426950408889634f;   // finfo.min stays finite
+        s += bv;                                                 // natural units: HF's finfo.min masks add as in SDPA
       }
       if (key >= p.Sk || (p.causal && key > qpos) || (p.window > 0 && key <= qpos - p.window)) s = -INFINITY;
       const float m_new = fmaxf(m[r], warp_max(s));
       // m_new == -inf: every key so far is masked; keep everything at zero
-      const float alpha = m_new == -INFINITY ? 1.f : exp2f(m[r] - m_new);
-      const float pj = m_new == -INFINITY ? 0.f : exp2f(s - m_new);
+      const float alpha = m_new == -INFINITY ? 1.f : exp2f((m[r] - m_new) * 1.4426950408889634f);
+      const float pj = m_new == -INFINITY ? 0.f : exp2f((s - m_new) * 1.4426950408889634f);
       l[r] = l[r] * alpha + warp_sum(pj);
       m[r] = m_new;
       #pragma unroll
@@ -212,7 +212,7 @@ extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void*
   if (D > 256 || Hkv <= 0 || H % Hkv != 0 || Sk <= 0) return cudaErrorInvalidValue;
   warps = warps < 1 ? 1 : (warps > 32 ? 32 : warps);
   const Shape p{B, H, Hkv, S, Sk, D, st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8],
-                scale * 1.4426950408889634f, causal != 0, window, st[9], st[10], st[11], st[12]};
+                scale, causal != 0, window, st[9], st[10], st[11], st[12]};
   switch (dtype) {
     case 0: return launch<float>(q, k, v, bias, o, p, warps, stream);
     case 1: return launch<__half>(q, k, v, bias, o, p, warps, stream);

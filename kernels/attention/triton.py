@@ -11,23 +11,24 @@ k and v in blocks of BLOCK_N keys. For each block it computes the scores with tl
     m_new = max(m, rowmax(scores));  alpha = exp(m - m_new);  p = exp(scores - m_new)
     l     = l * alpha + rowsum(p);   acc   = acc * alpha + p @ v
 
-so that at the end out = acc / l is exactly softmax(scores) @ v, computed in one sweep over the keys. Exponentials
-use exp2 with the scale folded into log2(e) * scale (one multiply per score). Statistics and acc are float32; p is
-rounded to v's dtype for the second tl.dot, as tensor cores want (float32 inputs use IEEE float32 dots, not TF32,
-because PyTorch's float32 attention does not round to TF32 either).
+so that at the end out = acc / l is exactly softmax(scores) @ v, computed in one sweep over the keys. Scores stay in
+natural units (q k^T * scale + bias: T5's scale of 1 and HF's finfo.min masks come close to the float32 range, where
+folding log2(e) into the scale would overflow); exponentials are exp2 of (score - max) * log2(e). Statistics and acc
+are float32; p is rounded to v's dtype for the second tl.dot, as tensor cores want (float32 inputs use IEEE float32
+dots, not TF32, because PyTorch's float32 attention does not round to TF32 either).
 
 Causal masking is top-left aligned, like SDPA's is_causal: query i sees keys 0..i. A causal program stops at the last
 key block its rows can see, halving the work. Grouped-query attention needs no copy of k, v: query head h simply reads
 kv head h // (H / Hkv). Every tensor is addressed through its own strides (q, k, v are usually transposed views of
 [B, S, H, D] projections). The head dim is padded to a power of two with masks, so D = 80, 96 or 128 work.
 
-The bias is a float tensor (or a boolean mask, True = attend, as SDPA's attn_mask) that broadcasts to [B, H, S, Sk] (expanded, never copied: a broadcast dim has stride 0); it is
-added to the scores in float32 before the softmax. Masks written as `finfo(dtype).min` stay finite after the log2(e)
-scaling (the bias is clamped at -1e30, where exp2 is 0 anyway); -inf entries are masked keys. A sliding window of W
-keys (Mistral's, with causal=True) lets query i see keys i-W+1..i: a program starts at the first key block its rows
-can see and stops at the last one, so the work is S*W, not S*S/2. A row that sees no key at all gets zeros (as SDPA).
-Models often pass the window (or padding) as a mask instead (HF's SDPA path does): with SKIP_MASKED, a key block whose
-bias hides it from every row of the program is skipped after reading the bias tile, before k and v are loaded.
+The bias is a float tensor (or a boolean mask, True = attend, as SDPA's attn_mask) that broadcasts to [B, H, S, Sk]
+(expanded, never copied: a broadcast dim gets stride 0). It is added to the scores in float32 before the softmax, HF's
+finfo(dtype).min masks included, exactly as SDPA adds them; -inf entries are masked keys. A sliding window of W keys
+(Mistral's, with causal=True) lets query i see keys i-W+1..i: a program starts at the first key block its rows can see
+and stops at the last one, so the work is S*W, not S*S/2. A row that sees no key at all gets zeros (as SDPA). Models
+often pass the window (or padding) as a mask instead (HF's SDPA path does): with SKIP_MASKED, a key block the bias
+hides from every row of the program is skipped after reading the bias tile, before k and v are loaded.
 
 Triton's CPU interpreter (3.7) multiplies bfloat16 tiles as their raw 16-bit patterns; under TRITON_INTERPRET=1 the
 kernel feeds tl.dot float32 copies of bfloat16 tiles (exact: a bf16 x bf16 product fits in float32, which is what the
@@ -45,11 +46,9 @@ META = dict(kind='attention', backend='triton')
 PARAMS = dict(BLOCK_M=128, BLOCK_N=64, num_warps=8, num_stages=2, SKIP_MASKED=1)
 SPACE = dict(BLOCK_M=[32, 64, 128], BLOCK_N=[16, 32, 64, 128], num_warps=[2, 4, 8], num_stages=[1, 2, 3, 4], SKIP_MASKED=[0, 1])
 
-LOG2E = 1.4426950408889634
-
 
 @triton.jit
-def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW, qk_scale,
+def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW, sm_scale,
                      sqb, sqh, sqs, sqd, skb, skh, sks, skd, svb, svh, svs, svd, sbb, sbh, sbs, sbk, sob, soh, sos, sod,
                      CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, BOOL_BIAS: tl.constexpr, HAS_WINDOW: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
@@ -97,7 +96,7 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW
             else:
                 braw = braw.to(tl.float32)
                 keep = keep & (braw != -float('inf'))
-                bias = tl.maximum(braw, -1e30) * 1.4426950408889634    # log2(e): the bias in log2 units, finite
+                bias = braw
         visible = 1
         if SKIP_MASKED:
             visible = tl.max(tl.max(keep.to(tl.int32), axis=1), axis=0)   # 0: the bias hides this block from every row
@@ -107,12 +106,12 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, b_ptr, o_ptr, GROUP, SQ, SK, D, WINDOW
             if UPCAST:
                 k_t = k_t.to(tl.float32)
                 v = v.to(tl.float32)
-            s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale + bias     # scores in log2 units
+            s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * sm_scale + bias     # natural units
             s = tl.where(keep, s, -float('inf'))
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
             m_use = tl.where(m_new == -float('inf'), 0.0, m_new)     # no visible key yet: p and alpha stay finite
-            alpha = tl.exp2(m_i - m_use)
-            p = tl.exp2(s - m_use[:, None])
+            alpha = tl.exp2((m_i - m_use) * 1.4426950408889634)     # exp(x) = exp2(x * log2(e))
+            p = tl.exp2((s - m_use[:, None]) * 1.4426950408889634)
             l_i = l_i * alpha + tl.sum(p, axis=1)
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
             m_i = m_new
@@ -162,7 +161,7 @@ def kernel_fn(q, k, v, bias=None, *, causal=False, scale=None, window=None):
                 DOT_PRECISION='ieee' if q.dtype == torch.float32 else 'tf32',
                 UPCAST=interpret and q.dtype == torch.bfloat16)
     grid = lambda m: (triton.cdiv(SQ, m['BLOCK_M']), H, B)
-    args = (q, k, v, q if b is None else b, out, H // Hkv, SQ, SK, D, window or 0, scale * LOG2E, *q.stride(), *k.stride(),
+    args = (q, k, v, q if b is None else b, out, H // Hkv, SQ, SK, D, window or 0, scale, *q.stride(), *k.stride(),
             *v.stride(), *(b.stride() if b is not None else (0, 0, 0, 0)), *out.stride())
     _launch(attention_kernel, grid, args, meta, p['num_warps'], p['num_stages'])
     return out
