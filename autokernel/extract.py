@@ -579,7 +579,11 @@ def key_meta(m) -> dict | None:
 
 def relearn_case(case, key) -> dict | None:
     "`case` rebuilt from a call key the model makes, or None unless both have the same inputs with the same shapes."
-    old, new = case['inputs'], key['inputs']
+    def trim(ms):   # a trailing absent optional input (attention's bias) is no input, as in `runtime.call_key`
+        ms = list(ms)
+        while ms and ms[-1] is None: ms.pop()
+        return ms
+    old, new = trim(case['inputs']), trim(key['inputs'])
     if len(old) != len(new) or any((a is None) != (b is None) or (a is not None and list(a['shape']) != list(b['shape']))
                                    for a, b in zip(old, new)): return None
     return {**case, 'inputs': [key_meta(m) for m in new], 'args': dict(key['args'])}
