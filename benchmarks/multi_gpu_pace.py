@@ -2,12 +2,14 @@
 (`--cluster ray`, a local Ray: one actor with num_gpus=1 per GPU), each a fresh run of the same profile and budget.
 
     python benchmarks/multi_gpu_pace.py --preset gpt2 --budget 5m                     # on a 4-GPU machine (issue #18)
+    python benchmarks/multi_gpu_pace.py --preset gpt2 --budget 2m --no-ray            # the same in two calls: local ...
+    python benchmarks/multi_gpu_pace.py --preset gpt2 --budget 2m --only-ray          # ... then Ray, merged into the file
     python benchmarks/multi_gpu_pace.py --preset gpt2 --budget 5m --gpus 1,2 --no-ray # fewer GPUs; counts above the
                                                                                       # visible GPUs are skipped, and said so
     python benchmarks/multi_gpu_pace.py --device cpu --budget 2m --max-experiments 2 --top 1 --gpus 1,2 --inflight 1 --out /tmp/p.json  # CPU smoke
 
-On a GPU it writes benchmarks/results/multi_gpu_pace.json, `{"card", "gpus": {"1": candidates_per_hour, "2": ..., "4": ...},
-"ray": {...}, "runs": [...]}` (each run: experiments, screened, kept, wall time, the keep decisions per kernel); on the CPU
+On a GPU it writes benchmarks/results/multi_gpu_pace.json (keeping the runs of other labels already there for the same
+card), `{"card", "gpus": {"1": candidates_per_hour, "2": ..., "4": ...}, "ray": {...}, "runs": [...]}` (each run: experiments, screened, kept, wall time, the keep decisions per kernel); on the CPU
 (`--device cpu`: pipelines sharing the CPU, Ray with logical GPUs: the plumbing, not GPU numbers) only under $OUT or --out.
 Candidates per hour is `optimize.run_summary`'s: experiments over the wall time during which any experiment ran.
 """
@@ -41,6 +43,20 @@ def pace(s: dict, wall_s: float, label: str, n: int, engine: str) -> dict:
                 comparable=s.get('comparable'), run=s['run'])
 
 
+def merged(path, card: str, runs: list[dict]) -> list[dict]:
+    "`runs` with the earlier runs of the results file at `path` (same card, other labels), each with its scaling filled in."
+    old = json.loads(path.read_text()) if path and path.exists() else {}
+    labels = {r['label'] for r in runs}
+    runs = [r for r in old.get('runs', []) if r['label'] not in labels] + runs if old.get('card') == card else runs
+    one = {r['engine']: r['candidates_per_hour'] for r in runs if r['gpus'] == 1}
+    local = {r['gpus']: r['candidates_per_hour'] for r in runs if r['engine'] == 'local'}
+    for r in runs:
+        r['x_one'] = round(r['candidates_per_hour'] / one[r['engine']], 2) if r['candidates_per_hour'] and one.get(r['engine']) else None
+        r['ray_vs_local'] = (round(r['candidates_per_hour'] / local[r['gpus']], 2)
+                             if r['engine'] == 'ray' and r['candidates_per_hour'] and local.get(r['gpus']) else None)
+    return sorted(runs, key=lambda r: (r['engine'] != 'local', r['gpus']))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--preset', default=None, help='the model (default: gpt2 on a GPU, gpt2-tiny on the CPU)')
@@ -49,6 +65,7 @@ def main(argv=None):
     p.add_argument('--top', type=int, default=8)
     p.add_argument('--gpus', type=counts_arg, default=[1, 2, 4], help='GPU counts to run, e.g. 1,2,4')
     p.add_argument('--no-ray', action='store_true', help='skip the runs through Ray')
+    p.add_argument('--only-ray', action='store_true', help='only the runs through Ray (merged into the results file of an earlier call)')
     p.add_argument('--device', default='auto')
     p.add_argument('--inflight', type=int, default=None, help='experiments in flight per pipeline (default: settings loop_inflight)')
     p.add_argument('--out', default=None, help='results file (default on a GPU: benchmarks/results/multi_gpu_pace.json)')
@@ -75,7 +92,7 @@ def main(argv=None):
         print('multi_gpu_pace: on the CPU it writes only under $OUT or --out (a smoke test, not GPU numbers)', file=sys.stderr); return 2
     base = Path(out_dir) if out_dir else core.runs_dir()
     stamp = time.strftime('%Y%m%d-%H%M%S')
-    engines = [('local', None)] + ([] if a.no_ray else [('ray', 'ray')])
+    engines = ([] if a.only_ray else [('local', None)]) + ([] if a.no_ray else [('ray', 'ray')])
     runs, skipped = [], []
     for engine, cluster in engines:
         for n in a.gpus:
@@ -93,12 +110,8 @@ def main(argv=None):
             except AutokernelError as e:
                 skipped.append(f'{label}: {e}'); print(f'skipped: {e}', flush=True); continue
             runs.append(pace(s, time.time() - t0, label, n, engine))
-    one = {r['engine']: r['candidates_per_hour'] for r in runs if r['gpus'] == 1}
-    local = {r['gpus']: r['candidates_per_hour'] for r in runs if r['engine'] == 'local'}
-    for r in runs:
-        r['x_one'] = round(r['candidates_per_hour'] / one[r['engine']], 2) if r['candidates_per_hour'] and one.get(r['engine']) else None
-        r['ray_vs_local'] = (round(r['candidates_per_hour'] / local[r['gpus']], 2)
-                             if r['engine'] == 'ray' and r['candidates_per_hour'] and local.get(r['gpus']) else None)
+    path = Path(a.out) if a.out else (ROOT/'benchmarks'/'results'/'multi_gpu_pace.json' if gpu else None)
+    runs = merged(path, card, runs)
     print('\n' + table(runs, ['label', 'gpus', 'experiments', 'screened', 'kept', 'wall_s', 'candidates_per_hour', 'x_one', 'ray_vs_local']))
     for sk in skipped: print(f'skipped {sk}')
     print(f"\n{preset} on {card}, budget {a.budget} per run" + ('' if gpu else '  [CPU pipelines: a smoke test, not GPU numbers]'))
@@ -106,7 +119,6 @@ def main(argv=None):
            'gpus': {str(r['gpus']): r['candidates_per_hour'] for r in runs if r['engine'] == 'local'},
            'ray': {str(r['gpus']): r['candidates_per_hour'] for r in runs if r['engine'] == 'ray'},
            'runs': runs, 'skipped': skipped}
-    path = Path(a.out) if a.out else (ROOT/'benchmarks'/'results'/'multi_gpu_pace.json' if gpu else None)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res, indent=1) + '\n')
