@@ -402,3 +402,16 @@ def test_attention_skips_key_blocks_the_mask_hides():
         mod.PARAMS = dict(load('attention').PARAMS)
     assert ops.compare(got, want, 'float32')['ok']
     assert unskipped.isnan().any()                                       # without skipping, 0 * NaN reaches the output
+
+
+def test_gqa_head_dim_128_plugs_into_qwen2():
+    "Qwen2 with head dim 128 and grouped-query heads: no mask, so HF calls SDPA with is_causal and enable_gqa (k, v uncopied)."
+    from transformers import Qwen2Config, Qwen2Model
+    torch.manual_seed(0)
+    cfg = Qwen2Config(hidden_size=256, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                      vocab_size=64, max_position_embeddings=64, attn_implementation='sdpa')
+    model = Qwen2Model(cfg).eval()
+    out, ref, calls, cases = _plug_profiled_attention(model, {'input_ids': torch.randint(0, 64, (1, 9))})
+    assert [[m['shape'] for m in c['inputs']] for c in cases] == [[[1, 2, 9, 128], [1, 1, 9, 128], [1, 1, 9, 128]]], cases
+    assert cases[0]['args']['causal'] and calls == {'att0': cfg.num_hidden_layers}, (cases, calls)
+    torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
