@@ -55,7 +55,11 @@ def realistic_cases() -> dict:
                       ('llama_gqa', mc('attention', [[2, 32, 512, 128], [2, 8, 512, 128], [2, 8, 512, 128]], bf, causal=True)),
                       ('full_cross', mc('attention', [[2, 4, 100, 64], [2, 2, 300, 64], [2, 2, 300, 64]], bf,
                                         causal=False, scale=0.2)),
-                      ('d256', mc('attention', [[1, 2, 70, 256], [1, 2, 70, 256], [1, 2, 70, 256]], bf, causal=True))],
+                      ('d256', mc('attention', [[1, 2, 70, 256], [1, 2, 70, 256], [1, 2, 70, 256]], bf, causal=True)),
+                      ('t5_bias', mc('attention', [[4, 8, 300, 64]] * 3 + [[1, 8, 300, 300]], bf, scale=1.0)),
+                      ('padding_mask', mc('attention', [[2, 4, 200, 64]] * 3 + [ops.tensor_meta([2, 1, 1, 200], 'bool')], bf)),
+                      ('mistral_window', mc('attention', [[2, 8, 700, 128], [2, 2, 700, 128], [2, 2, 700, 128]], bf,
+                                            causal=True, window=128))],
         'reduce': [('sum', mc('reduce', [[8, 1024, 768]], bf, op='sum')), ('mean', mc('reduce', [[4, 777, 1000]], bf, op='mean'))],
     }
 
