@@ -14,23 +14,14 @@ import time
 from pathlib import Path
 
 from _common import table, write_out
+from gpu_exploits import GPU_CANDIDATES
 
 import torch
 from autokernel import bench as B
 from autokernel import core, ops
 
 FAULTS = {
-    "illegal_address": '''import torch, triton, triton.language as tl
-META = dict(kind='softmax', backend='triton')
-@triton.jit
-def _wild(y_ptr, n, BLOCK: tl.constexpr):
-    o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    tl.store(y_ptr + o + (1 << 40), 1.0, mask=o < n)
-def kernel_fn(x):
-    y = torch.empty_like(x)
-    _wild[(triton.cdiv(y.numel(), 1024),)](y, y.numel(), BLOCK=1024)
-    return y
-''',
+    "illegal_address": GPU_CANDIDATES["illegal_address"][0],     # a store 1 TB past its buffer
     "abort": "import os\nMETA = dict(kind='softmax', backend='triton')\ndef kernel_fn(x):\n    os.abort()\n",
 }
 SEQUENCE = ["honest", "honest", "illegal_address", "honest", "honest", "abort", "honest", "honest"]
