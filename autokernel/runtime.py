@@ -402,10 +402,12 @@ def attribute_patches(patcher) -> list[tuple]:
         if MATCHER_KIND[func] not in kinds: continue
         name = getattr(func, '__name__', None)
         for owner in (F, torch, torch.Tensor):
-            if name and owner.__dict__.get(name) is func:
+            inherited = owner is torch.Tensor and name not in owner.__dict__ and getattr(torch._C.TensorBase, name or '', None) is func
+            if name and (owner.__dict__.get(name) is func or inherited):    # tensor methods (`x.mean()`, `a @ b`) live on TensorBase
                 def wrapper(*args, _f=func, _m=matcher, **kwargs):
                     out = _intercept(patcher, _f, _m, args, kwargs)
-                    return _f(*args, **kwargs) if out is MISS else out
+                    if out is not MISS: return out
+                    with _in_kernel(): return _f(*args, **kwargs)         # the torch calls inside a fallback are not taken again
                 out.append((owner, name, functools.wraps(func)(wrapper)))
     patcher._attrs = out
     return out
@@ -649,12 +651,14 @@ def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: b
     p.modules = [{'module': n, 'class': type(m).__name__, 'kind': k} for n, m, k, _ in swaps] + \
                 [{'module': f'{mod.__name__}.{attr}', 'class': 'function', 'kind': 'rotary'} for mod, attr, _ in funcs]
     attrs = [] if compiled else attribute_patches(p)
-    saved_a = [(owner, name, owner.__dict__[name]) for owner, name, _ in attrs]
+    saved_a = [(owner, name, owner.__dict__.get(name, MISS)) for owner, name, _ in attrs]   # MISS: inherited from TensorBase
     try:
         for owner, name, fn in attrs: setattr(owner, name, fn)
         with (_PatchMode(p) if compiled and function_mode else nullcontext()): yield p
     finally:
-        for owner, name, fn in reversed(saved_a): setattr(owner, name, fn)
+        for owner, name, fn in reversed(saved_a):
+            if fn is MISS: delattr(owner, name)
+            else: setattr(owner, name, fn)
         for m, f in reversed(saved):
             if f is MISS: del m.forward
             else: m.forward = f

@@ -252,3 +252,25 @@ def test_gated_mlp_plug_takes_gemmas_geglu(tmp_path):
     assert dict(p.calls) == {"01_gated_mlp": 1}
     err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
     assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+
+
+def test_tensor_methods_are_taken_in_eager_mode_t5(tmp_path):
+    """T5's layer norm computes `x.pow(2).mean(-1, keepdim=True)`, a tensor method: in eager mode the patch takes it (set on
+    torch.Tensor over TensorBase's, deleted on exit), the reduce kernel runs at every norm and the output matches float64."""
+    from transformers import T5Config, T5EncoderModel
+    torch.manual_seed(5)
+    model = T5EncoderModel(T5Config(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, vocab_size=128)).eval()
+    inputs = {"input_ids": torch.randint(0, 128, (1, 8))}
+    d = kernel_dir(tmp_path, "01_reduce", "reduce", [(1, 8, 32)], op="mean")
+    assert plug_check(model, inputs, [d]) == []
+    with torch.no_grad():
+        ref = model.double()(**inputs).last_hidden_state
+        model.float()
+        want = model(**inputs).last_hidden_state
+        with patch(model, [d]) as p:
+            assert "mean" in torch.Tensor.__dict__
+            got = model(**inputs).last_hidden_state
+    assert "mean" not in torch.Tensor.__dict__ and torch.Tensor.mean is torch._C.TensorBase.mean
+    assert dict(p.calls) == {"01_reduce": 5}                                      # 2 norms per layer, then the final one
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))

@@ -35,14 +35,15 @@ def map_reduce(rec):
 
 
 def _matcher(op):
-    "The run-time matcher of `torch.sum` / `torch.mean` calls over the last dim (no keepdim, no dtype)."
+    """The run-time matcher of `torch.sum` / `torch.mean` calls over the last dim, without a dtype; with `keepdim=True` (T5's
+    and HF RMSNorms' `x.pow(2).mean(-1, keepdim=True)`) the kernel's result gets its last dim back."""
     def m(args, kwargs):
         from autokernel.runtime import _arg
-        x, dim = args[0], _arg(args, kwargs, 1, 'dim')
+        x, dim, keep = args[0], _arg(args, kwargs, 1, 'dim'), _arg(args, kwargs, 2, 'keepdim', False)
         if isinstance(dim, (list, tuple)): dim = dim[0] if len(dim) == 1 else None
-        if kwargs.get('keepdim') or kwargs.get('dtype') is not None or len(args) > 2 or not isinstance(x, torch.Tensor): return None
+        if kwargs.get('dtype') is not None or len(args) > 3 or not isinstance(x, torch.Tensor) or not isinstance(keep, bool): return None
         if dim not in (-1, x.ndim - 1) or not x.is_floating_point(): return None
-        return 'reduce', (x,), {'op': op}, None
+        return 'reduce', (x,), {'op': op}, (lambda y: y.unsqueeze(-1)) if keep else None
     return m
 
 
