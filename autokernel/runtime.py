@@ -87,8 +87,9 @@ def _arg(args, kwargs, i, name, default=None):
 
 def _m_softmax(args, kwargs):
     x, dim = args[0], _arg(args, kwargs, 1, 'dim')
-    if kwargs.get('dtype') is not None or any(isinstance(a, torch.dtype) for a in args[2:]): return None
     if not isinstance(x, torch.Tensor) or dim not in (-1, x.ndim - 1): return None
+    dts = [d for d in [kwargs.get('dtype'), *args[2:]] if isinstance(d, torch.dtype)]
+    if any(d != x.dtype for d in dts): return None          # a softmax in another dtype than its input's (a `dtype=` that is a no-op is fine)
     return 'softmax', (x,), {}, None
 
 def _m_layer_norm(args, kwargs):

@@ -274,3 +274,23 @@ def test_tensor_methods_are_taken_in_eager_mode_t5(tmp_path):
     assert dict(p.calls) == {"01_reduce": 5}                                      # 2 norms per layer, then the final one
     err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
     assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+
+
+def test_softmax_of_hf_eager_attention_is_taken(tmp_path):
+    "HF eager attention calls softmax(..., dtype=torch.float32): on a float32 model that is a no-op dtype, and the kernel runs."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(6)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                                         num_key_value_heads=2, vocab_size=96, attn_implementation="eager")).eval()
+    inputs = {"input_ids": torch.randint(0, 96, (1, 7))}
+    d = kernel_dir(tmp_path, "01_softmax", "softmax", [(1, 4, 7, 7)])
+    assert plug_check(model, inputs, [d]) == []
+    with torch.no_grad():
+        ref = model.double()(**inputs).logits
+        model.float()
+        want = model(**inputs).logits
+        with patch(model, [d]) as p:
+            got = model(**inputs).logits
+    assert dict(p.calls) == {"01_softmax": 2}
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
