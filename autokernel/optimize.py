@@ -262,7 +262,9 @@ def check_plugs(run_dir, model=None, inputs=None, device=None, say=print, learn:
     from autokernel.runtime import plug_check
     pc, dirs = read_plug_check(run_dir), baseline_dirs(run_dir)
     if pc is None and setting('plug_check', True):
-        spec, learned = (type(model).__name__ if model is not None else None), []
+        prof = run_paths(run_dir)['profile']
+        named = load_json(prof).get('model') if prof.exists() else None
+        spec, learned = (named or type(model).__name__ if model is not None else None), []
         try:
             if model is None:
                 found = profiled_model(run_dir, device)
