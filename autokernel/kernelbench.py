@@ -212,7 +212,11 @@ def run_problem(path, run_dir, budget='2m', max_experiments=None, device=None, b
                    comparable=res['comparable'])
         ref, _, mod = build_problem(path, dev, dtype)
         row['kb'] = kb_check(ref, _patched_model(path, run_dir, dev, dtype), mod.get_inputs, trials, tol, dev, dtype)
-        row['correct'] = row['ours_ok'] and row['kb']['ok']
+        row['kernel_calls'] = sum(k.get('calls_per_forward', 0) for k in res['kernels'])
+        if not row['kernel_calls']:                     # the model ran as it was: no kernel of ours to call correct
+            row['note'] = '; '.join(n for n in (row['note'], 'no kernel ran inside the model: ' + (
+                '; '.join(f"{r['kernel']}: {r['reason']}" for r in res.get('never_ran') or []) or 'no call matched')) if n)
+        row['correct'] = bool(row['ours_ok'] and row['kb']['ok'] and row['kernel_calls'])
     except Exception as e:
         log(f'{type(e).__name__}: {e}')
         row.update(status='error', note=f'{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}')
