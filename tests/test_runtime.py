@@ -21,6 +21,25 @@ def kernel_dir(root, name, kind, shapes, dtype="float32", **args) -> Path:
     return d
 
 
+def patched_vs_float64(model, inputs, kernels, field="logits", inside=lambda: True):
+    """`(patcher, err, err_plain)`: the relative error of `model` patched with `kernels`, and of the plain float32 model,
+    against a float64 copy; `inside()` must hold while the patch is on."""
+    with torch.no_grad():
+        ref = getattr(model.double()(**inputs), field)
+        model.float()
+        want = getattr(model(**inputs), field)
+        with patch(model, kernels) as p:
+            assert inside()
+            got = getattr(model(**inputs), field)
+    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
+    return p, err(got), err(want)
+
+
+def assert_as_accurate(err, err_plain):
+    "The patched model is as accurate as the plain one (twice its error, or within float32's relative tolerance)."
+    assert err <= max(2 * err_plain, ops.tolerance("float32")["rel"]), (err, err_plain)
+
+
 class Attn(torch.nn.Module):
     "Softmax attention written by hand, then SDPA with a strided (all-zero) bias: the softmax is taken over, the SDPA call is declined."
     def forward(self, q):
@@ -176,16 +195,10 @@ def test_gated_mlp_plug_runs_inside_hf_llama(tmp_path):
     "The fused kind's plug takes over every LlamaMLP (calls counted) and the logits match a float64 copy of the model."
     model, inputs = tiny_llama()
     inputs = {"input_ids": torch.randint(0, 96, (1, 7), generator=torch.Generator().manual_seed(3))}
-    with torch.no_grad():
-        ref = model.double()(**inputs).logits
-        model.float()
-        want = model(**inputs).logits
-        with patch(model, [gated_mlp_dir(tmp_path)]) as p:
-            got = model(**inputs).logits
+    p, e, e_plain = patched_vs_float64(model, inputs, [gated_mlp_dir(tmp_path)])
     assert dict(p.calls) == {"01_gated_mlp": 2} and not p.fallbacks
     assert [m["kind"] for m in p.modules] == ["gated_mlp", "gated_mlp"]
-    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
-    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert_as_accurate(e, e_plain)
     assert "forward" not in model.model.layers[0].mlp.__dict__                   # the module's own forward is back
 
 
@@ -202,15 +215,9 @@ def test_add_rmsnorm_plug_runs_inside_hf_qwen2(tmp_path):
     ks = [kernel_dir(tmp_path, "01_add_rmsnorm", "add_rmsnorm", [(1, 7, 32), (1, 7, 32), (32,)], eps=eps),
           kernel_dir(tmp_path, "02_rmsnorm", "rmsnorm", [(1, 7, 32), (32,)], eps=eps)]
     assert plug_check(model, inputs, ks) == []
-    with torch.no_grad():
-        ref = model.double()(**inputs).logits
-        model.float()
-        want = model(**inputs).logits
-        with patch(model, ks) as p:
-            got = model(**inputs).logits
+    p, e, e_plain = patched_vs_float64(model, inputs, ks)
     assert dict(p.calls) == {"01_add_rmsnorm": 3, "02_rmsnorm": 2} and not p.fallbacks
-    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
-    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert_as_accurate(e, e_plain)
     layer = model.model.layers[0]
     assert "__add__" not in torch.Tensor.__dict__ and type(layer.self_attn).__name__ == "Qwen2Attention" and "forward" not in layer.__dict__
     x = torch.randn(3, 4)
@@ -243,15 +250,9 @@ def test_gated_mlp_plug_takes_gemmas_geglu(tmp_path):
     silu = kernel_dir(tmp_path, "02_gated_mlp", "gated_mlp", [(7, 32), t([32, 48], "float32"), t([32, 48], "float32")])
     why = {r["kernel"]: r for r in plug_check(model, inputs, [d, silu])}
     assert list(why) == ["02_gated_mlp"] and "activation='gelu_tanh' vs 'silu'" in why["02_gated_mlp"]["detail"]
-    with torch.no_grad():
-        ref = model.double()(**inputs).logits
-        model.float()
-        want = model(**inputs).logits
-        with patch(model, [d]) as p:
-            got = model(**inputs).logits
+    p, e, e_plain = patched_vs_float64(model, inputs, [d])
     assert dict(p.calls) == {"01_gated_mlp": 1}
-    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
-    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert_as_accurate(e, e_plain)
 
 
 def test_tensor_methods_are_taken_in_eager_mode_t5(tmp_path):
@@ -263,17 +264,10 @@ def test_tensor_methods_are_taken_in_eager_mode_t5(tmp_path):
     inputs = {"input_ids": torch.randint(0, 128, (1, 8))}
     d = kernel_dir(tmp_path, "01_reduce", "reduce", [(1, 8, 32)], op="mean")
     assert plug_check(model, inputs, [d]) == []
-    with torch.no_grad():
-        ref = model.double()(**inputs).last_hidden_state
-        model.float()
-        want = model(**inputs).last_hidden_state
-        with patch(model, [d]) as p:
-            assert "mean" in torch.Tensor.__dict__
-            got = model(**inputs).last_hidden_state
+    p, e, e_plain = patched_vs_float64(model, inputs, [d], "last_hidden_state", inside=lambda: "mean" in torch.Tensor.__dict__)
     assert "mean" not in torch.Tensor.__dict__ and torch.Tensor.mean is torch._C.TensorBase.mean
     assert dict(p.calls) == {"01_reduce": 5}                                      # 2 norms per layer, then the final one
-    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
-    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert_as_accurate(e, e_plain)
 
 
 def test_softmax_of_hf_eager_attention_is_taken(tmp_path):
@@ -285,12 +279,6 @@ def test_softmax_of_hf_eager_attention_is_taken(tmp_path):
     inputs = {"input_ids": torch.randint(0, 96, (1, 7))}
     d = kernel_dir(tmp_path, "01_softmax", "softmax", [(1, 4, 7, 7)])
     assert plug_check(model, inputs, [d]) == []
-    with torch.no_grad():
-        ref = model.double()(**inputs).logits
-        model.float()
-        want = model(**inputs).logits
-        with patch(model, [d]) as p:
-            got = model(**inputs).logits
+    p, e, e_plain = patched_vs_float64(model, inputs, [d])
     assert dict(p.calls) == {"01_softmax": 2}
-    err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
-    assert err(got) <= max(2 * err(want), ops.tolerance("float32")["rel"]), (err(got), err(want))
+    assert_as_accurate(e, e_plain)
