@@ -704,6 +704,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'autokernel.runtime._triton_kernel_types': ( 'runtime.html#_triton_kernel_types',
                                                                                  'autokernel/runtime.py'),
                                     'autokernel.runtime._triton_op': ('runtime.html#_triton_op', 'autokernel/runtime.py'),
+                                    'autokernel.runtime._wrapper': ('runtime.html#_wrapper', 'autokernel/runtime.py'),
                                     'autokernel.runtime.attribute_patches': ('runtime.html#attribute_patches', 'autokernel/runtime.py'),
                                     'autokernel.runtime.call_key': ('runtime.html#call_key', 'autokernel/runtime.py'),
                                     'autokernel.runtime.case_keys': ('runtime.html#case_keys', 'autokernel/runtime.py'),

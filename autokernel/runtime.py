@@ -395,6 +395,14 @@ def _intercept(patcher, func, matcher, args, kwargs):
         return MISS
     return patcher.run(*hit)
 
+def _wrapper(patcher, func, matcher):
+    "`func` as the patcher takes it: the kernel where the call's key was verified, else `func` itself."
+    def wrapper(*args, **kwargs):
+        out = _intercept(patcher, func, matcher, args, kwargs)
+        if out is not MISS: return out
+        with _in_kernel(): return func(*args, **kwargs)         # the torch calls inside a fallback are not taken again
+    return wrapper
+
 def attribute_patches(patcher) -> list[tuple]:
     "`(owner, name, wrapper)` for every torch function in `MATCHERS` of a kind the patcher intercepts, where code looks it up."
     if patcher._attrs is not None: return patcher._attrs      # `patch` is entered once per forward: build the wrappers once
@@ -405,11 +413,7 @@ def attribute_patches(patcher) -> list[tuple]:
         for owner in (F, torch, torch.Tensor):
             inherited = owner is torch.Tensor and name not in owner.__dict__ and getattr(torch._C.TensorBase, name or '', None) is func
             if name and (owner.__dict__.get(name) is func or inherited):    # tensor methods (`x.mean()`, `a @ b`) live on TensorBase
-                def wrapper(*args, _f=func, _m=matcher, **kwargs):
-                    out = _intercept(patcher, _f, _m, args, kwargs)
-                    if out is not MISS: return out
-                    with _in_kernel(): return _f(*args, **kwargs)         # the torch calls inside a fallback are not taken again
-                out.append((owner, name, functools.wraps(func)(wrapper)))
+                out.append((owner, name, functools.wraps(func)(_wrapper(patcher, func, matcher))))
     patcher._attrs = out
     return out
 
@@ -430,10 +434,7 @@ def graph_wrappers(patcher) -> dict:
     out = {}
     for func, matcher in MATCHERS.items():
         if MATCHER_KIND[func] not in patcher.kinds(): continue
-        def wrapper(*args, _f=func, _m=matcher, **kwargs):
-            o = _intercept(patcher, _f, _m, args, kwargs)
-            return _f(*args, **kwargs) if o is MISS else o
-        out[func] = wrapper
+        out[func] = _wrapper(patcher, func, matcher)
     if torch.Tensor.__matmul__ in out: out[operator.matmul] = out[torch.Tensor.__matmul__]   # `a @ b` in a dynamo graph
     return out
 
