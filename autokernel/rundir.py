@@ -275,11 +275,13 @@ def save_plug_check(run_dir, never_ran: list[dict], model: str | None = None, de
     return save_json({'time': time.time(), 'model': model, 'device': device, 'error': error, 'learned': list(learned or []),
                       'never_ran': list(never_ran)}, run_paths(run_dir)['plug'], 'autokernel.plug')
 
+# %% ../nbs/04a_rundir.ipynb #6c3b47c4
 def read_plug_check(run_dir) -> dict | None:
     "The run's `plug.json`, or None when no plug check was made."
     p = run_paths(run_dir)['plug']
     return load_json(p, 'autokernel.plug') if p.exists() else None
 
+# %% ../nbs/04a_rundir.ipynb #a7c938c1
 def unpluggable(run_dir) -> dict:
     "`{kernel: never_ran record}`: the kernels the plug check found cannot be plugged into the run's model."
     return {r['kernel']: r for r in (read_plug_check(run_dir) or {}).get('never_ran') or []}
