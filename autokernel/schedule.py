@@ -46,22 +46,25 @@ def observe(entry: dict, row: dict, window: int = 12) -> dict:
     else: e['since_gain'] += 1
     return e
 
-# %% ../nbs/04_schedule.ipynb #8efface7
+# %% ../nbs/04_schedule.ipynb #0b73ec46
 def headroom(e: dict) -> float:
     "Fraction of the kernel's current time that the roofline still allows us to remove (1/2 when unknown)."
     r = e.get('roofline_pct')
     if r is None or not e.get('comparable'): return 0.5
     return max(0.0, 1.0 - min(float(r), 100.0) / 100)
 
+# %% ../nbs/04_schedule.ipynb #61fa02f9
 def success_odds(e: dict) -> float:
     "The kernel's recent rate of improvement (Laplace), discounted by its run of failures."
     rec = e.get('recent') or []
     return (sum(rec) + 1) / (len(rec) + 2) * 0.7 ** min(e.get('fail_streak', 0), 8)
 
+# %% ../nbs/04_schedule.ipynb #575adcfe
 def prior_step(e: dict, share: float = 0.3) -> float:
     "The gain one kept experiment is expected to bring before any was kept: `share` of the measured headroom to the roofline."
     return min(max(share * headroom(e), 0.02), 0.5)
 
+# %% ../nbs/04_schedule.ipynb #ced88f26
 def expected_gain(e: dict, entries: list[dict]) -> float:
     "Expected whole-model speedup gained (e.g. 0.01 = +1%) by one more experiment on kernel `e`."
     s = e.get('speedup') or 1.0
@@ -73,10 +76,12 @@ def expected_gain(e: dict, entries: list[dict]) -> float:
     after = amdahl([(x['fraction'], new_s if x['name'] == e['name'] else (x.get('speedup') or 1.0)) for x in entries])
     return max(after - base, 0.0)
 
+# %% ../nbs/04_schedule.ipynb #c0b4ebe2
 def experiment_secs(e: dict, default: float = 60.0) -> float:
     "Mean wall time of an experiment on this kernel (its baseline bench before any experiment)."
     return e['secs'] / (e['experiments'] + 1) if e['secs'] > 0 else default
 
+# %% ../nbs/04_schedule.ipynb #577c3017
 def score(e: dict, entries: list[dict]) -> float:
     "Expected whole-model gain per experiment-hour."
     return expected_gain(e, entries) / (experiment_secs(e) / 3600)
@@ -90,6 +95,7 @@ def schedule_settings(**over) -> dict:
     d['kernel_time_cap'] = parse_duration(d['kernel_time_cap'])
     return d
 
+# %% ../nbs/04_schedule.ipynb #35a0eda6
 def park_reason(e: dict, cfg: dict) -> str | None:
     "Why kernel `e` should stop getting experiments for now (None: keep going)."
     if e['status'] == 'exhausted': return 'exhausted'
@@ -104,12 +110,14 @@ def new_state(specs: dict) -> dict:
     "The scheduler's state for `{name: spec}`, before any experiment."
     return {'kernels': {n: new_entry(n, s) for n, s in sorted(specs.items())}, 'experiments': 0, 'rows': 0, 'current': None}
 
+# %% ../nbs/04_schedule.ipynb #7e1f6001
 def replay(specs: dict, rows: list[dict], cfg: dict | None = None) -> dict:
     "The state rebuilt from `results.jsonl` rows: the same whether the run went straight through or was killed and resumed."
     st, cfg = new_state(specs), cfg or schedule_settings()
     for r in rows: record(st, r, cfg)
     return st
 
+# %% ../nbs/04_schedule.ipynb #62d5d1d4
 def record(state: dict, row: dict, cfg: dict) -> dict:
     "Fold one results row into the state; park the kernel if it should stop for now."
     e = state['kernels'].get(row.get('kernel'))
@@ -165,8 +173,10 @@ def pick(state: dict, cfg: dict, log=None, busy=()) -> tuple[str | None, str]:
                       'status': {n: (x['status'] if x['status'] == 'active' else x['reason']) for n, x in state['kernels'].items()}}, log)
     return name, reason
 
+# %% ../nbs/04_schedule.ipynb #0b1d972d
 def _pct(e): return f"{e['roofline_pct']:.0f}%" if e.get('roofline_pct') is not None and e.get('comparable') else 'unknown'
 
+# %% ../nbs/04_schedule.ipynb #91d4ebd6
 def save_state(state: dict, run_dir) -> Path: return save_json(state, Path(run_dir)/'state.json', 'autokernel.schedule')
 def load_state(run_dir) -> dict: return load_json(Path(run_dir)/'state.json', 'autokernel.schedule')
 
