@@ -22,11 +22,13 @@ def _cuda_visible() -> bool:
         return torch.cuda.is_available()
     except Exception: return False
 
+# %% ../nbs/00_core.ipynb #28c17266
 def _interpreter_too_late() -> bool:
     "Was triton imported, with its interpreter off, before we could switch it on? Its own `@triton.jit` helpers are then compiled-mode ones."
     tl = sys.modules.get('triton.language')
     return os.environ.get('TRITON_INTERPRET') == '1' and tl is not None and type(getattr(tl, 'sum', None)).__name__ == 'JITFunction'
 
+# %% ../nbs/00_core.ipynb #0945c3b0
 if not _cuda_visible():
     os.environ.setdefault('TRITON_INTERPRET', '1')
     if _interpreter_too_late():
@@ -49,6 +51,7 @@ def repo_root() -> Path:
         if (p/'settings.ini').exists() and (p/'presets').is_dir(): return p
     return Path(__file__).resolve().parent.parent
 
+# %% ../nbs/00_core.ipynb #3261b384
 def settings_path() -> Path:
     return Path(os.environ.get('AUTOKERNEL_SETTINGS', repo_root()/'settings.ini'))
 
@@ -64,6 +67,7 @@ def settings() -> dict:
         if env is not None: d[k] = env
     return d
 
+# %% ../nbs/00_core.ipynb #5506dd80
 def setting(key: str, default=None, cast=None):
     "One setting, cast to the type of `default` (or `cast`)."
     v = settings().get(key)
@@ -78,6 +82,7 @@ def resolve_path(p) -> Path:
     p = Path(p)
     return p if p.is_absolute() else repo_root()/p
 
+# %% ../nbs/00_core.ipynb #94d2984c
 def runs_dir() -> Path: return resolve_path(setting('runs_dir', 'runs'))
 def kernels_dir() -> Path: return resolve_path(setting('kernels_dir', 'kernels'))
 def presets_dir() -> Path: return resolve_path(setting('presets_dir', 'presets'))
@@ -112,8 +117,10 @@ def get_device(name: str | None = None) -> torch.device:
     if name not in ('cpu',) and not name.startswith('cuda'): raise AutokernelError(f"unknown device {name!r}: use cpu, cuda or auto")
     return torch.device(name)
 
+# %% ../nbs/00_core.ipynb #026bb184
 def is_gpu(device) -> bool: return torch.device(device).type == 'cuda'
 
+# %% ../nbs/00_core.ipynb #d111e782
 def device_name(device) -> str:
     "The card's name, or the CPU's."
     device = torch.device(device)
@@ -121,6 +128,7 @@ def device_name(device) -> str:
     import platform
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
+# %% ../nbs/00_core.ipynb #df36e068
 def sync(device=None):
     "Wait for the device to finish its queued work."
     if device is None or is_gpu(device):
@@ -140,8 +148,10 @@ def to_dtype(d) -> torch.dtype:
     if key not in DTYPES: raise AutokernelError(f"unknown dtype {d!r}: use one of {', '.join(DTYPES)}")
     return DTYPES[key]
 
+# %% ../nbs/00_core.ipynb #5ba71580
 def dtype_name(d) -> str: return str(to_dtype(d)).replace('torch.', '')
 
+# %% ../nbs/00_core.ipynb #3e9d2a3b
 def default_dtype(device) -> torch.dtype:
     return to_dtype(setting('dtype', 'bfloat16')) if is_gpu(device) else torch.float32
 
@@ -155,11 +165,13 @@ def save_json(obj: dict, path, fmt: str | None = None, version: int = 1) -> Path
     os.replace(tmp, path)
     return path
 
+# %% ../nbs/00_core.ipynb #5e032c30
 def _json_default(o):
     if isinstance(o, (torch.dtype, torch.device, Path)): return str(o).replace('torch.', '')
     if isinstance(o, torch.Size): return list(o)
     raise TypeError(f'{type(o).__name__} is not JSON serializable')
 
+# %% ../nbs/00_core.ipynb #65570d1f
 def load_json(path, fmt: str | None = None, version: int = 1) -> dict:
     "Read a JSON file written by `save_json`, checking its `format` and `version`."
     path = Path(path)
@@ -181,6 +193,7 @@ def append_jsonl(row: dict, path) -> None:
     with open(path, 'a') as f:
         f.write(json.dumps(row, default=_json_default) + '\n'); f.flush(); os.fsync(f.fileno())
 
+# %% ../nbs/00_core.ipynb #316b54b7
 def read_jsonl(path) -> list[dict]:
     "The rows of a JSON-lines log; a torn last line (a crash mid-write) is skipped."
     path = Path(path)
@@ -200,6 +213,7 @@ def list_presets() -> list[str]:
         names += [p.stem, f'{p.stem}-tiny']
     return names
 
+# %% ../nbs/00_core.ipynb #41527ff2
 def _import_file(path: Path):
     name = f'_autokernel_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]}'
     spec = importlib.util.spec_from_file_location(name, path)
@@ -245,6 +259,7 @@ def move_inputs(inputs, device, dtype):
     if isinstance(inputs, dict): return {k: mv(v) for k, v in inputs.items()}
     return tuple(mv(x) for x in inputs)
 
+# %% ../nbs/00_core.ipynb #fbe79071
 def load_model(spec: str, device=None, dtype=None):
     "`(model, inputs)` from a preset or factory, in eval mode on `device` in `dtype`."
     device = get_device(device) if not isinstance(device, torch.device) else device
@@ -258,6 +273,7 @@ def load_model(spec: str, device=None, dtype=None):
     if not isinstance(inputs, (tuple, list, dict)): inputs = (inputs,)
     return model.to(device=device, dtype=dtype).eval(), move_inputs(inputs, device, dtype)
 
+# %% ../nbs/00_core.ipynb #3f1d4e43
 def run_model(model, inputs):
     "Call `model` with `inputs` (a tuple of positional arguments or a dict of keyword arguments)."
     return model(**inputs) if isinstance(inputs, dict) else model(*inputs)
@@ -269,6 +285,7 @@ def _refuse(fn, s):
     try: return fn(s)
     except AutokernelError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
+# %% ../nbs/00_core.ipynb #93fa6204
 def non_negative_int(s) -> int:
     "An argparse type: a whole number >= 0 (0 meaning 'no limit')."
     import argparse
@@ -277,6 +294,7 @@ def non_negative_int(s) -> int:
     if n < 0: raise argparse.ArgumentTypeError(f"{n} must be 0 (no limit) or more")
     return n
 
+# %% ../nbs/00_core.ipynb #6a7f3764
 def duration_arg(s) -> str:
     "An argparse type: a duration longer than zero (`90s`, `10m`, `8h`, `1h30m`), kept as written."
     secs = _refuse(parse_duration, s)
@@ -284,11 +302,13 @@ def duration_arg(s) -> str:
         import argparse; raise argparse.ArgumentTypeError(f"{s!r}: the duration must be longer than zero")
     return str(s)
 
+# %% ../nbs/00_core.ipynb #c4ca3fdb
 def device_arg(s) -> str:
     "An argparse type: `cpu`, `cuda` or `auto`; a GPU this machine lacks is refused here, not after profiling."
     _refuse(get_device, s)
     return str(s).lower()
 
+# %% ../nbs/00_core.ipynb #91b22254
 def check_model(spec: str) -> str:
     "A model spec (preset, `file.py:factory`, `package.module:factory`) checked without running it: the preset is known, the file exists."
     if ':' not in spec and (spec.endswith('.py') or '/' in spec):
@@ -303,6 +323,7 @@ def check_model(spec: str) -> str:
         if not found: raise AutokernelError(f"can't import module {target!r}: no such module (give path/file.py:factory or package.module:factory)")
     return spec
 
+# %% ../nbs/00_core.ipynb #5b40a43f
 def _check_preset(spec: str) -> str:
     base = spec[:-5] if spec.endswith('-tiny') else spec
     if base.startswith('_') or not (presets_dir()/f'{base}.py').exists():
@@ -310,10 +331,10 @@ def _check_preset(spec: str) -> str:
                               "or give path/file.py:factory or package.module:factory")
     return spec
 
+# %% ../nbs/00_core.ipynb #b492c232
 def model_arg(s) -> str:
     "An argparse type for `--model`: `check_model`."
     return _refuse(check_model, s)
-
 
 # %% ../nbs/00_core.ipynb #420f4d81
 def new_run_dir(name: str) -> Path:
@@ -325,7 +346,6 @@ def new_run_dir(name: str) -> Path:
     safe = ''.join(c if c.isalnum() or c in '-_.' else '-' for c in name)
     return runs_dir()/f"{time.strftime('%Y%m%d-%H%M%S')}_{safe}"
 
-
 # %% ../nbs/00_core.ipynb #1a1028c8
 def cuda_arch_flags(capability=None) -> list[str]:
     "nvcc `-gencode` flags for a compute capability (default: the current GPU's)."
@@ -335,11 +355,13 @@ def cuda_arch_flags(capability=None) -> list[str]:
     suffix = 'a' if (major, minor) == (9, 0) else ''
     return [f'-gencode=arch=compute_{major}{minor}{suffix},code=sm_{major}{minor}{suffix}']
 
+# %% ../nbs/00_core.ipynb #5fe429a4
 def cache_dir() -> Path:
     d = Path(os.environ.get('AUTOKERNEL_CACHE', Path.home()/'.cache'/'autokernel'))
     d.mkdir(parents=True, exist_ok=True)
     return d
 
+# %% ../nbs/00_core.ipynb #b4c641a4
 def load_cuda(name: str, cpp_src: str, cuda_src: str, functions: list[str], extra_cuda_cflags=()):
     "Compile (or reuse) a CUDA C++ extension built from `cpp_src` + `cuda_src`; returns the module."
     from torch.utils.cpp_extension import load_inline
@@ -384,6 +406,7 @@ def cut(s: str, n: int) -> str:
     "`s`, shortened to `n` characters with an ellipsis."
     return s if len(s) <= n else s[:n - 1] + '…'
 
+# %% ../nbs/00_core.ipynb #bbdfc8df
 def text_table(rows: list, cols: list, indent: str = '') -> str:
     "A plain text table: `cols` is a list of `(header, function of a row -> str)`."
     cells = [[h for h, _ in cols]] + [[f(r) for _, f in cols] for r in rows]
@@ -417,4 +440,3 @@ def drop_c_stderr(pattern: str):
             tmp.seek(0)
             kept = [ln for ln in tmp.read().decode(errors='replace').splitlines(True) if not re.search(pattern, ln)]
             if kept: os.write(2, ''.join(kept).encode())
-
