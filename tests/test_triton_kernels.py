@@ -9,6 +9,7 @@ realistic test sizes of each kind and a sample of its SPACE.
 import ast
 import contextlib
 import inspect
+import math
 import os
 import random
 
@@ -415,3 +416,96 @@ def test_gqa_head_dim_128_plugs_into_qwen2():
     assert [[m['shape'] for m in c['inputs']] for c in cases] == [[[1, 2, 9, 128], [1, 1, 9, 128], [1, 1, 9, 128]]], cases
     assert cases[0]['args']['causal'] and calls == {'att0': cfg.num_hidden_layers}, (cases, calls)
     torch.testing.assert_close(out.double(), ref, rtol=1e-4, atol=1e-4)
+
+
+# --- the matmul's structural choices (persistent, split-K, tensor descriptors, per-shape configs) ----------------------
+
+def _recording(mod):
+    "Wrap the matmul's launcher: every launch of the GEMM kernel appends (meta, programs in its grid)."
+    seen, real = [], mod._launch
+
+    def launch(kernel, grid, args, meta, num_warps, num_stages):
+        seen.append((meta, grid(meta)[0]))
+        return real(kernel, grid, args, meta, num_warps, num_stages)
+    mod._launch = launch
+    return seen
+
+
+MM_STRUCTURE = [   # (overrides of small tiles, case inputs, activation): K not a multiple of BLOCK_K * SPLIT_K
+    (dict(PERSISTENT=1), [(37, 40), transposed_meta([40, 56]), (56,)], 'gelu_tanh'),
+    (dict(PERSISTENT=1), [(2, 9, 20), (2, 20, 33), None], None),                            # bmm: batch in the units
+    (dict(SPLIT_K=2), [(5, 75), transposed_meta([75, 24]), (24,)], 'silu'),
+    (dict(SPLIT_K=3), [(3, 7, 100), (100, 18), (18,)], 'relu'),
+    (dict(SPLIT_K=4), [(2, 3, 9, 70), (2, 3, 70, 20), None], 'gelu'),                       # split-K over a batch
+    (dict(SPLIT_K=4, PERSISTENT=1), [(6, 130), transposed_meta([130, 17]), (17,)], None),
+    (dict(TMA=1), [(19, 40), transposed_meta([40, 24]), (24,)], 'gelu_tanh'),               # b = w.t(): K-major tiles
+    (dict(TMA=1), [(21, 48), (48, 40), None], None),                                        # b row-major
+    (dict(TMA=1, PERSISTENT=1, SPLIT_K=3), [(13, 88), transposed_meta([88, 32]), (32,)], 'relu'),
+]
+
+
+@pytest.mark.parametrize('dtype', DTYPES)
+@pytest.mark.parametrize('i', range(len(MM_STRUCTURE)))
+def test_matmul_structural_choice(i, dtype):
+    "Each structural choice, forced, against float64 on fresh inputs; the launch shows the choice was really taken."
+    over, inputs, act = MM_STRUCTURE[i]
+    mod = load('matmul')
+    mod.PARAMS = {**small_params(mod), **over}
+    seen = _recording(mod)
+    case = ops.make_case('matmul', inputs, activation=act) if act else ops.make_case('matmul', inputs)
+    for seed in (1, 2):
+        res = check(mod, 'matmul', case, dtype, 10 * i + seed)
+        assert res['ok'], (over, inputs, dtype, res)
+    meta, programs = seen[-1]
+    assert meta['SPLIT_K'] == over.get('SPLIT_K', 1)
+    assert meta['TMA'] == bool(over.get('TMA')), 'aligned inputs in the interpreter take the descriptor path'
+    ashape, bshape = case['inputs'][0]['shape'], case['inputs'][1]['shape']
+    M, batch = (math.prod(ashape[:-1]), 1) if len(bshape) == 2 else (ashape[-2], math.prod(ashape[:-2]))
+    units = -(-M // meta['BLOCK_M']) * -(-bshape[-1] // meta['BLOCK_N']) * meta['SPLIT_K'] * batch
+    assert programs == (min(units, 3) if over.get('PERSISTENT') else units)    # the interpreter's persistent grid: 3
+    assert units > 3
+
+
+def test_matmul_split_k_is_deterministic():
+    "Split-K adds its partials in a fixed order (no atomics): two runs agree bit for bit, and match the unsplit GEMM."
+    mod = load('matmul')
+    g = torch.Generator().manual_seed(5)
+    a, w = torch.randn(7, 150, generator=g), torch.randn(30, 150, generator=g)
+    mod.PARAMS = {**small_params(mod), 'SPLIT_K': 4}
+    first, second = mod.kernel_fn(a, w.t()), mod.kernel_fn(a, w.t())
+    assert torch.equal(first, second)
+    want = (a.double() @ w.double().t())
+    assert ops.compare(first, want, 'float32')['ok']
+
+
+def test_matmul_tma_falls_back_where_descriptors_do_not_fit():
+    "Rows that are not 16-byte aligned (K = 33 in float32) or a batch take the plain loads, and stay correct."
+    mod = load('matmul')
+    mod.PARAMS = {**small_params(mod), 'TMA': 1}
+    seen = _recording(mod)
+    for inputs in ([(9, 33), transposed_meta([33, 20]), (20,)], [(2, 9, 32), (2, 32, 24), None]):
+        res = check(mod, 'matmul', ops.make_case('matmul', inputs), 'float32', 3)
+        assert res['ok'], (inputs, res)
+        assert seen[-1][0]['TMA'] is False
+
+
+def test_matmul_per_shape_dispatch():
+    "CONFIGS[(M bucket, N, K)] gives each profiled shape its own config; a shape outside the table gets PARAMS."
+    mod = load('matmul')
+    mod.PARAMS = small_params(mod)
+    mod.CONFIGS = {(8, 24, 96): {'SPLIT_K': 3, 'BLOCK_N': 32}, (64, 40, 32): {'PERSISTENT': 1, 'BLOCK_M': 32}}
+    seen = _recording(mod)
+    shapes = [((5, 96), 24, dict(SPLIT_K=3, BLOCK_N=32)),       # M = 5 falls in the bucket 8
+              ((2, 20, 32), 40, dict(SPLIT_K=1, BLOCK_M=32)),   # leading dims fold: M = 40, bucket 64
+              ((5, 97), 24, dict(SPLIT_K=1, BLOCK_N=16))]       # K differs: PARAMS
+    for i, (ashape, N, want) in enumerate(shapes):
+        K = ashape[-1]
+        res = check(mod, 'matmul', ops.make_case('matmul', [ashape, transposed_meta([K, N]), (N,)], activation='silu'),
+                    'bfloat16', 40 + i)
+        assert res['ok'], (ashape, N, res)
+        meta, programs = seen[-1]
+        assert {k: meta[k] for k in want} == want, (ashape, meta)
+    assert mod.config_for(40, 40, 32)['PERSISTENT'] == 1 and mod.config_for(100, 40, 32)['PERSISTENT'] == 0
+    mod.CONFIGS = {(8, 24, 96): {'BLOCK_Q': 64}}
+    with pytest.raises(ValueError, match='unknown knobs'):
+        mod.kernel_fn(torch.randn(5, 96), torch.randn(96, 24))
