@@ -458,11 +458,13 @@ def test_matmul_structural_choice(i, dtype):
         assert res['ok'], (over, inputs, dtype, res)
     meta, programs = seen[-1]
     assert meta['SPLIT_K'] == over.get('SPLIT_K', 1)
-    assert meta['TMA'] == bool(over.get('TMA')), 'aligned inputs in the interpreter take the descriptor path'
+    hopper = DEVICE == 'cpu' or torch.cuda.get_device_capability()[0] >= 9
+    assert meta['TMA'] == (bool(over.get('TMA')) and hopper), 'aligned inputs take the descriptor path (interpreter, cc >= 9)'
     ashape, bshape = case['inputs'][0]['shape'], case['inputs'][1]['shape']
     M, batch = (math.prod(ashape[:-1]), 1) if len(bshape) == 2 else (ashape[-2], math.prod(ashape[:-2]))
     units = -(-M // meta['BLOCK_M']) * -(-bshape[-1] // meta['BLOCK_N']) * meta['SPLIT_K'] * batch
-    assert programs == (min(units, 3) if over.get('PERSISTENT') else units)    # the interpreter's persistent grid: 3
+    assert programs == (mod._programs(units, torch.device(DEVICE)) if over.get('PERSISTENT') else units)
+    assert DEVICE != 'cpu' or mod._programs(units, torch.device('cpu')) == 3   # the interpreter's persistent grid loops
     assert units > 3
 
 
@@ -470,7 +472,7 @@ def test_matmul_split_k_is_deterministic():
     "Split-K adds its partials in a fixed order (no atomics): two runs agree bit for bit, and match the unsplit GEMM."
     mod = load('matmul')
     g = torch.Generator().manual_seed(5)
-    a, w = torch.randn(7, 150, generator=g), torch.randn(30, 150, generator=g)
+    a, w = (torch.randn(*s, generator=g).to(DEVICE) for s in ((7, 150), (30, 150)))
     mod.PARAMS = {**small_params(mod), 'SPLIT_K': 4}
     first, second = mod.kernel_fn(a, w.t()), mod.kernel_fn(a, w.t())
     assert torch.equal(first, second)
@@ -508,4 +510,25 @@ def test_matmul_per_shape_dispatch():
     assert mod.config_for(40, 40, 32)['PERSISTENT'] == 1 and mod.config_for(100, 40, 32)['PERSISTENT'] == 0
     mod.CONFIGS = {(8, 24, 96): {'BLOCK_Q': 64}}
     with pytest.raises(ValueError, match='unknown knobs'):
-        mod.kernel_fn(torch.randn(5, 96), torch.randn(96, 24))
+        mod.kernel_fn(torch.randn(5, 96, device=DEVICE), torch.randn(96, 24, device=DEVICE))
+
+
+@gpu
+def test_gpu_matmul_structures():
+    "On the GPU, at presets' shapes: split-K on skinny GEMMs, persistent + TMA on square ones, the LM head's 50,257 columns."
+    bf = 'bfloat16'
+    runs = [(dict(SPLIT_K=4), [(16, 4096), transposed_meta([4096, 4096], bf), None], None),
+            (dict(SPLIT_K=3, TMA=1), [(48, 3072), transposed_meta([3072, 768], bf), (768,)], 'gelu_tanh'),
+            (dict(PERSISTENT=1, TMA=1), [(2048, 768), transposed_meta([768, 3072], bf), (3072,)], 'gelu_tanh'),
+            (dict(PERSISTENT=1), [(8, 12, 256, 64), (8, 12, 64, 256), None], None),
+            (dict(PERSISTENT=1, TMA=1, SPLIT_K=2), [(255, 768), transposed_meta([768, 50257], bf), None], None),
+            (dict(TMA=1), [(1000, 1024), (1024, 4096), (4096,)], 'silu')]
+    for over, inputs, act in runs:
+        mod = load('matmul')
+        mod.PARAMS = {**mod.PARAMS, **over}
+        seen = _recording(mod)
+        case = ops.make_case('matmul', inputs, bf, **({'activation': act} if act else {}))
+        for dtype in DTYPES:
+            res = check(mod, 'matmul', case, dtype, 7)
+            assert res['ok'], (over, inputs, dtype, res)
+        assert seen[-1][0]['TMA'] == bool(over.get('TMA')) and seen[-1][0]['SPLIT_K'] == over.get('SPLIT_K', 1)
