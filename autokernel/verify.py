@@ -28,10 +28,12 @@ def _ops():
     from autokernel import ops
     return ops
 
+# %% ../nbs/06_verify.ipynb #503b5b99
 def _read_json(path):
     try: return load_json(path) if Path(path).exists() else None
     except AutokernelError: return None
 
+# %% ../nbs/06_verify.ipynb #7d219e55
 def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
     """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
     its timing is the median one over `samples` (bench results of the same kernel; default: the bench alone)."""
@@ -43,7 +45,6 @@ def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict]
             'path': str(kernel_py), 'spec': spec, 'verdict': (bench or {}).get('verdict'),
             'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
             **{k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}, 'timing_samples': len(samples)}
-
 
 # %% ../nbs/06_verify.ipynb #ed9db56a
 def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) -> tuple[list[dict], list[dict]]:
@@ -66,6 +67,7 @@ def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) 
         used.append(e)
     return used, skipped
 
+# %% ../nbs/06_verify.ipynb #767386c5
 def kernel_dir_entry(kdir) -> dict:
     "A kernel folder (`kernel.py` + `spec.json`, `bench.json` if any) as a pluggable kernel."
     kdir = Path(kdir)
@@ -73,6 +75,7 @@ def kernel_dir_entry(kdir) -> dict:
         raise AutokernelError(f"{kdir} is not a kernel folder (needs kernel.py and spec.json)")
     return kernel_entry(kdir/'kernel.py', kdir/'spec.json', read_bench(kdir/'bench.json'))
 
+# %% ../nbs/06_verify.ipynb #17cdc34b
 def resolve_kernels(source, min_speedup: float = 1.0) -> tuple[list[dict], list[dict]]:
     "Kernels from a run folder, a kernel folder, or a list of kernel folders / entries."
     if isinstance(source, (str, Path)):
@@ -96,6 +99,7 @@ def flat_outputs(out, prefix='out') -> list[tuple[str, torch.Tensor]]:
         res += flat_outputs(v, f'{prefix}.{k}')
     return res
 
+# %% ../nbs/06_verify.ipynb #85a440be
 def fresh_inputs(inputs, seed: int = 1):
     "New random inputs like `inputs`: floats from N(0,1) at the same scale, integers in the same range (constant ones kept)."
     g = torch.Generator(device='cpu').manual_seed(seed)
@@ -118,6 +122,7 @@ def _rel(a, b) -> float:
     d = (a[fin] - b[fin]).norm().item(); n = b[fin].norm().item()
     return d / n if n > 0 else d
 
+# %% ../nbs/06_verify.ipynb #a696627c
 def compare_outputs(orig, patched, ref=None, dtype=None) -> dict:
     "Per output tensor: errors of the original and the patched model against the float64 reference (or the original)."
     tol = _ops().tolerance(dtype_name(dtype)) if dtype is not None else None
@@ -149,6 +154,7 @@ def _time_once(fn, device) -> tuple[float, float]:
     t = time.perf_counter(); fn(); ms = (time.perf_counter() - t) * 1e3
     return ms, ms
 
+# %% ../nbs/06_verify.ipynb #e87b282b
 def time_modes(modes: dict, device, reps: int = 20, warmup: int = 3) -> dict:
     """`{mode: {'median_ms', 'p20_ms', 'p80_ms', 'host_ms', 'reps'}}` for callables timed in interleaved rounds (`host_ms`:
     the median time until the call returned); a mode that raises gets its error."""
@@ -175,6 +181,7 @@ def predicted_speedup(kernels, calls: dict, key='speedup_eager') -> float | None
     fs = [(k['fraction'], k[key]) for k in kernels if calls.get(k['name']) and k.get('fraction') and k.get(key)]
     return core_amdahl(fs) if fs else None
 
+# %% ../nbs/06_verify.ipynb #1205f8a6
 def why_differ(kernels, calls_per_fwd: dict, fallbacks: dict, predicted, measured, comparable: bool, modules: list,
                timing: dict | None = None, idle: list | None = None) -> list[str]:
     "Reasons, from this run's numbers, why the measured speedup differs from Amdahl's prediction."
@@ -219,6 +226,7 @@ def _float64_copy(model, inputs, max_params=2e9):
     return m, {k: (v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v) for k, v in inputs.items()} \
         if isinstance(inputs, dict) else tuple(v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in inputs)
 
+# %% ../nbs/06_verify.ipynb #c9001306
 def model_from_run(run_dir, device=None, dtype=None):
     "Rebuild `(model, inputs, spec)` from a run folder's `run.json` (or its profile): the preset or model spec it was run on."
     run_dir = Path(run_dir)
@@ -233,11 +241,11 @@ def model_from_run(run_dir, device=None, dtype=None):
 
 # %% ../nbs/06_verify.ipynb #8d69831d
 COMPILE_MARGIN = 0.05
-
 def compile_kernels(kernels, gpu: bool, margin: float = COMPILE_MARGIN) -> list:
     "The kernels worth plugging in under torch.compile: on a GPU, those faster than torch.compile in their bench by > `margin`."
     return [k for k in kernels if (k.get('speedup_compile') or 0) > 1 + margin] if gpu else list(kernels)
 
+# %% ../nbs/06_verify.ipynb #3749ac27
 def compile_note(kernels, kernels_c) -> list[str]:
     sc = lambda k: f"{k['speedup_compile']:.2f}x" if k.get('speedup_compile') else 'not timed'
     left = [f"{k['name']} ({sc(k)})" for k in kernels if k not in kernels_c]
@@ -250,10 +258,12 @@ def compile_note(kernels, kernels_c) -> list[str]:
 # %% ../nbs/06_verify.ipynb #40531516
 def _f(v, fmt='{:.3f}'): return '-' if v is None else fmt.format(v)
 
+# %% ../nbs/06_verify.ipynb #52a9f6f8
 def _noise(*ts) -> float:
     "Half the widest p20-p80 spread of the timings, relative to their medians: a gain smaller than this is not a gain."
     return max((t['p80_ms'] - t['p20_ms']) / t['median_ms'] / 2 for t in ts)
 
+# %% ../nbs/06_verify.ipynb #3340eb75
 def greedy_select(names: list[str], time_pair, min_gain: float = 0.01) -> dict:
     "`{'set', 'ms', 'steps'}`: forward add then backward remove over `names`, each step timed by `time_pair(current, candidate)`."
     cur, ms, steps = [], None, []
@@ -286,6 +296,7 @@ def config_name(mode: str, kernels) -> str:
     if not kernels: return mode
     return 'patched' if mode == 'eager' else f'patched+{mode}'
 
+# %% ../nbs/06_verify.ipynb #7df57ca8
 def mode_forward(model, x, mode: str, patcher: Patcher | None = None):
     "A no-argument forward of `model` on `x` in `mode`, with `patcher`'s kernels plugged in (None: the plain model)."
     def eager():
@@ -306,12 +317,14 @@ def _gain(k, mode) -> float:
     s = k.get('speedup_compile' if mode.startswith('compile') else 'speedup_eager')
     return (k.get('fraction') or 0) * (1 - 1 / s) if s else 0.0
 
+# %% ../nbs/06_verify.ipynb #0d2df59e
 def _dynamo_limits():
     "Room for one compiled forward per kernel set: each set is a new guard on the same code."
     cfg = torch._dynamo.config
     names = [n for n in ('recompile_limit', 'cache_size_limit', 'accumulated_recompile_limit', 'accumulated_cache_size_limit') if hasattr(cfg, n)]
     return cfg.patch(**{n: max(getattr(cfg, n), 256) for n in names})
 
+# %% ../nbs/06_verify.ipynb #c8e38141
 SELECT_MAX = 4   # kernels tried per compiled mode: each step of the greedy search is a fresh torch.compile of the model
 
 def candidates_in_mode(ran, mode: str, gpu: bool, most: int = SELECT_MAX) -> list:
@@ -320,6 +333,7 @@ def candidates_in_mode(ran, mode: str, gpu: bool, most: int = SELECT_MAX) -> lis
     if not mode.startswith('compile'): return list(ran)
     return sorted(compile_kernels(ran, gpu), key=lambda k: -_gain(k, mode))[:most]
 
+# %% ../nbs/06_verify.ipynb #45a235d0
 def select_in_mode(model, x, mode, kernels, check, device, reps: int, min_gain: float = 0.01, log=print) -> dict:
     "`greedy_select` over `kernels` (entries that ran) in `mode`; `check(out)` is the output check of a forward's result."
     fwds, oks = {}, {}
@@ -549,6 +563,7 @@ def _clone_out(o):
     if isinstance(o, (tuple, list)): return type(o)(_clone_out(v) for v in o)
     return o
 
+# %% ../nbs/06_verify.ipynb #92a05f8b
 class Optimized(torch.nn.Module):
     "`model` run in one configuration: a mode of `MODES` and a kernel set (see `optimized`)."
     def __init__(self, model, kernels, mode: str = 'eager'):
