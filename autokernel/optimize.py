@@ -34,6 +34,7 @@ def _rel_spread(b) -> float:
     if not lo_hi or not m: return 0.0
     return max(0.0, (lo_hi[1] - lo_hi[0]) / m / 2)
 
+# %% ../nbs/05_optimize.ipynb #c37da0b7
 def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005) -> float:
     "The relative timing noise from repeated benches of a candidate and of the incumbent."
     def between(bs):
@@ -41,6 +42,7 @@ def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005) -> f
         return (max(xs) - min(xs)) / statistics.median(xs) if len(xs) > 1 else 0.0
     return max([floor, between(cands), between(incs)] + [_rel_spread(b) for b in cands + incs])
 
+# %% ../nbs/05_optimize.ipynb #a9f4275d
 def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> dict:
     "Does the candidate beat the incumbent beyond the noise? `{'win', 'gain', 'noise', 'cand_ms', 'inc_ms', 'dropped'}`."
     kept = drop_slow_outliers(incs)
@@ -55,11 +57,13 @@ def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> di
 # %% ../nbs/05_optimize.ipynb #3bdc8502
 def failing_stages(b: dict) -> list[str]: return [k for k, v in ((b or {}).get('stages') or {}).items() if not v.get('ok')]
 
+# %% ../nbs/05_optimize.ipynb #9fc6a5ac
 def bench_reason(b: dict) -> str:
     if b.get('reason'): return str(b['reason'])[:300]
     fs = failing_stages(b)
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
 
+# %% ../nbs/05_optimize.ipynb #5d9449a2
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
     both again; it is called `confirm` times, only for a candidate that passes and looks faster."""
@@ -100,12 +104,14 @@ def default_bench(kernel_dir, spec=None, device=None, timing=True):
     from autokernel.bench import bench
     return bench(kernel_dir, spec=spec, device=device, timing=timing, timeout=setting('bench_timeout', 120.0), verbose=False)
 
+# %% ../nbs/05_optimize.ipynb #db2abea0
 def pool_bench(device, workers: int = 1):
     "`(bench_fn, close)`: a `BenchPool` of pre-started workers, `workers` candidates judged at a time (the next ones start meanwhile)."
     from autokernel.bench import BenchPool
     pool = BenchPool(workers=workers, device=device, timeout=setting('bench_timeout', 120.0))
     return (lambda kernel_dir, spec=None, device=None, timing=True: pool.bench(kernel_dir, spec, timing=timing)), pool.close
 
+# %% ../nbs/05_optimize.ipynb #04fe68d3
 def bench_kernel(bench_fn, kernel_dir, device, timing) -> dict:
     "Bench one folder; any exception becomes an `error` verdict."
     t0 = time.time()
@@ -125,6 +131,7 @@ class _Lines:
     def set_postfix_str(self, s): pass
     def close(self): pass
 
+# %% ../nbs/05_optimize.ipynb #a80e58d8
 def progress_bar(total, desc, enabled=True):
     if not enabled: return _Lines()
     try:
@@ -134,6 +141,7 @@ def progress_bar(total, desc, enabled=True):
         return bar
     except ImportError: return _Lines()
 
+# %% ../nbs/05_optimize.ipynb #ab4d1dcb
 def status_line(row: dict) -> str:
     "One line per experiment."
     f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else '-'
@@ -167,6 +175,7 @@ def progress_figure(rows: list[dict]):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_optimize.ipynb #bf65f637
 def live_plot():
     "An `on_row` callback that redraws `progress_figure` in the notebook's output; a no-op outside Jupyter."
     if 'ipykernel' not in sys.modules: return lambda row: None
@@ -197,6 +206,7 @@ def _extract(profile_path, top_n, backend, out) -> None:
     from autokernel.extract import extract
     extract(str(profile_path), top_n=top_n, backend=backend, out=str(out), verbose=True)
 
+# %% ../nbs/05_optimize.ipynb #02595fa6
 def setup_run(run_dir, profile=None, top_n=None, backend=None, kernels=None) -> dict:
     "Create (or reopen) a run folder; returns `run.json`. `kernels`: baseline folders to copy instead of extracting."
     P = run_paths(run_dir)
@@ -245,6 +255,7 @@ def plug_line(pc: dict, n: int) -> str:
     return '\n'.join([head] + [f"  {r['kernel']} re-extracted for the calls the model makes ({'; '.join(r['differs'])})" for r in learned]
                      + [f"  {r['kernel']} unpluggable ({r['reason']}): {r['detail']}" for r in bad])
 
+# %% ../nbs/05_optimize.ipynb #e13107ac
 def _relearn(dirs, records) -> list[dict]:
     "Re-extract each mismatched kernel for the nearest call key the model makes (`extract.relearn`); what was learned."
     from autokernel.extract import relearn
@@ -254,6 +265,7 @@ def _relearn(dirs, records) -> list[dict]:
             out.append({'kernel': r['kernel'], 'differs': r['nearest']['differs'], 'key': r['nearest']['key']})
     return out
 
+# %% ../nbs/05_optimize.ipynb #b847bc76
 def check_plugs(run_dir, model=None, inputs=None, device=None, say=print, learn: bool = True) -> dict | None:
     """The run's plug check (`plug.json`): made once, on `model` or the model the profile names, before the first experiment;
     read back on a resume. With `learn`, a kernel whose calls arrive at another layout, dtype or argument than it was
@@ -284,6 +296,7 @@ def check_plugs(run_dir, model=None, inputs=None, device=None, say=print, learn:
 def _history(rows, name):
     return [r for r in rows if r.get('kernel') == name and r.get('decision') != 'no_candidate']
 
+# %% ../nbs/05_optimize.ipynb #25becde5
 def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict, llm: dict | None = None):
     tmp = cdir.with_name(f'.{cdir.name}.tmp')
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
@@ -292,6 +305,7 @@ def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict, llm: 
     if llm: save_json(llm, tmp/'llm.json')                   # the prompt and the answer that made this candidate
     os.replace(tmp, cdir)                                    # the folder appears whole, or not at all
 
+# %% ../nbs/05_optimize.ipynb #67448a0e
 def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
     def retime():
         counter[0] += 1
@@ -302,11 +316,13 @@ def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
         return c, i
     return retime
 
+# %% ../nbs/05_optimize.ipynb #32f352a0
 def new_locks() -> dict:
     "The loop's locks: `log` guards the rows, the log files, `best.json` and the scheduler's state; per kernel, `decide`."
     import collections, threading
     return {'log': threading.RLock(), 'decide': collections.defaultdict(threading.Lock)}
 
+# %% ../nbs/05_optimize.ipynb #da2e2941
 def _cached(path: Path, make) -> dict:
     if path.exists(): return load_json(path)
     b = make(); save_json(b, path, 'autokernel.bench'); return b
@@ -316,6 +332,7 @@ def worker_lost(b: dict) -> bool:
     "Did the bench die before the candidate's code ran (its worker process gone at import, or never started)?"
     return (b or {}).get('verdict') == 'error' and b.get('cause') in ('oom', 'crash', 'worker_start') and b.get('stage') in (None, 'import')
 
+# %% ../nbs/05_optimize.ipynb #691e4306
 def _bench_again_if_lost(bench_fn, cdir, device, timing) -> dict:
     "A bench (or screen); once more if the worker was lost before the candidate ran (the first one kept as `*_lost.json`)."
     b = bench_kernel(bench_fn, cdir, device, timing)
@@ -324,6 +341,7 @@ def _bench_again_if_lost(bench_fn, cdir, device, timing) -> dict:
         b = bench_kernel(bench_fn, cdir, device, timing)
     return b
 
+# %% ../nbs/05_optimize.ipynb #921d4a72
 def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
                    screening=True, on_row=None) -> dict:
     """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
@@ -352,6 +370,7 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
             if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
 
+# %% ../nbs/05_optimize.ipynb #6c7e76fd
 def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> dict:
     """Screen, bench (each unless already on disk), decide, log one row, point best.json at the incumbent. Returns the row. Thread-safe with
     `locks` (`new_locks()`): candidates of different kernels decide in parallel, one kernel's one at a time. With several judging
@@ -359,6 +378,7 @@ def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> di
     with getattr(bench_fn, 'pin', contextlib.nullcontext)():
         return _experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw)
 
+# %% ../nbs/05_optimize.ipynb #30952b83
 def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print, locks=None, on_row=None) -> int:
     "Finish what a killed run left: candidates screened, benched or in flight but never logged. Returns how many."
     logged = {(r.get('kernel'), r.get('candidate')) for r in rows}
@@ -433,6 +453,7 @@ def _context(run_dir, name, spec, backend, rows, pending) -> dict:
     return dict(name=name, source=src, spec=spec, backend=backend, history=hist, pending=set(pending),
                 bench=incumbent_bench(run_dir, name, rows), last_bench=last_bench)
 
+# %% ../nbs/05_optimize.ipynb #692ceb6e
 def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
     """One experiment on `name` in a worker thread: propose, write, judge, log. `('row', row)`, `('exhausted', None)` or
     `('no_candidate', row)`. `sh`: what the attempts share (locks, rows, proposer, pending hashes, settings)."""
@@ -479,6 +500,7 @@ def _stop_reason(rows, n_running, max_exp, budget_s, spent) -> str | None:
     if spent + typical > budget_s: return f'budget of {budget_s:.0f}s spent (the next experiment would overrun it)'
     return None
 
+# %% ../nbs/05_optimize.ipynb #5eaf35bd
 def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, timing, confirm, progress, say, inflight,
           screening, on_row, model=None, inputs=None):
     from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
@@ -602,6 +624,7 @@ def run_summary(run_dir, show: bool = True, say=print) -> dict:
     if show: say(format_summary(out))
     return out
 
+# %% ../nbs/05_optimize.ipynb #258ca96f
 def format_summary(s: dict) -> str:
     f = lambda v, fmt: format(v, fmt) if isinstance(v, (int, float)) else '-'
     lines = [f"{'kernel':<20}{'f':>7}{'base ms':>10}{'best ms':>10}{'x eager':>9}{'x compile':>10}{'roofline':>9}{'exps':>6}{'scr':>5}{'kept':>5}  status"]
@@ -637,6 +660,7 @@ def _parser():
                    help='judge on a Ray cluster, one actor per GPU (num_gpus=1): ray starts or joins a local one; with --device cpu, logical GPUs')
     return p
 
+# %% ../nbs/05_optimize.ipynb #06b71258
 def optimize_cmd(argv: list[str]) -> int:
     "`autokernel optimize ...`"
     a = _parser().parse_args(argv)
