@@ -19,13 +19,11 @@ from .ops import BACKENDS, KINDS, baseline_path, bias_layout, contiguous_stride,
 from .profile import load_profile as read_profile
 
 # %% auto #0
-__all__ = ['GELU_SCOPES', 'OTHER_GELUS', 'SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'PAIR_OPS', 'NotExtractable', 'is_tensor',
-           'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg', 'module_arg', 'inp', 'short',
-           'case', 'check_dtype', 'matmul_case', 'map_addmm', 'map_linear', 'map_mm', 'map_baddbmm', 'last_dim',
-           'map_softmax', 'map_layernorm', 'scope_gelu', 'map_gelu', 'map_attention', 'map_cross_entropy',
-           'single_mapper', 'scope_key', 'is_rmsnorm_cls', 'is_gelu_cls', 'is_rotary_cls', 'tensors', 'group_x',
-           'find_eps', 'map_rmsnorm', 'map_gelu_chain', 'pair_silu_mul', 'map_silu_mul', 'rotary_cases', 'is_kernel_op',
-           'fold', 'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
+__all__ = ['SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'transposed',
+           'profile_and_source', 'arg', 'module_arg', 'inp', 'short', 'case', 'check_dtype', 'matmul_case', 'map_addmm',
+           'map_linear', 'map_mm', 'map_baddbmm', 'last_dim', 'map_attention', 'single_mapper', 'scope_key',
+           'is_rotary_cls', 'tensors', 'group_x', 'rotary_cases', 'pair_ops', 'is_kernel_op', 'fold', 'one_item',
+           'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
            'clear_previous', 'key_meta', 'relearn_case', 'relearn', 'model_folder', 'extract', 'format_extract',
            'extract_cmd']
 
@@ -156,40 +154,7 @@ def last_dim(rec, x, name='dim'):
     n = len(x['shape'])
     if d is None or int(d) % max(n, 1) != n - 1: raise NotExtractable(f"{short(rec['op'])} over dim {d} of a {n}-D tensor, not the last")
 
-def map_softmax(rec):
-    x = tmeta(inp(rec, 0), 'x'); last_dim(rec, x)
-    if arg(rec, 'half_to_float', default=False): raise NotExtractable("softmax of half inputs to a float output")
-    dt = arg(rec, 'dtype', default=None)
-    if dt is not None and safe_dtype(dt) != x['dtype']: raise NotExtractable(f"softmax casting {x['dtype']} to {safe_dtype(dt)}")
-    return 'softmax', case([x])
 
-def map_layernorm(rec):
-    x, w, b = tmeta(inp(rec, 0), 'x'), inp(rec, 1), inp(rec, 2)   # the profile lists tensor arguments only
-    if w is None or b is None: raise NotExtractable("a layer norm without weight or bias")
-    w, b = tmeta(w, 'weight'), tmeta(b, 'bias')
-    if w['shape'] != x['shape'][-1:] or b['shape'] != x['shape'][-1:]:
-        raise NotExtractable(f"a layer norm over more than the last dim (weight {w['shape']})")
-    eps = arg(rec, 'eps', default=None)
-    if eps is None: eps = module_arg(rec, 'eps')
-    if eps is None: raise NotExtractable(f"the profile did not record 'eps' of {rec['op']}")
-    return 'layernorm', case([x, w, b], eps=float(eps))
-
-# %% ../nbs/02_extract.ipynb #b654aec0
-GELU_SCOPES = {'NewGELUActivation': 'tanh', 'GELUTanh': 'tanh', 'PytorchGELUTanh': 'tanh', 'FastGELUActivation': 'tanh',
-               'AccurateGELUActivation': 'tanh', 'GELUActivation': 'none', 'GeLU': 'none'}
-OTHER_GELUS = ('QuickGELUActivation', 'ClippedGELUActivation')
-
-def scope_gelu(scope) -> str | None:
-    "The `approximate` a GELU module class in `scope` proves, if any."
-    for cls in reversed(scope or []):
-        if cls in GELU_SCOPES: return GELU_SCOPES[cls]
-    return None
-
-def map_gelu(rec):
-    x = tmeta(inp(rec, 0), 'x')
-    approx = arg(rec, 'approximate', default=None) or module_arg(rec, 'approximate') or scope_gelu(rec.get('scope'))
-    if approx not in ('none', 'tanh'): raise NotExtractable("the profile did not record gelu's 'approximate'")
-    return 'gelu', case([x], approximate=approx)
 
 # %% ../nbs/02_extract.ipynb #596fbce7
 def _bshd_to_bhsd(m):
@@ -233,18 +198,10 @@ def map_attention(rec):
     bias = _attn_bias(rec, q, k)
     return 'attention', case([q, k, v] + ([bias] if bias else []), **args)
 
-def map_cross_entropy(rec):
-    logits, target = tmeta(inp(rec, 0), 'logits'), tmeta(inp(rec, 1), 'target')
-    if len(logits['shape']) != 2 or target['shape'] != logits['shape'][:1]:
-        raise NotExtractable(f"cross-entropy over logits {logits['shape']}, targets {target['shape']}")
-    if inp(rec, 2) is not None: raise NotExtractable("cross-entropy with class weights")
-    if arg(rec, 'label_smoothing', default=0.0): raise NotExtractable("cross-entropy with label smoothing")
-    return 'cross_entropy', case([logits, target])
+
 
 # %% ../nbs/02_extract.ipynb #d29c61e6
-SINGLE = {'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm, 'baddbmm': map_baddbmm,
-          '_softmax': map_softmax, 'softmax': map_softmax, 'native_layer_norm': map_layernorm, 'layer_norm': map_layernorm,
-          'gelu': map_gelu, 'cross_entropy_loss': map_cross_entropy}
+SINGLE = {'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm, 'baddbmm': map_baddbmm}
 
 ATTENTION_OPS = ('scaled_dot_product_attention', '_flash_attention_forward', '_efficient_attention_forward', '_cudnn_attention_forward')
 
@@ -263,8 +220,6 @@ def scope_key(rec, pred) -> tuple | None:
         if pred(sc[i]): return tuple(sc[:i + 1])
     return None
 
-def is_rmsnorm_cls(c): return 'rmsnorm' in c.lower()
-def is_gelu_cls(c): return c in GELU_SCOPES or c in OTHER_GELUS
 def is_rotary_cls(c): return 'rotary' in c.lower()
 
 def tensors(recs):
@@ -282,45 +237,6 @@ def group_x(recs, prefer_ops=()):
     dts = {safe_dtype(m['dtype']) for m in ts if m['shape'] == x['shape'] and m.get('dtype')}
     if len(dts) > 1 and 'float32' in dts and x['dtype'] == 'float32': x['dtype'] = min(dts - {'float32'})
     return x
-
-# %% ../nbs/02_extract.ipynb #5b492b9c
-def find_eps(recs):
-    "`eps` of a norm group: an `eps` argument or module hyper-parameter, else the scalar of the `add` to the [..., 1] variance."
-    for r in recs:
-        if isinstance(r.get('args'), dict) and isinstance(r['args'].get('eps'), (int, float)): return float(r['args']['eps'])
-        if module_arg(r, 'eps', 'variance_epsilon') is not None: return float(module_arg(r, 'eps', 'variance_epsilon'))
-    for r in recs:
-        v = inp(r, 0)
-        if short(r['op']) in ('add', 'add_') and v is not None and v['shape'][-1:] == [1]:
-            vals = [a for k, a in (r.get('args') or {}).items() if k != 'alpha' and isinstance(a, (int, float)) and not isinstance(a, bool)]
-            if vals: return float(vals[0])
-    raise NotExtractable("the profile did not record the RMSNorm's eps")
-
-def map_rmsnorm(recs):
-    x = group_x(recs, ('to', '_to_copy', 'pow'))
-    n = x['shape'][-1]
-    ws = [m for r in recs if short(r['op']) == 'mul' for m in (r.get('inputs') or []) if is_tensor(m) and m['shape'] == [n]]
-    if not ws: raise NotExtractable("an RMSNorm without a weight")
-    return 'rmsnorm', case([x, tmeta(ws[0], 'weight')], eps=find_eps(recs))
-
-def map_gelu_chain(recs):
-    cls = next(c for c in reversed(recs[0].get('scope') or []) if is_gelu_cls(c))
-    if cls in OTHER_GELUS: raise NotExtractable(f"{cls} is not the GELU the library computes")
-    gelu = [r for r in recs if short(r['op']) == 'gelu']
-    if gelu: return map_gelu(max(gelu, key=lambda r: r['time_ms']))
-    return 'gelu', case([group_x(recs, ('pow', 'mul'))], approximate=GELU_SCOPES[cls])
-
-# %% ../nbs/02_extract.ipynb #bbc254b7
-def pair_silu_mul(silu, recs):
-    "The `mul` record consuming `silu`'s output, from `recs`: same shapes, in `silu`'s module or a parent of it."
-    sh, sc = (inp(silu, 0) or {}).get('shape'), list(silu.get('scope') or [])
-    cands = [r for r in recs if short(r['op']) == 'mul' and len(tensors([r])) == 2 and all(m['shape'] == sh for m in tensors([r]))
-             and list(r.get('scope') or []) == sc[:len(r.get('scope') or [])]]
-    return max(cands, key=lambda r: len(r.get('scope') or []), default=None)
-
-def map_silu_mul(silu, mul):
-    # HF writes `act_fn(gate_proj(x)) * up_proj(x)`: the mul's second operand is `up`, with its strides as recorded
-    return 'silu_mul', case([tmeta(inp(silu, 0), 'gate'), tmeta(tensors([mul])[1], 'up')])
 
 # %% ../nbs/02_extract.ipynb #2932cc4f
 def rotary_cases(recs) -> list[tuple[dict, list]]:
@@ -347,9 +263,11 @@ def rotary_cases(recs) -> list[tuple[dict, list]]:
 WRAPPERS = {'linear', 'matmul', 'layer_norm', 'softmax', 'log_softmax', 'scaled_dot_product_attention', 'cross_entropy_loss',
             'nll_loss', 'nll_loss_nd', '_scaled_dot_product_flash_attention', '_scaled_dot_product_efficient_attention',
             '_scaled_dot_product_cudnn_attention'}
-PAIR_OPS = {'silu', 'silu_', '_log_softmax', 'log_softmax', 'nll_loss_forward', 'nll_loss', 'nll_loss_nd', 'nll_loss2d_forward'}
+def pair_ops() -> set:
+    "The aten ops (short names) the kinds made of two ops pair (`Kind.pair_ops`): kernel ops, though no single mapper takes them."
+    return {o for k in KINDS.values() for o in k.pair_ops}
 
-def is_kernel_op(op) -> bool: return single_mapper(op) is not None or short(op) in PAIR_OPS
+def is_kernel_op(op) -> bool: return single_mapper(op) is not None or short(op) in pair_ops()
 
 def _sc(r): return tuple(r.get('scope') or ())
 
@@ -386,6 +304,11 @@ def _item(kind, c, recs, calls=None, time_ms=None, wall=None):
             'time_ms': t, 'fraction': _fraction(t, wall, recs), 'scope': list(recs[0].get('scope') or []),
             'strides_recorded': all(m.get('stride') is not None for m in tensors(recs))}
 
+def one_item(recs, fn, *a, wall=None, group=None, **kw) -> tuple[list, list]:
+    "`([item], [])` for the `(kind, case)` that `fn(*a)` maps `recs` to, or `([], not-extractable rows)` with its reason."
+    try: return [_item(*fn(*a), recs, wall=wall, **kw)], []
+    except NotExtractable as e: return [], _skip(recs, str(e), wall, group)
+
 def _skip(recs, reason, wall, group=None):
     "Not-extractable rows: one per record, or one for a whole scope `group` (named by its module class)."
     if group:
@@ -399,11 +322,15 @@ def _skip(recs, reason, wall, group=None):
              'calls': r.get('calls'), 'time_ms': r['time_ms'], 'fraction': _fraction(r['time_ms'], wall, [r])} for r in recs]
 
 # %% ../nbs/02_extract.ipynb #66b9c76e
+def _scope_kinds() -> list:
+    "`[(kind, is_cls, op class or None)]`: the kinds made of several ops under one module scope (`Kind.scope`)."
+    return [(k.name, *k.scope) for k in KINDS.values() if k.scope] + [('rotary', is_rotary_cls, 'rotary')]
+
 def _groups(ops):
     "Scope groups `{(name, scope key): [records]}` and the records in none."
-    groups, rest = defaultdict(list), []
+    groups, rest, kinds = defaultdict(list), [], _scope_kinds()
     for r in ops:
-        for name, pred, cls in (('rmsnorm', is_rmsnorm_cls, 'rmsnorm'), ('gelu', is_gelu_cls, None), ('rotary', is_rotary_cls, 'rotary')):
+        for name, pred, cls in kinds:
             k = scope_key(r, pred)
             if k is None and cls and r.get('op_class') == cls: k = _sc(r)
             if k is not None: groups[(name, k)].append(r); break
@@ -425,24 +352,14 @@ def _rotary_items(recs, wall):
         except NotExtractable as e: skipped += [{**row, 'time_ms': t, 'fraction': _fraction(t, wall, mine)} for row in _skip(mine, str(e), wall, 'rotary')]
     return items, skipped
 
-def _pairs(rest, attempt, rest_of_mul):
-    "Pair silu with its mul, log_softmax with its nll_loss; returns the ids of the records used."
-    used = set()
-    for s in [r for r in rest if short(r['op']) in ('silu', 'silu_')]:
-        mul = pair_silu_mul(s, [r for r in rest if id(r) not in used])
-        if mul is None: continue
-        used |= {id(s), id(mul)}
-        scale = min((s.get('calls') or 1) / (mul.get('calls') or 1), 1)   # a mul record with more calls: only silu's share
-        attempt([s, mul], map_silu_mul, s, mul, calls=s.get('calls') or 1, time_ms=s['time_ms'] + mul['time_ms'] * scale)
-        if scale < 1: rest_of_mul.append({**mul, 'time_ms': mul['time_ms'] * (1 - scale), 'calls': (mul.get('calls') or 1) - (s.get('calls') or 1)})
-    nll = ('nll_loss_forward', 'nll_loss', 'nll_loss_nd', 'nll_loss2d_forward')
-    for ls in [r for r in rest if short(r['op']) in ('_log_softmax', 'log_softmax')]:
-        nl = next((r for r in rest if short(r['op']) in nll and id(r) not in used and _sc(r) == _sc(ls)
-                   and (inp(r, 0) or {}).get('shape') == (inp(ls, 0) or {}).get('shape')), None)
-        if nl is None: continue
-        used |= {id(ls), id(nl)}
-        attempt([ls, nl], map_cross_entropy, {**nl, 'inputs': [inp(ls, 0), inp(nl, 1), inp(nl, 2)]}, calls=nl.get('calls') or 1)
-    return used
+def _pairs(rest, wall):
+    "`(items, skipped, ids used, leftover records)` of the kinds that pair two ops (`Kind.extract_pairs`), a record paired once."
+    items, skipped, used, extra = [], [], set(), []
+    for k in KINDS.values():
+        if k.extract_pairs is None: continue
+        its, sk, u, ex = k.extract_pairs([r for r in rest if id(r) not in used], wall)
+        items += its; skipped += sk; used |= u; extra += ex
+    return items, skipped, used, extra
 
 # %% ../nbs/02_extract.ipynb #bb14cd1f
 def fused_candidates(recs, wall=None) -> tuple[list[dict], list[dict]]:
@@ -477,21 +394,18 @@ def candidates(prof, fuse: bool = False) -> tuple[list[dict], list[dict]]:
         if r.get('scope') and r['scope'][-1] in margs: r['module_args'] = margs[r['scope'][-1]]
     items, skipped = [], _skip(wrappers, "dispatch time of a composite op (its inner op is extracted on its own)", wall)
     if fuse: items, recs = fused_candidates(recs, wall)
-    def attempt(recs, fn, *a, group=None, **kw):
-        try: items.append(_item(*fn(*a), recs, wall=wall, **kw))
-        except NotExtractable as e: skipped.extend(_skip(recs, str(e), wall, group))
     groups, rest = _groups(recs)
     for (name, key), grp in groups.items():
-        if name == 'rotary':
-            its, sk = _rotary_items(grp, wall); items += its; skipped += sk
-        else: attempt(grp, map_rmsnorm if name == 'rmsnorm' else map_gelu_chain, grp, group=key[-1])
-    extra = []
-    used = _pairs(rest, attempt, extra)
+        its, sk = _rotary_items(grp, wall) if name == 'rotary' else KINDS[name].extract_group(grp, key[-1], wall)
+        items += its; skipped += sk
+    its, sk, used, extra = _pairs(rest, wall)
+    items += its; skipped += sk
     for r in rest + extra:
         if id(r) in used: continue
         fn = single_mapper(r['op'])
         if fn is None: skipped.extend(_skip([r], f"no library kernel for {short(r['op'])} (op class {r.get('op_class') or '?'})", wall))
-        else: attempt([r], fn, r)
+        else:
+            its, sk = one_item([r], fn, r, wall=wall); items += its; skipped += sk
     return merge(items), sorted(skipped, key=lambda s: -s['time_ms'])
 
 # %% ../nbs/02_extract.ipynb #5dea74ad

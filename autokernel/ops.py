@@ -20,15 +20,14 @@ import torch.nn.functional as F
 from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'KINDS', 'COMPARE_CHUNK', 'BACKENDS', 'KIND_FILE', 'contiguous_stride', 'tensor_meta',
-           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'gelu', 'matmul', 'softmax', 'layernorm',
-           'rmsnorm', 'add_layernorm', 'bias_gelu', 'silu_mul', 'cross_entropy', 'rotate_half', 'rotary', 'causal_band',
-           'attention', 'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs', 'matmul_flops',
-           'attention_test_cases', 'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles',
+__all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'COMPARE_CHUNK', 'contiguous_stride', 'tensor_meta',
+           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'matmul', 'rotate_half', 'rotary',
+           'causal_band', 'attention', 'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs',
+           'matmul_flops', 'attention_test_cases', 'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles',
            'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'attn_bias',
-           'attention_inputs', 'bias_layout', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'tolerance',
-           'reference64', 'compare', 'baseline_path', 'load_kernel_module', 'check_kernel', 'load_kind',
-           'discover_kinds', 'register_kind']
+           'attention_inputs', 'bias_layout', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'baseline_path',
+           'load_kernel_module', 'load_kind', 'discover_kinds', 'register_kind', 'tolerance', 'reference64', 'compare',
+           'check_kernel']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -115,9 +114,6 @@ def gelu_tanh(x):
     "HF GPT-2's `NewGELUActivation`, step by step as it runs in eager mode."
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
-def gelu(x, *, approximate='tanh'):
-    return gelu_tanh(x) if approximate == 'tanh' else F.gelu(x)
-
 ACTIVATIONS = {None: lambda x: x, 'gelu_tanh': gelu_tanh, 'gelu': F.gelu, 'relu': F.relu, 'silu': F.silu}
 
 def matmul(a, b, bias=None, *, activation=None):
@@ -130,26 +126,6 @@ def matmul(a, b, bias=None, *, activation=None):
         out = torch.matmul(a, b)
         if bias is not None: out = out + bias
     return ACTIVATIONS[activation](out)
-
-def softmax(x): return torch.softmax(x, dim=-1)
-
-def layernorm(x, weight, bias, *, eps=1e-5): return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
-
-def rmsnorm(x, weight, *, eps=1e-6):
-    "HF `LlamaRMSNorm`: statistics in float32, normalized value cast back before the weight."
-    h = _f32(x)
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * h.to(x.dtype)
-
-def add_layernorm(x, residual, weight, bias, *, eps=1e-5):
-    s = x + residual
-    return F.layer_norm(s, (s.shape[-1],), weight, bias, eps), s
-
-def bias_gelu(x, bias, *, approximate='tanh'): return gelu(x + bias, approximate=approximate)
-
-def silu_mul(gate, up): return F.silu(gate) * up
-
-def cross_entropy(logits, target): return F.cross_entropy(_f32(logits), target, reduction='none')
 
 def rotate_half(x):
     h = x.shape[-1] // 2
@@ -309,9 +285,14 @@ class Kind:
     find: Callable = None        # (profile op records) -> [(case, records)]: where a fused kind occurs in a profile
     plug: Callable = None        # (model, patcher) -> [(name, module, kind, forward)]: the modules the kind takes over
     extract_ops: dict = None     # {aten op name (`sum`): mapper(profile record) -> (kind, case)} for single-op kinds
+    scope: tuple = None          # (is_cls(module class) -> bool, profile op class or None): the module scope of a kind made of several ops
+    extract_group: Callable = None  # (records under one such scope, its class, wall_ms) -> (items, not-extractable rows)
+    pair_ops: tuple = ()         # aten ops (short names) of a kind made of two ops that `extract_pairs` pairs
+    extract_pairs: Callable = None  # (records, wall_ms) -> (items, not-extractable rows, ids of the records used, leftover records)
     matchers: dict = None        # {torch function: matcher(args, kwargs) -> (kind, tensors, kwargs, finish) or None} at run time
     no_plug: str = None          # why a kernel of this kind cannot be plugged into a model (None: the runtime can plug it)
     folder: Path = None          # kernels/<kind>/ for a kind defined by its own kind.py (see `discover_kinds`)
+    module: object = None        # that kind.py as a module: a kind that builds on another reads its helpers there
 
 # %% ../nbs/02_ops.ipynb #d32faf0d
 def inputs_from_roles(roles, defaults):
@@ -349,8 +330,6 @@ def _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_op
     return Kind(name, op_class, reference, inputs_from_roles(roles, defaults), flops, bytes_from_outputs(outputs), test_cases,
                 tuple(aten_ops), roles=tuple(roles), defaults=dict(defaults), outputs=outputs, example=example, **kw)
 
-_NORM_ATEN = ('aten::native_layer_norm', 'aten::layer_norm', 'aten::var_mean', 'aten::var', 'aten::std', 'aten::std_mean')
-_GELU_ATEN = ('aten::gelu', 'aten::tanh', 'aten::erf')
 _MM_ATEN = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm', 'aten::matmul', 'aten::linear',
             'aten::_addmm_activation', 'aten::mv', 'aten::addmv', 'aten::dot', 'aten::vdot', 'aten::einsum', 'aten::tensordot',
             'aten::_scaled_mm', 'aten::_int_mm')
@@ -419,24 +398,9 @@ def attention_inputs(case, device='cpu', seed=0):
 def _rotary_example(B=2, H=4, S=32, D=32, dtype='float32'):
     return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, S, D], dtype), tensor_meta([B, S, D], dtype)], 'args': {}}
 
-def _ce_outputs(case): return [(case['inputs'][0]['shape'][:-1], 'float32')]
-
 KINDS: dict[str, Kind] = {k.name: k for k in [
     _kind('matmul', 'matmul', matmul, ('act', 'weight', 'bias'), {'activation': None}, matmul_flops, matmul_test_cases, _MM_ATEN,
           matmul_outputs, _mm_example),
-    _row_kind('softmax', 'softmax', softmax, ('x',), ('scores',), {}, 5, _SOFTMAX_ATEN),
-    _row_kind('layernorm', 'layernorm', layernorm, ('x', 'vec', 'vec'), ('act', 'norm_weight', 'bias'), {'eps': 1e-5}, 8, _NORM_ATEN),
-    _row_kind('rmsnorm', 'rmsnorm', rmsnorm, ('x', 'vec'), ('act', 'norm_weight'), {'eps': 1e-6}, 5,
-              ('aten::rms_norm', 'aten::_fused_rms_norm', 'aten::mean', 'aten::norm', 'aten::linalg_vector_norm', *_NORM_ATEN)),
-    _row_kind('add_layernorm', 'layernorm', add_layernorm, ('x', 'x', 'vec', 'vec'), ('act', 'act', 'norm_weight', 'bias'),
-              {'eps': 1e-5}, 9, ('aten::add', *_NORM_ATEN), outputs=same_as_x(2)),
-    _row_kind('gelu', 'elementwise', gelu, ('x',), ('act',), {'approximate': 'tanh'}, 10, _GELU_ATEN),
-    _row_kind('bias_gelu', 'elementwise', bias_gelu, ('x', 'vec'), ('act', 'bias'), {'approximate': 'tanh'}, 11,
-              ('aten::add', *_GELU_ATEN)),
-    _row_kind('silu_mul', 'elementwise', silu_mul, ('x', 'x'), ('act', 'act'), {}, 5, ('aten::silu', 'aten::sigmoid', 'aten::mul')),
-    _row_kind('cross_entropy', 'cross-entropy', cross_entropy, ('x', 'rows'), ('logits', 'target'), {}, 4,
-              ('aten::cross_entropy_loss', 'aten::nll_loss', 'aten::nll_loss_nd', 'aten::nll_loss_forward', 'aten::logsumexp',
-               *_SOFTMAX_ATEN), outputs=_ce_outputs, tiny_n=1001, N=1000),
     _kind('rotary', 'rotary', rotary, ('act', 'cos', 'sin'), {}, per_elem(3), rotary_test_cases,
           ('aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), same_as_x(), _rotary_example),
     _kind('attention', 'attention', attention, ('act', 'act', 'act', 'attn_bias'), {'causal': False, 'scale': None, 'window': None},
@@ -489,6 +453,56 @@ def with_dtype(case, dtype) -> dict:
     d = dtype_name(dtype)
     return {**case, 'inputs': [m if m is None or not to_dtype(m['dtype']).is_floating_point else {**m, 'dtype': d}
                                for m in case['inputs']]}
+
+# %% ../nbs/02_ops.ipynb #aeef1a64
+BACKENDS = ('triton', 'cuda')
+
+def baseline_path(kind, backend='triton') -> Path:
+    "The library's source of `kind` for `backend`: `kernels/<kind>/<backend>.py`."
+    if backend not in BACKENDS: raise AutokernelError(f"unknown backend {backend!r}: use triton or cuda")
+    k = get_kind(kind)
+    return (k.folder or kernels_dir()/k.name)/f'{backend}.py'
+
+_loaded = itertools.count()
+
+def load_kernel_module(path):
+    "Import a `kernel.py` by path under a unique module name."
+    path = Path(path).resolve()
+    if not path.exists(): raise AutokernelError(f"{path}: no such kernel file")
+    name = f"_autokernel_k_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{next(_loaded)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try: spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(name, None); raise
+    return mod
+
+# %% ../nbs/02_ops.ipynb #9bbacd23
+KIND_FILE = 'kind.py'
+
+def load_kind(folder) -> Kind:
+    "The `KIND` that `folder/kind.py` defines, with its `folder` and `module` set; the folder is named after the kind."
+    path = Path(folder)/KIND_FILE
+    mod = load_kernel_module(path)
+    k = getattr(mod, 'KIND', None)
+    if not _is_kind(k): raise AutokernelError(f"{path}: defines no KIND = Kind(...)")
+    if k.name != Path(folder).name: raise AutokernelError(f"{path}: KIND is named {k.name!r}, its folder {Path(folder).name!r}")
+    k.folder, k.module = Path(folder).resolve(), mod
+    return k
+
+def discover_kinds(root=None) -> dict[str, Kind]:
+    "The kinds that `root/<kind>/kind.py` files define (default root: the library, `kernels_dir()`), by name."
+    root = Path(root) if root is not None else kernels_dir()
+    return {k.name: k for k in (load_kind(p.parent) for p in sorted(root.glob(f'*/{KIND_FILE}')))}
+
+def register_kind(kind: Kind) -> Kind:
+    "Add `kind` to `KINDS` (replacing a kind of the same name), so that every stage knows it."
+    KINDS[kind.name] = kind
+    return kind
+
+# %% ../nbs/02_ops.ipynb #b98fbe94
+for _k in discover_kinds().values(): register_kind(_k)
 
 # %% ../nbs/02_ops.ipynb #86e43ab0
 _TOL_DEFAULTS = {'float32': (1e-4, 1e-4, 1e-5), 'float16': (2e-3, 2e-3, 1e-3), 'bfloat16': (1.6e-2, 1.6e-2, 1e-2),
@@ -574,30 +588,6 @@ def compare(out, ref64, dtype) -> dict:
                 'detail': '; '.join(f'output {i}: {p["detail"]}' for i, p in enumerate(parts) if p['detail'])}
     return _compare_one(out, ref64, tol)
 
-# %% ../nbs/02_ops.ipynb #aeef1a64
-BACKENDS = ('triton', 'cuda')
-
-def baseline_path(kind, backend='triton') -> Path:
-    "The library's source of `kind` for `backend`: `kernels/<kind>/<backend>.py`."
-    if backend not in BACKENDS: raise AutokernelError(f"unknown backend {backend!r}: use triton or cuda")
-    k = get_kind(kind)
-    return (k.folder or kernels_dir()/k.name)/f'{backend}.py'
-
-_loaded = itertools.count()
-
-def load_kernel_module(path):
-    "Import a `kernel.py` by path under a unique module name."
-    path = Path(path).resolve()
-    if not path.exists(): raise AutokernelError(f"{path}: no such kernel file")
-    name = f"_autokernel_k_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{next(_loaded)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try: spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(name, None); raise
-    return mod
-
 # %% ../nbs/02_ops.ipynb #72dc618f
 def check_kernel(kernel_fn, kind, case, dtype=None, device='cpu', seed=0) -> dict:
     "Run `kernel_fn` on fresh inputs for `case` (in `dtype`) and compare with the float64 reference."
@@ -606,28 +596,3 @@ def check_kernel(kernel_fn, kind, case, dtype=None, device='cpu', seed=0) -> dic
     args, kw = k.make_inputs(with_dtype(case, dtype), device, seed)
     out = kernel_fn(*args, **kw)
     return compare(out, reference64(k, args, kw), dtype)
-
-# %% ../nbs/02_ops.ipynb #9bbacd23
-KIND_FILE = 'kind.py'
-
-def load_kind(folder) -> Kind:
-    "The `KIND` that `folder/kind.py` defines, with its `folder` set; the folder is named after the kind."
-    path = Path(folder)/KIND_FILE
-    k = getattr(load_kernel_module(path), 'KIND', None)
-    if not _is_kind(k): raise AutokernelError(f"{path}: defines no KIND = Kind(...)")
-    if k.name != Path(folder).name: raise AutokernelError(f"{path}: KIND is named {k.name!r}, its folder {Path(folder).name!r}")
-    k.folder = Path(folder).resolve()
-    return k
-
-def discover_kinds(root=None) -> dict[str, Kind]:
-    "The kinds that `root/<kind>/kind.py` files define (default root: the library, `kernels_dir()`), by name."
-    root = Path(root) if root is not None else kernels_dir()
-    return {k.name: k for k in (load_kind(p.parent) for p in sorted(root.glob(f'*/{KIND_FILE}')))}
-
-def register_kind(kind: Kind) -> Kind:
-    "Add `kind` to `KINDS` (replacing a kind of the same name), so that every stage knows it."
-    KINDS[kind.name] = kind
-    return kind
-
-# %% ../nbs/02_ops.ipynb #b98fbe94
-for _k in discover_kinds().values(): register_kind(_k)

@@ -85,27 +85,6 @@ def case_keys(kind, spec) -> set:
 def _arg(args, kwargs, i, name, default=None):
     return kwargs[name] if name in kwargs else (args[i] if len(args) > i else default)
 
-def _m_softmax(args, kwargs):
-    x, dim = args[0], _arg(args, kwargs, 1, 'dim')
-    if not isinstance(x, torch.Tensor) or dim not in (-1, x.ndim - 1): return None
-    dts = [d for d in [kwargs.get('dtype'), *args[2:]] if isinstance(d, torch.dtype)]
-    if any(d != x.dtype for d in dts): return None          # a softmax in another dtype than its input's (a `dtype=` that is a no-op is fine)
-    return 'softmax', (x,), {}, None
-
-def _m_layer_norm(args, kwargs):
-    x, shape = args[0], _arg(args, kwargs, 1, 'normalized_shape')
-    w, b, eps = _arg(args, kwargs, 2, 'weight'), _arg(args, kwargs, 3, 'bias'), _arg(args, kwargs, 4, 'eps', 1e-5)
-    if w is None or b is None or len(shape) != 1: return None
-    return 'layernorm', (x, w, b), {'eps': float(eps)}, None
-
-def _m_rms_norm(args, kwargs):
-    x, shape, w, eps = args[0], _arg(args, kwargs, 1, 'normalized_shape'), _arg(args, kwargs, 2, 'weight'), _arg(args, kwargs, 3, 'eps')
-    if w is None or eps is None or len(shape) != 1: return None
-    return 'rmsnorm', (x, w), {'eps': float(eps)}, None
-
-def _m_gelu(args, kwargs):
-    return 'gelu', (args[0],), {'approximate': _arg(args, kwargs, 1, 'approximate', 'none')}, None
-
 def _m_linear(args, kwargs):
     x, w, b = args[0], _arg(args, kwargs, 1, 'weight'), _arg(args, kwargs, 2, 'bias')
     if x.ndim < 2: return None
@@ -146,29 +125,12 @@ def _m_sdpa(args, kwargs):
     if mask is not None and bias is None: return None
     return 'attention', (q, k, v) if bias is None else (q, k, v, bias), {'causal': bool(causal), 'scale': scale}, None
 
-def _m_cross_entropy(args, kwargs):
-    x, t = args[0], _arg(args, kwargs, 1, 'target')
-    red, ii = kwargs.get('reduction', 'mean'), kwargs.get('ignore_index', -100)
-    if (x.ndim != 2 or t.ndim != 1 or t.dtype != torch.int64 or kwargs.get('weight') is not None or kwargs.get('label_smoothing', 0.0)
-            or kwargs.get('size_average') is not None or kwargs.get('reduce') is not None or len(args) > 2 or red not in ('mean', 'sum', 'none')):
-        return None
-    keep = t != ii
-    def finish(loss):
-        loss = torch.where(keep, loss, torch.zeros_like(loss))
-        if red == 'none': return loss.to(x.dtype)
-        return (loss.sum() if red == 'sum' else loss.sum() / keep.sum()).to(x.dtype)
-    return 'cross_entropy', (x, torch.where(keep, t, torch.zeros_like(t))), {}, finish
 
 # %% ../nbs/06a_runtime.ipynb #a5822971
 KIND_MATCHERS = {
-    'softmax': {F.softmax: _m_softmax, torch.softmax: _m_softmax, torch.Tensor.softmax: _m_softmax},
-    'layernorm': {F.layer_norm: _m_layer_norm, torch.layer_norm: _m_layer_norm},
-    'rmsnorm': {F.rms_norm: _m_rms_norm} if hasattr(F, 'rms_norm') else {},
-    'gelu': {F.gelu: _m_gelu},
     'matmul': {F.linear: _m_linear, torch.addmm: _m_addmm, torch.matmul: _m_matmul, torch.mm: _m_matmul, torch.bmm: _m_matmul,
                torch.Tensor.__matmul__: _m_matmul, torch.Tensor.matmul: _m_matmul},
     'attention': {F.scaled_dot_product_attention: _m_sdpa},
-    'cross_entropy': {F.cross_entropy: _m_cross_entropy},
 }
 KIND_MATCHERS.update({k.name: k.matchers for k in _ops().KINDS.values() if k.matchers})   # kinds in kernels/<kind>/kind.py
 MATCHERS = {f: m for fs in KIND_MATCHERS.values() for f, m in fs.items()}
@@ -510,54 +472,11 @@ def _linear_parts(lin):
 
 # %% ../nbs/06a_runtime.ipynb #71922037
 def pattern_forwards(model, patcher) -> list[tuple]:
-    "`(module, kind, new_forward)` for every module the patcher's kernels can take over as a whole."
+    """`(name, module, kind, new_forward)` for every module the patcher's kernels can take over as a whole: each kind's `plug`
+    (`kernels/<kind>/kind.py`: RMSNorm modules, GELU activations, gated MLPs, decoder layers, ...), then the stateless
+    modules that compute a kernel's kind (`op_modules`)."""
     kinds, out = patcher.kinds(), []
-    for name, m in model.named_modules():
-        orig = m.forward
-        w, eps = getattr(m, 'weight', None), _eps_of(m)
-        if ('rmsnorm' in kinds and re.search(r'rms_?norm', type(m).__name__, re.IGNORECASE) and isinstance(w, torch.Tensor) and w.ndim == 1
-                and eps is not None and not any(True for _ in m.children())):
-            ref = _ops().KINDS['rmsnorm'].reference
-            if _probe(m, lambda x, m=m, e=eps, ref=ref: ref(x, m.weight, eps=e), w.shape[0]):
-                def fwd(x, m=m, e=eps, orig=orig):
-                    y = patcher.run('rmsnorm', (x, m.weight), {'eps': e})
-                    return orig(x) if y is MISS else y
-                out.append((name, m, 'rmsnorm', fwd))
-        if 'gelu' in kinds and (ap := _act_approx(m)) is not None:
-            def fwd(x, ap=ap, orig=orig):
-                y = patcher.run('gelu', (x,), {'approximate': ap})
-                return orig(x) if y is MISS else y
-            out.append((name, m, 'gelu', fwd))
-        if 'silu_mul' in kinds and all(hasattr(m, a) for a in ('gate_proj', 'up_proj', 'down_proj', 'act_fn')) and _is_silu(m.act_fn):
-            def fwd(x, m=m, orig=orig):
-                g, u = m.gate_proj(x), m.up_proj(x)
-                y = patcher.run('silu_mul', (g, u), {})
-                return orig(x) if y is MISS else m.down_proj(y)
-            out.append((name, m, 'silu_mul', fwd))
-        if 'bias_gelu' in kinds:
-            for lin_a, act_a in (('c_fc', 'act'), ('dense', 'intermediate_act_fn')):
-                lin, act = getattr(m, lin_a, None), getattr(m, act_a, None)
-                parts = _linear_parts(lin) if lin is not None else None
-                if parts is None or act is None or parts[1] is None or (ap := _act_approx(act)) is None: continue
-                def head(x, lin=lin, ap=ap):
-                    wt, b = _linear_parts(lin)
-                    h_meta = _Meta((*x.shape[:-1], wt.shape[-1]), x.dtype)
-                    if not patcher.can_run('bias_gelu', (h_meta, b), {'approximate': ap}):
-                        patcher.run('bias_gelu', (h_meta, b), {'approximate': ap})       # counts the fallback
-                        return None
-                    h = torch.matmul(x, wt)
-                    y = patcher.run('bias_gelu', (h, b), {'approximate': ap})
-                    return None if y is MISS else y
-                if lin_a == 'c_fc':
-                    def fwd(x, m=m, orig=orig, head=head):
-                        h = head(x)
-                        return orig(x) if h is None else m.dropout(m.c_proj(h))
-                else:
-                    def fwd(x, orig=orig, head=head):
-                        h = head(x)
-                        return orig(x) if h is None else h
-                out.append((name, m, 'bias_gelu', fwd))
-    for k in _ops().KINDS.values():     # kinds in their own folder bring their module take-overs (kernels/<kind>/kind.py)
+    for k in sorted(_ops().KINDS.values(), key=lambda k: k.find is not None):   # fused kinds last: they win a module both take
         if k.plug is not None and k.name in kinds: out += k.plug(model, patcher)
     return out + op_modules(model, patcher, skip={id(m) for _, m, _, _ in out})
 
@@ -690,7 +609,7 @@ def _nearest(key, keys):
     return min(sorted(keys, key=repr), key=lambda k: len(key_diff(key, k))) if keys else None
 
 # %% ../nbs/06a_runtime.ipynb #a8749290
-PATTERN_KINDS = frozenset({'rmsnorm', 'gelu', 'silu_mul', 'bias_gelu', 'rotary'})   # taken over by `pattern_forwards` / `function_patches`
+PATTERN_KINDS = frozenset({'rotary'})   # taken over by `pattern_forwards` / `function_patches`
 
 def plug_gap(kind: str) -> str | None:
     "None when the runtime can plug a kernel of `kind` into a model (a matcher, a module pattern or the kind's `plug`), else why not."

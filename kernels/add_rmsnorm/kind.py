@@ -15,13 +15,13 @@ cases, where it occurs in a profile (`find`) and the decoder layers whose residu
 """
 import torch
 
-from autokernel.ops import make_case, rmsnorm, row_kind, tensor_meta
+from autokernel.ops import get_kind, make_case, row_kind, tensor_meta
 
 
 def add_rmsnorm(x, residual, weight, *, eps=1e-6):
     "`s = residual + x` in the inputs' dtype, then HF `LlamaRMSNorm(s)`; returns `(normed, s)` (`s` is the next residual)."
     s = residual + x
-    return rmsnorm(s, weight, eps=eps), s
+    return get_kind('rmsnorm').reference(s, weight, eps=eps), s
 
 
 def _outputs(case):
@@ -48,7 +48,7 @@ def _norm_groups(recs):
     from autokernel import extract as X
     groups = {}
     for r in recs:
-        k = X.scope_key(r, X.is_rmsnorm_cls)
+        k = X.scope_key(r, get_kind('rmsnorm').module.is_rmsnorm_cls)
         if k is not None: groups.setdefault(k, []).append(r)
     return groups
 
@@ -67,7 +67,7 @@ def find(recs):
                 and len(X.tensors([r])) == 2 and all(m['shape'] == x['shape'] for m in X.tensors([r]))]
         if not adds: continue
         try:
-            _, nc = X.map_rmsnorm(grp)
+            _, nc = get_kind('rmsnorm').module.map_rmsnorm(grp)
             ra, xa = (X.tmeta(m) for m in X.tensors([adds[0]]))
             c = X.case([xa, ra, nc['inputs'][1]], **nc['args'])
         except X.NotExtractable: c = None
@@ -106,6 +106,7 @@ def _norm_eps(norm):
     from autokernel import runtime as V
     w, eps = getattr(norm, 'weight', None), V._eps_of(norm)
     if not isinstance(w, torch.Tensor) or w.ndim != 1 or eps is None: return None
+    rmsnorm = get_kind('rmsnorm').reference
     return eps if V._probe(norm, lambda x: rmsnorm(x, norm.weight, eps=eps), w.shape[0]) else None
 
 

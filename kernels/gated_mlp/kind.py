@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from autokernel.ops import ACTIVATIONS, make_case, make_kind, npot_hidden, rebuild_case, tensor_meta, transposed_meta
+from autokernel.ops import ACTIVATIONS, get_kind, make_case, make_kind, npot_hidden, rebuild_case, tensor_meta, transposed_meta
 
 ACTS = ('silu', 'gelu_tanh', 'gelu')
 
@@ -78,7 +78,7 @@ def _activation(recs):
     for r in recs:
         if X.short(r['op']) in ('gelu', 'gelu_'):
             return 'gelu_tanh' if X.arg(r, 'approximate', default='none') == 'tanh' else 'gelu'
-    approx = X.scope_gelu(recs[0].get('scope')) if recs else None
+    approx = get_kind('gelu').module.scope_gelu(recs[0].get('scope')) if recs else None
     return {'tanh': 'gelu_tanh', 'none': 'gelu'}.get(approx)
 
 
