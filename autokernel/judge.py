@@ -22,14 +22,15 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 
 # %% auto #0
-__all__ = ['ARENA_CHUNK', 'CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD',
-           'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject',
-           'WorkerGone', 'classify_error', 'parse_reply', 'Arena', 'acquire_arena', 'return_arena', 'Session',
-           'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context',
-           'check_process', 'judged_call', 'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock',
-           'check', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline',
-           'timing_sets', 'time_rounds', 'time_local', 'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+__all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES',
+           'TOO_GOOD', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged',
+           'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply', 'poison_', 'Arena', 'acquire_arena',
+           'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors',
+           'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager',
+           'compare_all', 'stability_transform_', 'device_lock', 'check', 'contract_cases', 'is_edge', 'plan',
+           'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local',
+           'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
+           'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -70,7 +71,9 @@ def parse_reply(line: bytes) -> dict:
 
 # %% ../nbs/03b_judge.ipynb #2a0d8691
 ARENA_CHUNK = 256 << 20            # bytes: the smallest allocation an arena makes (each is its own cudaMalloc segment)
+POISON = 0xFF                      # the byte under every shared byte not in use: NaN in every float dtype, -1 in every int
 _ARENA_LOCK, _ARENAS, _POOLS = threading.Lock(), [], {}
+_INT_OF_WIDTH = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 def _pool_alloc(nbytes: int, device) -> torch.Tensor:
     "`nbytes` (a 2 MiB multiple) of uint8 from the judge's private CUDA pool, which holds only arena chunks and never frees."
@@ -81,29 +84,54 @@ def _pool_alloc(nbytes: int, device) -> torch.Tensor:
         with torch.cuda.use_mem_pool(pool, device=index):
             return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=f'cuda:{index}')
 
+def poison_(t: torch.Tensor) -> torch.Tensor:
+    "Fill the elements of `t` (any strides; the bytes between them untouched) with POISON bytes."
+    ints = _INT_OF_WIDTH.get(t.element_size())
+    if ints is None: raise ValueError(f"no integer view for {t.dtype}")
+    t.view(ints).fill_(POISON if ints == torch.uint8 else -1)
+    return t
+
 class Arena:
-    "GPU memory the judge shares with one worker at a time: chunks from `_pool_alloc`, reused after `reset`."
-    def __init__(self, device, alloc=_pool_alloc):
-        self.device, self.alloc, self.chunks, self.at = torch.device(device), alloc, [], (0, 0)
+    """GPU memory the judge shares with one worker at a time. Every byte of it that no live buffer holds is POISON: a new
+    chunk is poisoned, `scrub` poisons a call's buffers after it and checks that nothing else changed, and a returned
+    arena is poisoned whole, so a worker finds neither the last worker's data nor room to write unseen."""
+    def __init__(self, device, alloc=_pool_alloc, chunk=ARENA_CHUNK):
+        self.device, self.alloc, self.chunk, self.chunks, self.at = torch.device(device), alloc, chunk, [], (0, 0)
+        self.live, self.mapped = [], set()    # the buffers taken since the last scrub; chunks this worker was handed
 
     def take(self, shape, stride, dtype, offset: int = 0) -> torch.Tensor:
-        "A tensor of `shape`/`stride`/`dtype` (values undefined) in a chunk, 256-byte aligned, after everything taken so far."
+        "A tensor of `shape`/`stride`/`dtype` (values POISON) in a chunk, 256-byte aligned, after everything taken so far."
         esz = dtype.itemsize
         extent = offset + 1 + sum((s - 1) * st for s, st in zip(shape, stride)) if all(shape) else 0
         nbytes = extent * esz
         ci, off = self.at
         off = -(-off // 256) * 256
         while ci < len(self.chunks) and off + nbytes > self.chunks[ci].numel(): ci, off = ci + 1, 0
-        if ci == len(self.chunks): self.chunks.append(self.alloc(max(nbytes, ARENA_CHUNK), self.device))
+        if ci == len(self.chunks): self.chunks.append(self.alloc(-(-max(nbytes, self.chunk) // 8) * 8, self.device).fill_(POISON))
         self.at = (ci, off + nbytes)
-        return self.chunks[ci].view(dtype).as_strided(tuple(shape), tuple(stride), off // esz + offset)
+        self.mapped.add(ci)
+        t = self.chunks[ci].view(dtype).as_strided(tuple(shape), tuple(stride), off // esz + offset)
+        self.live.append(t)
+        return t
 
     def owns(self, t: torch.Tensor) -> bool:
         "Is `t`'s whole storage one of this arena's chunks?"
         p = t.untyped_storage().data_ptr()
         return any(p == c.untyped_storage().data_ptr() for c in self.chunks)
 
-    def reset(self): self.at = (0, 0)
+    def scrub(self) -> bool:
+        """Poison the buffers taken since the last scrub, then check every chunk the worker was handed: `False` when one
+        held anything but POISON (the worker wrote outside its buffers; that chunk is poisoned again). Starts over at byte 0."""
+        for t in self.live: poison_(t)
+        dirty = [self.chunks[i] for i in sorted(self.mapped) if self.chunks[i].view(torch.int64).ne(-1).any()]
+        for c in dirty: c.fill_(POISON)
+        self.live, self.at = [], (0, 0)
+        return not dirty
+
+    def reset(self):
+        "Poison every chunk: for the next worker (call only once the last one is dead)."
+        for c in self.chunks: c.fill_(POISON)
+        self.live, self.mapped, self.at = [], set(), (0, 0)
 
 def acquire_arena(device) -> Arena:
     "A free arena for `device` (its last worker is dead), or a new one."
@@ -113,16 +141,63 @@ def acquire_arena(device) -> Arena:
     return Arena(device)
 
 def return_arena(a: Arena):
-    "Give `a` back for the next worker: only once the worker that mapped it is dead."
+    "Give `a` back for the next worker, poisoned whole: only once the worker that mapped it is dead."
     a.reset()
+    if a.device.type == 'cuda': torch.cuda.synchronize(a.device)
     with _ARENA_LOCK: _ARENAS.append(a)
 
 # %% ../nbs/03b_judge.ipynb #bc42414d
+GUARD = 4096      # bytes of POISON after each CPU buffer's file: the rest of the worker's last mapped page, and more
+
+def _extent_bytes(t: torch.Tensor) -> int:
+    "The bytes from `t`'s storage start to one past its last element."
+    extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
+    return (t.storage_offset() + extent) * t.element_size() if extent else 0
+
+class Shared:
+    """One buffer the judge shares with the worker (an arena view on the GPU, a file on the CPU). The judge never uses it
+    in place: `write` copies a tensor in, `read` copies the worker's bytes out into the judge's memory, `intact` says
+    whether they are still what it wrote. On the CPU it reads and writes the file through its own descriptor (a worker
+    that truncates the file gets a short read, never the judge's SIGBUS) and checks the GUARD bytes after it."""
+    def __init__(self, like: torch.Tensor, view=None, fd=None):
+        self.shape, self.stride, self.offset = tuple(like.shape), tuple(like.stride()), like.storage_offset()
+        self.dtype, self.device, self.nbytes = like.dtype, like.device, _extent_bytes(like)
+        self.view, self.fd, self.src, self.image = view, fd, None, b''
+
+    def write(self, t: torch.Tensor):
+        self.src = t
+        if self.view is not None: self.view.copy_(t); return
+        raw = torch.full((self.nbytes,), POISON, dtype=torch.uint8)
+        if self.nbytes: raw.view(self.dtype).as_strided(self.shape, self.stride, self.offset).copy_(t)
+        self.image = raw.numpy().tobytes()
+        if os.pwrite(self.fd, self.image + bytes([POISON]) * GUARD, 0) != self.nbytes + GUARD: raise OSError("short write")
+
+    def fill(self, value):
+        self.write(torch.full(self.shape, value, dtype=self.dtype, device=self.device))
+
+    def _bytes(self) -> bytes:
+        "The file's bytes (CPU), after checking that its size and GUARD are as the judge wrote them."
+        b = os.pread(self.fd, self.nbytes + GUARD + 1, 0)
+        if len(b) != self.nbytes + GUARD or b[self.nbytes:].count(POISON) != GUARD:
+            raise reject('out_of_bounds', "kernel_fn wrote past the end of a buffer the judge shared, or resized it")
+        return b[:self.nbytes]
+
+    def read(self) -> torch.Tensor:
+        "The judge's own copy of the buffer's values now."
+        if self.view is not None: return self.view.clone()
+        raw = torch.frombuffer(bytearray(self._bytes()), dtype=torch.uint8) if self.nbytes else torch.empty(0, dtype=torch.uint8)
+        return raw.view(self.dtype).as_strided(self.shape, self.stride, self.offset).clone()
+
+    def intact(self) -> bool:
+        "Are the values (on the CPU: every byte, the ones between strided elements too) still what `write` wrote?"
+        if self.view is not None: return same_bits(self.view, self.src)
+        return self._bytes() == self.image
+
 class Session:
     "The judge's end of one worker."
     def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=()):
         self.p, self.dir, self.device, self.pid, self.deadline = proc, Path(rw_dir), torch.device(device), pid, deadline
-        self.chain, self.buf, self.n, self.keep = set(chain) | {pid}, b'', 0, []
+        self.chain, self.buf, self.n, self.live = set(chain) | {pid}, b'', 0, []
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
 
@@ -163,27 +238,23 @@ class Session:
         self.send(msg); return self.recv()
 
     def share(self, t: torch.Tensor):
-        "`(description, shared tensor)`: `t`'s values in a buffer the worker maps (same shape, strides and offset)."
+        "`(description, Shared)`: `t`'s values in a buffer the worker maps (same shape, strides and offset)."
         if core.is_gpu(self.device):
-            sh = self.arena.take(t.shape, t.stride(), t.dtype, t.storage_offset()).copy_(t)
-            self.keep.append(sh)
-            return {'cuda': sh}, sh
-        extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
-        nbytes = (t.storage_offset() + extent) * t.element_size()
+            sh = Shared(t, view=self.arena.take(t.shape, t.stride(), t.dtype, t.storage_offset()))
+            sh.write(t)
+            self.live.append(sh)
+            return {'cuda': sh.view}, sh
         name = f"buf{os.urandom(8).hex()}.bin"          # unguessable, created here (never a link the worker planted),
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:                                             # and mapped through our own descriptor, so a later rename or
-            os.ftruncate(fd, max(nbytes, 1))             # link swap in the worker's directory cannot redirect it
-            raw = torch.from_file(f'/proc/self/fd/{fd}', shared=True, size=max(nbytes, 1), dtype=torch.uint8)
-        finally: os.close(fd)
-        sh = (raw.view(t.dtype) if nbytes else raw[:0].view(t.dtype)).as_strided(t.shape, t.stride(), t.storage_offset())
-        sh.copy_(t)
-        desc = {'file': name, 'nbytes': nbytes, 'dtype': core.dtype_name(t.dtype), 'shape': list(t.shape),
+        sh = Shared(t, fd=fd)                            # and used through our own descriptor, so a later rename or
+        self.live.append(sh)                             # link swap in the worker's directory cannot redirect it
+        sh.write(t)
+        desc = {'file': name, 'nbytes': sh.nbytes, 'dtype': core.dtype_name(t.dtype), 'shape': list(t.shape),
                 'stride': list(t.stride()), 'offset': t.storage_offset()}
         return desc, sh
 
     def slot(self, numel: int, dtype):
-        "`(description, flat shared tensor)` of `numel` elements of `dtype`, NaN-filled (an output buffer)."
+        "`(description, Shared)` of `numel` elements of `dtype`, NaN-filled (an output buffer)."
         t = torch.full((max(int(numel), 0),), float('nan') if dtype.is_floating_point else 0, dtype=dtype, device=self.device)
         return self.share(t)
 
@@ -199,15 +270,27 @@ class Session:
     def close(self, reuse: bool):
         """The job is over. `reuse`: the worker is dead and ended cleanly, so its arena goes back for the next worker;
         otherwise (alive, or it died of a fault while it had the arena mapped) the arena is never used again."""
-        self.release()
+        self.release(check=False)
         if self.arena is not None and reuse: return_arena(self.arena)
         self.arena = None
 
-    def release(self):
-        self.keep.clear()
+    def release(self, check=True):
+        """Drop the buffers shared since the last release. `check`: first make sure the worker wrote nothing outside them
+        (the arena's scrub on the GPU, every file's GUARD on the CPU); raises `out_of_bounds` when it did."""
+        bad = False
+        if self.arena is not None: bad = not self.arena.scrub()
+        for sh in self.live:
+            if sh.fd is None: continue
+            try:
+                if check and not bad: sh._bytes()
+            except Judged: bad = True
+            finally: os.close(sh.fd)
+        self.live.clear()
         for f in self.dir.glob('buf*.bin'):
             try: f.unlink()
             except OSError: pass
+        if bad and check:
+            raise reject('out_of_bounds', "kernel_fn wrote outside its inputs and outputs, into memory the judge shared with it")
 
 # %% ../nbs/03b_judge.ipynb #e2184a21
 _CONV = ('aten::convolution', 'aten::_convolution', 'aten::conv1d', 'aten::conv2d', 'aten::conv3d', 'aten::conv_tbc',
@@ -318,7 +401,7 @@ def judged_call(ctx, args, kwargs, ref, where=''):
     if not r.get('ok'): raise classify_error(r)
     if r.get('guard') is False: raise reject('harness_patch', "the candidate removed the forbidden-op guard")
     for a, (_, sh) in zip(args, shared):
-        if sh is not None and not same_bits(sh, a): raise reject('mutation', "kernel_fn modified one of its inputs in place")
+        if sh is not None and not sh.intact(): raise reject('mutation', "kernel_fn modified one of its inputs in place")
     metas = r.get('outs') if isinstance(r.get('outs'), list) else []
     if not r.get('n'): raise fail('no_output', f"kernel_fn returned {str(r.get('container'))[:40]}, not a tensor")
     if bool(r.get('tensor')) != isinstance(ref, torch.Tensor) or r.get('n') != len(refs):
@@ -326,8 +409,8 @@ def judged_call(ctx, args, kwargs, ref, where=''):
     for m, rt in zip(metas, refs): _check_meta(m if isinstance(m, dict) else {}, rt, ctx.device, where)
     copied = r.get('copied') if isinstance(r.get('copied'), list) else []
     if len(copied) != len(refs) or not all(copied): raise fail('structure', "an output could not be copied out")
-    outs = [sl.view(rt.shape).clone() for (_, sl), rt in zip(slots, refs)]
-    s.release()
+    outs = [sl.read().view(rt.shape) for (_, sl), rt in zip(slots, refs)]     # the judge's copies, compared from now on
+    s.release()                                       # and nothing outside the buffers changed
     return outs
 
 # %% ../nbs/03b_judge.ipynb #80b4a6b7
@@ -613,8 +696,8 @@ def _refill(shared_sets, kind, case, device):
     for sh in shared_sets:
         a, _ = _fresh(kind, case, device)
         for s, t in zip(sh, a):
-            if s is not None: s.copy_(t)
-        mine.append(tuple(t.clone() if isinstance(t, torch.Tensor) else t for t in a))
+            if s is not None: s.write(t)
+        mine.append(tuple(a))                  # the judge's, never shared: `Shared.write` copied them in
     return mine
 
 def time_rounds(run_round, n_rounds) -> list[float]:
@@ -690,11 +773,11 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
         mine = _refill([[t for _, t in sh] for sh in shared], kind, c, dev)
         for sl in slots:
-            for _, t in sl: t.fill_(float('nan') if t.is_floating_point() else 0)
+            for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
         core.sync(dev)
         t0 = _perf(); r = s.ask({'op': 'go'}); wall = (_perf() - t0) * 1e3
+        seen = [[t.read() for _, t in sl] for sl in slots]     # every slot, copied out at once: compared from now on
         pick = sorted(rng.sample(range(S), min(S, verify_n)))
-        seen = {i: [t.clone() for _, t in slots[i]] for i in pick}
         if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
         if not r.get('ok'): raise classify_error(r)
         if r.get('guard') is False: raise reject('harness_patch', "the candidate removed the forbidden-op guard while timed")
@@ -702,11 +785,12 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
         s.ask({'op': 'ping'}); core.sync(dev)
         check_process(ctx, ' while timed')
         for i, sh in enumerate(shared):              # judge-side: the worker's own report above can be forged, this cannot
-            if not all(t is None or same_bits(t, m) for (_, t), m in zip(sh, mine[i])):
+            if not all(t is None or t.intact() for _, t in sh):
                 raise reject('mutation', f"kernel_fn modified input set {i} in place while timed")
-        for i in pick:
-            if not all(same_bits(a, t) for a, (_, t) in zip(seen[i], slots[i])):
+        for i, sl in enumerate(slots):                # every slot: a late write anywhere is caught, not only in the sample
+            if not all(same_bits(a, t.read()) for a, (_, t) in zip(seen[i], sl)):
                 raise reject('async', "outputs kept changing after the worker said its timed calls were done")
+        for i in pick:
             ref64 = ops.reference64(ctx.kind_name, mine[i], kwargs, device=dev if core.is_gpu(dev) else 'cpu')
             outs = [t.view(rt.shape) for rt, t in zip(out_like, seen[i])]
             if not compare_all(outs, flat_tensors(ref64), dtype)['ok']:

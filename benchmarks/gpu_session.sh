@@ -31,8 +31,8 @@ case "${1:-}" in
             grep -qx '/.whl/' .git/info/exclude 2>/dev/null || printf '/.whl/\n/.gpu/\n' >> .git/info/exclude
             du -sh .whl .gpu ;;
   check)    setup
-            step ipc_check 120 python3 benchmarks/ipc_check.py
-            step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py \
+            step ipc_check 240 python3 benchmarks/ipc_check.py
+            step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
               tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor" ;;
   judge)    setup
             step gpu_exploits 240 python3 benchmarks/gpu_exploits.py

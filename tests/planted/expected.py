@@ -57,6 +57,12 @@ EXPECT = {
     "guard_destroy": ("rejected", {"harness_patch"}, "import"),   # static scan, before the worker loads it
     "dynamic_softmax": ("rejected", {"forbidden_op"}, "smoke"),   # evades the scan; the dispatcher guard holds
     "idle_spin": ("pass", {None}, None),              # frozen while the judge times its own work (test_bench checks)
+    # the shared buffers themselves (the arena on a GPU, files on the CPU): what a worker can reach beyond its tensors
+    "peek_chunk": ("fail", {"wrong"}, "smoke"),       # no reference in reach: it finds nothing, returns zeros
+    "scribble_chunk": ("rejected", {"out_of_bounds"}, "smoke"),   # every shared byte not in use is POISON, checked
+    "stale_chunk": ("fail", {"wrong"}, "smoke"),      # poisoned before reuse, fresh inputs every check
+    "late_grandchild": ("rejected", {"process"}, "smoke"),        # the judge compares its own copies; /proc shows it
+    "truncate_shared": ("rejected", {"out_of_bounds"}, "smoke"),  # a short read, never the judge's SIGBUS
 }
 KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
 CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
@@ -65,7 +71,10 @@ CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery",
          "scoped_guard": "forbidden op", "popped_mode": "forbidden op", "thread_at_import": "forbidden op",
          "start_new_thread": "forbidden op", "conv_for_matmul": "forbidden op", "groupnorm_for_layernorm": "forbidden op",
          "calls_torch": "forbidden op", "dispatch_off": "forbidden op", "dynamo_disable": "baseline slowed",
-         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "idle_spin": "judge's CPU stolen", "baseline_softmax": "honest"}
+         "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "idle_spin": "judge's CPU stolen", "baseline_softmax": "honest",
+         "peek_chunk": "shared memory: reading past the input", "scribble_chunk": "shared memory: writing past the buffers",
+         "stale_chunk": "shared memory: stale data in reuse", "late_grandchild": "shared memory: a writer outliving the call",
+         "truncate_shared": "shared memory: killing the judge"}
 TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
          "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out", "idle_spin"}   # also run through the timing stage
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
