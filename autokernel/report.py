@@ -40,6 +40,7 @@ def _cell(v) -> str:
         return f'{v:.3g}' if abs(v) < 1e4 else f'{v:.4g}'
     return html.escape(str(v))
 
+# %% ../nbs/07_report.ipynb #de43bfbf
 def html_table(rows: list[dict], cols: list | None = None, title: str | None = None) -> str:
     "An HTML table of `rows` (dicts); `cols` picks and orders the columns (a name or `(header, key)`)."
     cols = cols or list(dict.fromkeys(k for r in rows for k in r))
@@ -60,10 +61,11 @@ def diff_html(a: str, b: str, a_name='baseline', b_name='best', context: int = 3
     body = ''.join(f'<div style="background:{color(l)}">{html.escape(l) or "&nbsp;"}</div>' for l in lines)
     return f'<pre style="font-size:11px;line-height:1.25;border:1px solid #ddd;padding:4px;overflow-x:auto">{body}</pre>'
 
+# %% ../nbs/07_report.ipynb #ba57bdb5
 def source_html(src: str) -> str:
     return f'<pre style="font-size:11px;border:1px solid #ddd;padding:4px;overflow-x:auto">{html.escape(src)}</pre>'
 
-# %% ../nbs/07_report.ipynb #2ea194eb
+# %% ../nbs/07_report.ipynb #73c00fc2
 def best_sources(run_dir) -> list[dict]:
     "Per kernel: its baseline and best sources, the best's candidate, verdict and speedups."
     out = []
@@ -79,7 +81,6 @@ def best_sources(run_dir) -> list[dict]:
                     'kernel_ms': t.get('kernel_ms'), 'roofline_pct': t.get('roofline_pct'), 'timing_samples': len(samples)})
     return out
 
-
 # %% ../nbs/07_report.ipynb #1ced6adf
 def _plt():
     import matplotlib
@@ -87,6 +88,7 @@ def _plt():
     import matplotlib.pyplot as plt
     return plt
 
+# %% ../nbs/07_report.ipynb #03cb739c
 def amdahl_chart(profile: dict, top: int = 10):
     "Each top op's share of the forward, and the end-to-end speedup if it got 2x faster / took no time (Amdahl)."
     from autokernel.profile import amdahl_table
@@ -104,11 +106,12 @@ def amdahl_chart(profile: dict, top: int = 10):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_report.ipynb #f53f96f8
+# %% ../nbs/07_report.ipynb #c99326d3
 def shown_kernels(run_dir) -> list[str]:
     "The kernels a run shows: its kernel folders, or, for a run kept as its log and report only (a shipped example), those its log names."
     return kernel_names(run_dir) or sorted({r['kernel'] for r in read_results(run_dir) if r.get('kernel')})
 
+# %% ../nbs/07_report.ipynb #fb6a51e3
 def _gain_rows(run_dir, name) -> list[dict]:
     "A kernel's experiments with each one's and the incumbent's speed against the kernel's own baseline (a ratio of like timings)."
     rows = read_results(run_dir, name)
@@ -116,6 +119,7 @@ def _gain_rows(run_dir, name) -> list[dict]:
     g = lambda ms: b0 / ms if b0 and ms else None
     return [{**r, 'gain': g(r.get('kernel_ms')), 'best_gain': g((r.get('best') or {}).get('best_ms'))} for r in rows]
 
+# %% ../nbs/07_report.ipynb #c8065454
 def progress_chart(run_dir):
     "One chart: each kernel's incumbent speed against its own baseline, experiment by experiment (kept, discarded, failed marked)."
     plt = _plt()
@@ -147,11 +151,13 @@ def progress_chart(run_dir):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/07_report.ipynb #d43d3ed6
 def _comparable(run_dir) -> bool:
     "Were the run's timings taken on a GPU (comparable), by its log?"
     rows = [r for r in read_results(run_dir) if r.get('verdict')]
     return bool(rows) and all(r.get('comparable') for r in rows)
 
+# %% ../nbs/07_report.ipynb #bdb7bc8f
 def roofline_chart(run_dir):
     "Per kernel: the % of its roofline floor reached by the baseline and by the best (100% = the hardware limit); `None` on the CPU."
     if not _comparable(run_dir): return None           # the floor is a GPU's peak: interpreter timings sit at ~0% of it
@@ -175,7 +181,6 @@ def roofline_chart(run_dir):
 
 ROOFLINE_CPU_NOTE = ("No roofline on the CPU: a kernel's roofline floor is a GPU card's peak bandwidth or FLOP rate, and "
                      "Triton-interpreter timings sit at ~0% of it. The GPU reports in runs/examples/ show it.")
-
 
 # %% ../nbs/07_report.ipynb #5380994a
 E2E_PAIRS = [('eager', 'patched'), ('cudagraphs', 'patched+cudagraphs'), ('compile', 'patched+compile'),
@@ -225,14 +230,17 @@ def cpu_note(run_dir=None) -> str:
             "kernel is; against eager PyTorch they read near 0x and are not comparable with a GPU."
             + (f" For real numbers, open the reports of GPU runs shipped with autokernel: {', '.join(links)}." if links else ''))
 
+# %% ../nbs/07_report.ipynb #099bafa8
 def _ms(res, mode): return ((res.get('timing') or {}).get(mode) or {}).get('median_ms')
 
+# %% ../nbs/07_report.ipynb #2837334f
 def _fastest(res, prefix_patched: bool):
     "The fastest timed mode with (or without) the kernels: `(mode, ms)` or `(None, None)`."
     modes = [(m, _ms(res, m)) for m in (res.get('timing') or {}) if m.startswith('patched') == prefix_patched and m != 'intercept-only']
     modes = [(m, t) for m, t in modes if t]
     return min(modes, key=lambda x: x[1]) if modes else (None, None)
 
+# %% ../nbs/07_report.ipynb #ddcff82c
 def summary_text(params: dict, opt: dict | None, res: dict | None, device: str, comparable: bool, run_dir=None) -> str:
     "The report's first screen, as HTML: what ran where, what the search did, and the end-to-end result vs eager and torch.compile."
     head = (f"<b>{html.escape(str(params.get('model')))}</b> on <b>{html.escape(device)}</b>, budget {html.escape(str(params.get('budget')))}, "
@@ -258,6 +266,7 @@ def summary_text(params: dict, opt: dict | None, res: dict | None, device: str, 
     elif opt: e2e = ' End to end: not measured (the verify stage did not finish).'
     return f'<p style="font-size:14px">{head}{e2e}</p>' + ('' if comparable else f'<p>{cpu_note(run_dir)}</p>')
 
+# %% ../nbs/07_report.ipynb #3eb07c3e
 def speed_text(b: dict, comparable: bool) -> str:
     "A best kernel's speed as the report prints it: vs eager on a GPU; on the CPU, the interpreter's figure is not a speed."
     if not b.get('speedup_eager'): return 'no timing'
@@ -265,13 +274,13 @@ def speed_text(b: dict, comparable: bool) -> str:
     n = b.get('timing_samples') or 0
     return f"{b['speedup_eager']:.2f}x vs eager" + (f" (median of {n} timings)" if n > 1 else '')
 
+# %% ../nbs/07_report.ipynb #d73f3766
 def best_kernel_html(b: dict, comparable: bool) -> str:
     "One kernel in 'Best kernels': its verdict and speed, then the diff from the baseline, or a line saying the baseline stayed."
     h = f"<h4>{html.escape(b['name'])}: {b['verdict'] or 'no passing kernel'}, {speed_text(b, comparable)}</h4>"
     if b['best'] is None: return h + '<p><i>No candidate passed; the baseline:</i></p>' + source_html(b['baseline'])
     if b['best'] == b['baseline']: return h + '<p><i>The baseline stayed the incumbent: no candidate was kept.</i></p>'
     return h + diff_html(b['baseline'], b['best'], f"kernels/{b['name']}/kernel.py", f"{b['name']}/candidates/{b['candidate']}/kernel.py")
-
 
 # %% ../nbs/07_report.ipynb #92d8c232
 def settings_rows(run_dir, params: dict | None = None) -> list[dict]:
@@ -291,6 +300,7 @@ def is_done(run_dir, token: str) -> bool:
     p = run_paths(run_dir)['done']
     return p.exists() and f'report complete {token}' in p.read_text()
 
+# %% ../nbs/07_report.ipynb #64641a17
 def mark_done(run_dir, token: str) -> Path:
     "The template's last cell: append the completion line (with this execution's token) to `DONE`."
     p = run_paths(run_dir)['done']
@@ -318,6 +328,7 @@ def export_html(nb_path, html_path=None, with_code: bool = False) -> Path:
     html_path.write_text(body, encoding='utf-8')
     return html_path
 
+# %% ../nbs/07_report.ipynb #e66a5258
 def _assigned(src: str) -> set:
     return set(re.findall(r'^(\w+)\s*=', src, flags=re.M))
 
@@ -365,6 +376,7 @@ def mark_stage(run_dir, stage: str) -> None:
     from autokernel.core import save_json
     save_json({'stage': stage, 'time': time.time()}, Path(run_dir)/'progress.json')
 
+# %% ../nbs/07_report.ipynb #ce32813d
 def run_progress(run_dir) -> dict:
     "Where a run stands, from its files: the stage, the baselines and experiments logged, how many kept, the best kernel so far."
     run_dir = Path(run_dir)
@@ -383,6 +395,7 @@ def run_progress(run_dir) -> dict:
             'experiments': sum(1 for r in rows if r.get('decision') and is_experiment(r)),
             'kept': sum(1 for r in rows if r.get('decision') == 'keep'), 'best': best, 'best_gain': gain.get(best)}
 
+# %% ../nbs/07_report.ipynb #634ab3e3
 def progress_line(p: dict, elapsed_s: float) -> str:
     "One line: time, stage, experiment count, best so far."
     t = f"[{int(elapsed_s) // 60:02d}:{int(elapsed_s) % 60:02d}]"
@@ -394,6 +407,7 @@ def progress_line(p: dict, elapsed_s: float) -> str:
         return f"{t} {stage}: experiment {p['experiments']} ({p['kept']} kept){best}"
     return f"{t} {stage}"
 
+# %% ../nbs/07_report.ipynb #d371cbaf
 @contextlib.contextmanager
 def watch_progress(run_dir, say=print, every: float = 2.0, enabled: bool = True, stream=None):
     "While the block runs, poll the run folder and show `progress_line`: rewritten in place on a terminal, a new line on change elsewhere."
@@ -414,7 +428,6 @@ def watch_progress(run_dir, say=print, every: float = 2.0, enabled: bool = True,
     finally:
         stop.set(); th.join(); show(final=True)
 
-
 # %% ../nbs/07_report.ipynb #c38c65bc
 def budget_note(run_dir, budget) -> str | None:
     "A warning when the baselines (their wall time: they may run in parallel) ate most of the optimize budget: the search had little or no time."
@@ -426,7 +439,6 @@ def budget_note(run_dir, budget) -> str | None:
     if not rows or base_s < 0.5 * b: return None
     return (f"the baselines took {base_s:.0f}s of the {b:.0f}s budget, leaving " + ('no time for experiments' if n == 0 else f'time for {n} experiments')
             + ": give a longer --budget or fewer kernels (--top)")
-
 
 # %% ../nbs/07_report.ipynb #1bdbffa6
 def _overnight_parser(prog='autokernel overnight', budget_default=None):
@@ -447,6 +459,7 @@ def _overnight_parser(prog='autokernel overnight', budget_default=None):
     ap.add_argument('--verbose', action='store_true', help="stream the notebook's output instead of the progress line")
     return ap
 
+# %% ../nbs/07_report.ipynb #f81e2034
 def _stream_papermill_log():
     "`--verbose`: papermill logs each output of the notebook's cells as it comes; send that log to stdout."
     import logging
@@ -454,9 +467,11 @@ def _stream_papermill_log():
     lg.setLevel(logging.INFO)
     if not lg.handlers: lg.addHandler(logging.StreamHandler(sys.stdout))
 
+# %% ../nbs/07_report.ipynb #d63d9f1d
 def _check_run(run) -> None:
     if run and Path(run).exists() and not Path(run).is_dir(): raise AutokernelError(f"--run {run}: a file is in the way (give a folder)")
 
+# %% ../nbs/07_report.ipynb #b9fd3cf7
 def overnight(preset=None, model=None, backend=None, agent=None, budget=None, top=None, max_experiments=None, device=None,
               run=None, compile=None, cell_timeout=None, verbose=False, say=print) -> dict:
     "Run the overnight notebook; returns `execute_report`'s dict with `run_dir`. Every argument is checked before any work."
@@ -491,6 +506,7 @@ def overnight(preset=None, model=None, backend=None, agent=None, budget=None, to
             f"`python -c \"from autokernel.report import export_html; export_html('{res['report']}')\"`")
     return res
 
+# %% ../nbs/07_report.ipynb #ac6032ee
 def overnight_cmd(argv: list[str]) -> int:
     "`autokernel overnight ...`"
     a = _overnight_parser().parse_args(argv)
@@ -505,4 +521,3 @@ def run_cmd(argv: list[str]) -> int:
     res = overnight(None, a.model, a.backend, a.agent, a.budget, a.top, a.max_experiments, a.device or 'auto', a.run,
                     False if a.no_compile else None, a.cell_timeout, a.verbose)
     return 0 if res['finished'] else 1
-
