@@ -20,8 +20,10 @@ def package_name(run_name: str) -> str:
     s = re.sub(r'[^a-z0-9]+', '-', str(run_name).lower()).strip('-')
     return f"autokernel-{s}" if s else 'autokernel-kernels'
 
+# %% ../nbs/10_export.ipynb #8a871f7f
 def python_name(name: str) -> str: return name.replace('-', '_')
 
+# %% ../nbs/10_export.ipynb #6b26e16b
 def function_names(kernels: list[dict]) -> dict:
     "`{kernel name: function name}`: the kind, or `<kind>_<NN>` when the run has several of that kind."
     kinds = [k['kind'] for k in kernels]
@@ -37,6 +39,7 @@ def export_kernels(source) -> tuple[list[dict], list[dict]]:
         raise AutokernelError(f"{source} has no kernel to export ({why}): run autokernel optimize first")
     return kernels, skipped
 
+# %% ../nbs/10_export.ipynb #d52d3069
 def verified_end_to_end(run_dir) -> dict | None:
     "The run's `verify.json` (format-checked), or None when verify has not run."
     p = Path(run_dir)/'verify.json'
@@ -68,6 +71,7 @@ def load_cuda(name, cpp_src, cuda_src, functions, extra_cuda_cflags=()):
 
 AK_IMPORT = 'from autokernel.core import load_cuda'
 
+# %% ../nbs/10_export.ipynb #ccaac4fd
 def standalone_source(src: str, path='kernel.py') -> str:
     "`src` with its autokernel import pointed at the package's `_jit`; refuses any other autokernel import."
     out = src.replace(AK_IMPORT, 'from ._jit import load_cuda')
@@ -82,11 +86,13 @@ def _shape(m) -> str:
     s = 'x'.join(map(str, m['shape'])) or 'scalar'
     return s + ('' if m.get('stride') in (None, _contig(m['shape'])) else f" (strides {m['stride']})")
 
+# %% ../nbs/10_export.ipynb #9c676c3c
 def _contig(shape):
     st, acc = [], 1
     for d in reversed(shape): st.insert(0, acc); acc *= max(d, 1)
     return st
 
+# %% ../nbs/10_export.ipynb #46145829
 def kernel_facts(k: dict, fn: str, card: str | None) -> dict:
     "The verified facts of one kernel entry, as plain data."
     case = k['spec'].get('case') or {}
@@ -107,6 +113,7 @@ def init_source(pkg: str, facts: list[dict], modules: dict) -> str:
     lines += ['', f"__all__ = {sorted(['KERNELS'] + [f['function'] for f in facts])!r}", '']
     return '\n'.join(lines)
 
+# %% ../nbs/10_export.ipynb #8d1c1caf
 def metadata(pkg: str, files: dict, backend: str = 'cuda') -> dict:
     "`metadata.json` of a variant: `id` unique per content."
     h = hashlib.sha256(''.join(f'{k}\0{v}' for k, v in sorted(files.items())).encode()).hexdigest()[:10]
@@ -126,6 +133,7 @@ def _cpp_type(t: str) -> str | None:
         return f'{inner}?' if inner else None
     return CPP_TYPES.get(t)
 
+# %% ../nbs/10_export.ipynb #309b7fcf
 def op_schema(cpp_src: str, fn: str) -> tuple[str, str]:
     "`(schema, declaration)` of the C++ function `fn` in `cpp_src`, e.g. `softmax_fwd(Tensor x, int threads) -> Tensor`."
     m = re.search(rf'^([\w:<>\s]+?)\s+{fn}\s*\(([^)]*)\)\s*\{{', cpp_src, re.M)
@@ -140,6 +148,7 @@ def op_schema(cpp_src: str, fn: str) -> tuple[str, str]:
     if ret is None: raise AutokernelError(f"{fn}: no Torch schema type for the C++ return type {m.group(1).strip()!r}")
     return f"{fn}({', '.join(args)}) -> {ret}", f"{m.group(1).strip()} {fn}({', '.join(params)});"
 
+# %% ../nbs/10_export.ipynb #8cd4d39a
 def cuda_parts(source: str) -> tuple[str, str, list[str]]:
     "`(CUDA_SRC, CPP_SRC, functions)` of a CUDA kernel module's source, read without importing it."
     import ast
@@ -187,6 +196,7 @@ def builder_files(pkg: str, cuda_kernels: list[tuple[dict, str, str]], capabilit
 # %% ../nbs/10_export.ipynb #fdfc971b
 def _x(v): return '-' if v is None else f'{v:.2f}x'
 
+# %% ../nbs/10_export.ipynb #de662122
 def readme(pkg: str, source: str, facts: list[dict], ver: dict | None, has_cuda: bool) -> str:
     "The package's README.md."
     py = python_name(pkg)
@@ -226,6 +236,7 @@ def _shown(source) -> str:
     try: return str(Path(source).resolve().relative_to(repo_root()))
     except ValueError: return str(source)
 
+# %% ../nbs/10_export.ipynb #8d8b6572
 def export(source, out, name: str | None = None, force: bool = False) -> Path:
     "Write the kernels of `source` (a run folder or kernel folders) as a `kernels` package in `out`; returns `out`."
     kernels, _ = export_kernels(source)
