@@ -690,15 +690,12 @@ def timing_sets(kind, case, device, per_set_bytes) -> int:
 
 def _fresh(kind, case, device): return kind.make_inputs(case, device, _rand_seed())
 
-def _refill(shared_sets, kind, case, device):
-    "New random contents in every shared input set; the judge's own copies of them."
-    mine = []
-    for sh in shared_sets:
-        a, _ = _fresh(kind, case, device)
+def _refill(shared_sets, sets):
+    "Copy the judge's input `sets` into the shared ones (`Shared.write`: the judge's stay private); returns `sets`."
+    for sh, a in zip(shared_sets, sets):
         for s, t in zip(sh, a):
             if s is not None: s.write(t)
-        mine.append(tuple(a))                  # the judge's, never shared: `Shared.write` copied them in
-    return mine
+    return sets
 
 def time_rounds(run_round, n_rounds) -> list[float]:
     "Wall milliseconds of `n_rounds` calls of `run_round(i)` (which must return only when its work is done)."
@@ -747,11 +744,15 @@ def frozen(sess):
             except OSError: pass
         if sess is not None and sess.deadline is not None: sess.deadline += time.time() - t0
 
-def copy_ms(out_like, device, S) -> float:
-    "The judge's own time for one call's output copies into slots (subtracted from every per-call time)."
-    srcs = [r.clone() for r in out_like]
-    slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S)]
+def copy_ms(out_like, device, S, in_like=(), out_copies=1) -> float:
+    """The judge's own time per set for copying `in_like` in once and `out_like` out `out_copies` times: what a round costs
+    besides the calls (subtracted from every per-call time)."""
+    srcs, ins = [r.clone() for r in out_like], [t.clone() for t in in_like]
+    slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S * out_copies)]
+    into = [[torch.empty_like(t) for t in ins] for _ in range(S)]
     def rnd(_):
+        for sl in into:
+            for t, s in zip(ins, sl): s.copy_(t)
         for sl in slots:
             for t, s in zip(srcs, sl): s.view(t.shape).copy_(t)
         core.sync(device)
@@ -771,12 +772,16 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     if not r.get('ok'): raise classify_error(r)
     rng, walls, verified = random.SystemRandom(), [], 0
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
-        mine = _refill([[t for _, t in sh] for sh in shared], kind, c, dev)
+        fresh = [_fresh(kind, c, dev)[0] for _ in range(S)]     # the round's inputs, private until the clock runs
         for sl in slots:
             for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
         core.sync(dev)
-        t0 = _perf(); r = s.ask({'op': 'go'}); wall = (_perf() - t0) * 1e3
-        seen = [[t.read() for _, t in sl] for sl in slots]     # every slot, copied out at once: compared from now on
+        t0 = _perf()                                   # the clock runs from before the worker can see an input ...
+        mine = _refill([[t for _, t in sh] for sh in shared], fresh)
+        r = s.ask({'op': 'go'})
+        seen = [[t.read() for _, t in sl] for sl in slots]     # ... until the judge holds a copy of every output
+        core.sync(dev)
+        wall = (_perf() - t0) * 1e3
         pick = sorted(rng.sample(range(S), min(S, verify_n)))
         if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
         if not r.get('ok'): raise classify_error(r)
@@ -799,7 +804,8 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
             verified += 1
         if rnd: walls.append(wall)
     s.release()
-    return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs}
+    return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
+            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)]}
 
 def time_stage(ctx, spec, baseline=None) -> dict:
     "Time the candidate and the eager / torch.compile baselines (unless `baseline` has them); judge the timing exploits."
@@ -814,7 +820,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
         with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
-            cp = copy_ms(cand['out_like'], ctx.device, S)
+            cp = copy_ms(cand['out_like'], ctx.device, S)       # a baseline's round: its outputs copied out once
+            cpc = copy_ms(cand['out_like'], ctx.device, S, cand['in_like'], 2)   # the worker's: inputs in, outputs out twice
             eager_ms = (baseline or {}).get('eager_ms')
             if eager_ms is None:
                 eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
@@ -827,7 +834,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                     comp_ms = max(comp['per_call_ms'] - cp, 1e-6)
                 except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
             elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
-    ms = max(cand['per_call_ms'] - cp, 1e-6)
+    ms = max(cand['per_call_ms'] - cpc, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
@@ -835,11 +842,12 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     try: check(ctx, case, dtype)
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
-    spread = sorted(w / S - cp for w in cand['walls_ms'])
+    spread = sorted(w / S - cpc for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
-            'compile_note': comp_note, 'clock': 'judge wall clock per call over rounds of back-to-back calls, less the output copy',
-            'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp,
+            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc,
+            'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
+                     "copy out, less the judge's own copies",
             'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
             'timing_note': None, 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
