@@ -42,6 +42,7 @@ def rebench(run_dir, kinds=None, device=None, bench_fn=None, say=print) -> list[
         say(f"{name} ({d.name}): {res.get('verdict')}, x{_f(old.get('speedup_eager'))} -> x{_f(new.get('speedup_eager'))} eager")
     return out
 
+# %% ../nbs/05b_rebench.ipynb #e167e90b
 def _f(v) -> str: return '-' if v is None else f'{v:.2f}'
 
 # %% ../nbs/05b_rebench.ipynb #81d773e7
