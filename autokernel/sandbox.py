@@ -48,15 +48,19 @@ Limits.for_device(), Limits.for_device(gpu=True, mem_gb=2).mem_bytes >> 30
 ENV_ALLOW = ('PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM', 'LD_LIBRARY_PATH', 'OMP_NUM_THREADS',
              'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'PYTORCH_CUDA_ALLOC_CONF', 'PYTHONHASHSEED')
 ENV_ALLOW_PREFIXES = ('AUTOKERNEL_', 'TRITON_', 'TORCH_', 'CUDA_', 'NVIDIA_')
+
+# %% ../nbs/03a_sandbox.ipynb #e0b73603
 _SECRET_WORDS = ('KEY', 'TOKEN', 'SECRET', 'PASSWORD', 'PASSWD', 'CREDENTIAL', 'AUTH', 'COOKIE', 'SESSION', 'PRIVATE')
 _URL_CREDENTIALS = re.compile(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s@]+@')
 
+# %% ../nbs/03a_sandbox.ipynb #094e0289
 def _secret_names() -> set:
     "Names the filter always drops: the configured LLM key variable (and its default)."
     names = {'OPENAI_API_KEY', os.environ.get('AUTOKERNEL_LLM_API_KEY_ENV', '')}
     names.add(str(_setting('llm_api_key_env', 'OPENAI_API_KEY')))
     return {n.upper() for n in names if n}
 
+# %% ../nbs/03a_sandbox.ipynb #b08ba094
 def is_secret(name: str, value: str, names=None) -> bool:
     "Does this variable look like a secret (by its name, by being the configured key variable, or by its value)?"
     up = name.upper()
@@ -74,6 +78,7 @@ def project_roots() -> list[Path]:
     except Exception: pass
     return list(dict.fromkeys(roots))
 
+# %% ../nbs/03a_sandbox.ipynb #40d1db29
 def cache_env(rw_dir) -> dict:
     "HOME, TMPDIR and every compile cache the worker's tools use, all inside `rw_dir`."
     rw = Path(rw_dir)
@@ -104,6 +109,7 @@ def sandbox_env(rw_dir, extra=None, base=None, gpu=False) -> dict:
 _LEVEL = {}
 LEVELS = ('bwrap', 'rlimits')
 
+# %% ../nbs/03a_sandbox.ipynb #5729b7cf
 def _bwrap_works() -> tuple[bool, str]:
     exe = shutil.which('bwrap')
     if not exe: return False, 'bwrap is not installed (apt-get install bubblewrap)'
@@ -113,9 +119,11 @@ def _bwrap_works() -> tuple[bool, str]:
     except (OSError, subprocess.TimeoutExpired) as e: return False, f'bwrap failed to start: {e}'
     return r.returncode == 0, (r.stderr.strip().splitlines() or [f'exit {r.returncode}'])[-1]
 
+# %% ../nbs/03a_sandbox.ipynb #6106f136
 _NAMESPACES = ('--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
                '--die-with-parent', '--new-session')
 
+# %% ../nbs/03a_sandbox.ipynb #aa23ed45
 def sandbox_level(force: str | None = None) -> str:
     "The strongest isolation this host allows: 'bwrap', else 'rlimits'. `force` or `$AUTOKERNEL_SANDBOX` picks one."
     want = (force or os.environ.get('AUTOKERNEL_SANDBOX') or 'auto').strip().lower()
@@ -141,6 +149,7 @@ def _pids_cgroup_root() -> Path | None:
     except (StopIteration, OSError): pass
     return None
 
+# %% ../nbs/03a_sandbox.ipynb #e278582c
 def make_pids_cgroup(max_pids: int) -> Path | None:
     "A fresh pids cgroup allowing `max_pids` tasks, or None where the host gives us none."
     root = _pids_cgroup_root()
@@ -155,11 +164,13 @@ def make_pids_cgroup(max_pids: int) -> Path | None:
         except OSError: pass
         return None
 
+# %% ../nbs/03a_sandbox.ipynb #18948b23
 def cgroup_pids(cg) -> list[int]:
     try:
         with open(os.path.join(cg, 'cgroup.procs')) as f: return [int(p) for p in f.read().split()]
     except (OSError, ValueError): return []
 
+# %% ../nbs/03a_sandbox.ipynb #4ad41cdd
 def remove_cgroup(cg, tries=50):
     "Kill every task left in `cg`, then remove it."
     if not cg or not os.path.isdir(cg): return
@@ -183,6 +194,7 @@ def _set_limits(lim: dict, nproc: bool):
         n = _tasks_of_uid(os.getuid()) + lim['procs']
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
 
+# %% ../nbs/03a_sandbox.ipynb #193bc55b
 def _tasks_of_uid(uid: int) -> int:
     "Threads of all processes of `uid` on the machine: what RLIMIT_NPROC counts."
     n = 0
@@ -192,6 +204,7 @@ def _tasks_of_uid(uid: int) -> int:
         except OSError: pass
     return n
 
+# %% ../nbs/03a_sandbox.ipynb #2fce1fe6
 def _prctl(option: int, arg: int) -> bool:
     import ctypes
     try: return ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) == 0
@@ -216,6 +229,7 @@ def descendants(pid: int) -> list[int]:
             out.append(c); todo.append(c)
     return out
 
+# %% ../nbs/03a_sandbox.ipynb #49b200ce
 def kill_tree(pid: int, cg=None, rounds=50, reap=False):
     "SIGKILL every descendant of `pid` (and every task in `cg`) until none is left; `reap`: also wait for our children."
     for _ in range(rounds):
@@ -283,6 +297,7 @@ def _ro_paths(extra=()) -> list[str]:
     paths = sorted(set(paths), key=len)
     return [p for i, p in enumerate(paths) if not any(p.startswith(q.rstrip('/') + '/') for q in paths[:i])]
 
+# %% ../nbs/03a_sandbox.ipynb #b48cfdf3
 def bwrap_args(rw_dir, gpu=False, ro=(), cwd=None, pid_namespace=True, tmp_bytes=1 << 30, host_shm=False) -> list[str]:
     "The bwrap command line, up to and including `--`."
     a = ['bwrap', *[n for n in _NAMESPACES if pid_namespace or n != '--unshare-pid'], '--hostname', 'sandbox']
@@ -311,6 +326,7 @@ def _shm_names() -> set:
     try: return set(os.listdir(SHM))
     except OSError: return set()
 
+# %% ../nbs/03a_sandbox.ipynb #df149446
 def sweep_shm(before: set, keep_prefix: str | None = None) -> list[str]:
     "Delete the entries of /dev/shm that are not in `before` and not the judge's (`torch_<our pid>_`); returns them."
     keep = keep_prefix or f'torch_{os.getpid()}_'
@@ -333,6 +349,7 @@ def _host_shm(host_shm, gpu, pid_namespace) -> bool:
 # %% ../nbs/03a_sandbox.ipynb #sbx052
 def _dead(pid: str) -> bool: return pid.isdigit() and not os.path.exists(f'/proc/{pid}')
 
+# %% ../nbs/03a_sandbox.ipynb #109f72e3
 def sweep_stale() -> list[str]:
     "Remove private dirs and pids cgroups left by judges that died (their pid is in the name); returns what went."
     gone = []
@@ -362,6 +379,7 @@ class Box:
     shm_before: set | None = None   # the host's /dev/shm names at the start, where the worker shares it
     stopped: bool = False
 
+# %% ../nbs/03a_sandbox.ipynb #d4690e04
 def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=False, env=None, pass_fds=(), ro=(),
                     seed=None, cwd=None, level=None, pid_namespace=True, host_shm=None, base_env=None,
                     **popen_kw) -> subprocess.Popen:
@@ -416,6 +434,7 @@ def stop(p: subprocess.Popen, grace: float = 1.0) -> int | None:
     if box.shm_before is not None: sweep_shm(box.shm_before)
     return p.returncode
 
+# %% ../nbs/03a_sandbox.ipynb #5cc3e707
 def run_sandboxed(argv, timeout: float = 60, input: str | None = None, **kw) -> dict:
     "Run `argv` sandboxed to the end (or `timeout` seconds, then kill it all): rc, stdout, stderr, timed_out, seconds."
     t0 = time.perf_counter()
