@@ -26,12 +26,14 @@ def send_msg(f, obj):
     b = pickle.dumps(obj)
     f.write(struct.pack('<Q', len(b)) + b); f.flush()
 
+# %% ../nbs/03c_worker.ipynb #c29ab472
 def read_msg(f):
     "Worker side: the next judge message, or None at end of input."
     head = f.read(8)
     if len(head) < 8: return None
     return pickle.loads(f.read(struct.unpack('<Q', head)[0]))
 
+# %% ../nbs/03c_worker.ipynb #07fed7fc
 def reply(f, obj):
     "Worker side: one JSON line (cut to `MAX_REPLY` bytes)."
     f.write((json.dumps(obj, default=str)[:MAX_REPLY - 2] + '\n').encode()); f.flush()
@@ -46,6 +48,7 @@ def open_buffer(desc: dict, root: str) -> torch.Tensor:
     t = raw.view(_dtype(desc['dtype'])) if desc['nbytes'] else raw[:0].view(_dtype(desc['dtype']))
     return t.as_strided(desc['shape'], desc['stride'], desc.get('offset', 0))
 
+# %% ../nbs/03c_worker.ipynb #0299e77d
 def open_args(args, root):
     "Call arguments: buffer descriptions become tensors, other values pass as they are."
     return tuple(open_buffer(a, root) if isinstance(a, dict) and ('file' in a or 'cuda' in a) else a for a in args)
@@ -55,6 +58,7 @@ _hits: list = []
 _lib = []
 _ctl = {'out': None, 'probing': False}
 
+# %% ../nbs/03c_worker.ipynb #205497f0
 def _raiser(name):
     def forbidden(*a, **k):
         _hits.append(name)
@@ -64,6 +68,7 @@ def _raiser(name):
         raise RuntimeError(f"autokernel: kernel_fn may not call {name}")
     return forbidden
 
+# %% ../nbs/03c_worker.ipynb #a34576b4
 def guard_ops(names) -> list[str]:
     "Replace the CPU and CUDA kernels of the ATen ops `names` ('aten::_softmax', ...); returns the overloads guarded."
     import warnings
@@ -83,6 +88,7 @@ def guard_ops(names) -> list[str]:
                     except Exception: pass
     return done
 
+# %% ../nbs/03c_worker.ipynb #a02aeefe
 def guard_alive(probe) -> bool:
     "Whether the guard still fires: call one guarded op `(name, extra args)` on a 2x2 tensor (the hit is then forgotten)."
     if not probe: return True
@@ -105,12 +111,14 @@ def _overlap(a, b) -> bool:
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return a1 > a0 and b1 > b0 and a0 < b1 and b0 < a1
 
+# %% ../nbs/03c_worker.ipynb #962a60bc
 def flat(obj) -> list:
     if isinstance(obj, torch.Tensor): return [obj]
     if isinstance(obj, (tuple, list)): return [t for o in obj for t in flat(o)]
     if isinstance(obj, dict): return [t for o in obj.values() for t in flat(o)]
     return []
 
+# %% ../nbs/03c_worker.ipynb #54598639
 def describe_output(out, ins, prev) -> dict:
     "The judge's view of what `kernel_fn` returned: structure and, per tensor, layout facts."
     outs = flat(out)
@@ -128,6 +136,7 @@ def describe_output(out, ins, prev) -> dict:
         metas.append(m)
     return {'container': type(out).__name__, 'n': len(outs), 'tensor': isinstance(out, torch.Tensor), 'outs': metas}
 
+# %% ../nbs/03c_worker.ipynb #b6d6ecc9
 def write_out(t, slot) -> bool:
     "Copy tensor `t` into `slot` (a flat buffer of the expected dtype); False when it does not fit or cannot be copied."
     if type(t) is not torch.Tensor or t.layout != torch.strided or t.is_meta or t.numel() > slot.numel(): return False
@@ -145,15 +154,18 @@ def _nan_fill(ts):
             try: t.fill_(float('nan'))
             except RuntimeError: pass
 
+# %% ../nbs/03c_worker.ipynb #64bbcb81
 def _error(e: BaseException) -> dict:
     msg = f"{type(e).__name__}: {e}".strip()
     return {'ok': False, 'exc': type(e).__name__, 'module': type(e).__module__ or '', 'msg': msg[:2000],
             'oom': isinstance(e, (MemoryError, torch.OutOfMemoryError))}
 
+# %% ../nbs/03c_worker.ipynb #dcf0c6ed
 class _State:
     def __init__(self, device, root):
         self.device, self.root, self.fn, self.prev, self.probe, self.timing = device, root, None, [], None, None
 
+# %% ../nbs/03c_worker.ipynb #b733304c
 def do_load(st, msg) -> dict:
     st.probe = msg.get('probe')
     guarded = guard_ops(msg.get('banned', ()))
@@ -165,6 +177,7 @@ def do_load(st, msg) -> dict:
     st.fn = getattr(mod, 'kernel_fn', None)
     return {'ok': callable(st.fn), 'guarded': len(guarded), 'msg': '' if callable(st.fn) else 'kernel.py defines no kernel_fn'}
 
+# %% ../nbs/03c_worker.ipynb #cd3172f1
 def do_call(st, msg) -> dict:
     args, kwargs = open_args(msg['args'], st.root), msg.get('kwargs', {})
     slots = [open_buffer(s, st.root) for s in msg['slots']]
@@ -185,12 +198,14 @@ def do_call(st, msg) -> dict:
     st.prev = [t for t in outs if type(t) is torch.Tensor]
     return {'ok': True, 'seconds': secs, 'forbidden': sorted(set(_hits[n:])), 'guard': guard_alive(st.probe), **d}
 
+# %% ../nbs/03c_worker.ipynb #d6ffd1f6
 def do_prepare(st, msg) -> dict:
     st.timing = ([open_args(s, st.root) for s in msg['sets']], [[open_buffer(b, st.root) for b in s] for s in msg['slots']],
                  msg.get('kwargs', {}))
     st.prev = []
     return {'ok': True, 'sets': len(st.timing[0])}
 
+# %% ../nbs/03c_worker.ipynb #e834ecc5
 def do_go(st, msg) -> dict:
     sets, slots, kwargs = st.timing
     n, prev, alias = len(_hits), [], 0
@@ -206,6 +221,7 @@ def do_go(st, msg) -> dict:
         return {**_error(e), 'forbidden': sorted(set(_hits[n:]))}
     return {'ok': True, 'forbidden': sorted(set(_hits[n:])), 'guard': guard_alive(st.probe), 'alias': alias}
 
+# %% ../nbs/03c_worker.ipynb #9ac73808
 HANDLERS = {'load': do_load, 'call': do_call, 'prepare': do_prepare, 'go': do_go, 'ping': lambda st, m: {'ok': True}}
 
 # %% ../nbs/03c_worker.ipynb #a81a04df
@@ -223,6 +239,7 @@ def warm_up(device):
     torch.zeros(2, 2, device=device).copy_(torch.ones(2, 2, device=device))
     _sync(device)
 
+# %% ../nbs/03c_worker.ipynb #936e2011
 def serve(ctl_in, ctl_out, device, root):
     "Answer judge messages until `exit` or end of input."
     st = _State(device, root)
@@ -232,6 +249,7 @@ def serve(ctl_in, ctl_out, device, root):
         h = HANDLERS.get(msg.get('op'))
         reply(ctl_out, h(st, msg) if h else {'ok': False, 'msg': f"unknown op {msg.get('op')!r}"})
 
+# %% ../nbs/03c_worker.ipynb #71f9ab95
 def main():
     "The worker process: take the control channel, warm up, say ready, serve."
     ctl_in, ctl_out = os.fdopen(os.dup(0), 'rb'), os.fdopen(os.dup(1), 'wb', buffering=0)
