@@ -30,11 +30,13 @@ def parse(src: str) -> ast.Module:
     "`ast.parse`, one thread at a time (the loop proposes and logs from several threads)."
     with _AST_LOCK: return ast.parse(src)
 
+# %% ../nbs/05a_agents.ipynb #e32cb088
 def _assign(src: str, name: str):
     for node in parse(src).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets): return node
     return None
 
+# %% ../nbs/05a_agents.ipynb #93fcd14f
 def read_dict(src: str, name: str) -> dict | None:
     "The literal dict assigned to module-level `name` (`dict(a=1)` or `{'a': 1}`), or None."
     try: node = _assign(src, name)
@@ -47,8 +49,10 @@ def read_dict(src: str, name: str) -> dict | None:
         return dict(ast.literal_eval(v))
     except (ValueError, TypeError, SyntaxError): return None
 
+# %% ../nbs/05a_agents.ipynb #7b9f82aa
 def params_line(params: dict) -> str: return 'PARAMS = dict(' + ', '.join(f'{k}={v!r}' for k, v in params.items()) + ')'
 
+# %% ../nbs/05a_agents.ipynb #fd0046e4
 def write_params(src: str, params: dict) -> str:
     "`src` with its `PARAMS = ...` statement replaced by `params`."
     node = _assign(src, 'PARAMS')
@@ -62,6 +66,7 @@ def source_hash(src: str) -> str:
     norm = '\n'.join(l.rstrip() for l in src.strip().splitlines())
     return hashlib.sha256(norm.encode()).hexdigest()[:16]
 
+# %% ../nbs/05a_agents.ipynb #74a6dcd6
 def body_hash(src: str) -> str:
     "Content hash of a kernel source without its PARAMS statement."
     try: node = _assign(src, 'PARAMS')
@@ -79,6 +84,7 @@ def _neighbour(values: list, v, rng, far: bool):
     i = values.index(v) + rng.choice([-1, 1]) * (rng.choice([1, 2]) if far else 1)
     return values[min(max(i, 0), len(values) - 1)]
 
+# %% ../nbs/05a_agents.ipynb #c8b84414
 def _distance(a: dict, b: dict, space: dict) -> float:
     d = 0.0
     for k, vals in space.items():
@@ -87,6 +93,7 @@ def _distance(a: dict, b: dict, space: dict) -> float:
         except ValueError: d += len(vals)
     return d
 
+# %% ../nbs/05a_agents.ipynb #9568a4a8
 def _bad_values(fam: list[dict]) -> set:
     "Knob values that failed at least twice and never passed (a screened candidate passed its smoke check): the search avoids them (mostly)."
     seen = {}
@@ -96,6 +103,7 @@ def _bad_values(fam: list[dict]) -> set:
             except TypeError: pass                                  # unhashable value
     return {kv for kv, (ok, n) in seen.items() if ok == 0 and n >= 2}
 
+# %% ../nbs/05a_agents.ipynb #e341ffd2
 def radius_from_roofline(roofline_pct, comparable) -> tuple[int, float]:
     "(knobs to mutate, probability of a random restart) from the incumbent's position under its roofline."
     if roofline_pct is None or not comparable: return 2, 0.25
@@ -110,6 +118,7 @@ def _nearest(values: list, v):
     nums = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
     return min(nums, key=lambda x: (abs(x - v), x)) if nums else None
 
+# %% ../nbs/05a_agents.ipynb #9e984b09
 def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
     "Starting points in the style of Triton's autotune configs: `[(params, why)]`, the structural alternatives first."
     out = []
@@ -125,6 +134,7 @@ def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
             out.append(({**params, blk: b, 'num_warps': w}, f'{blk}={b} with num_warps={w}'))
     return [(p, why) for p, why in out if p != params]
 
+# %% ../nbs/05a_agents.ipynb #a6dbff86
 def surrogate(fam: list[dict], space: dict) -> dict:
     "An additive model of log time: `{'mean', 'effect': {(k, v): e}, 'count': {(k, v): n}}` from timed rows of one family."
     import math
@@ -138,6 +148,7 @@ def surrogate(fam: list[dict], space: dict) -> dict:
             eff[(k, v)], cnt[(k, v)] = sum(ys) / (len(ys) + 1), len(ys)     # shrunk towards 0 when seen once
     return {'mean': mean, 'effect': eff, 'count': cnt, 'n': len(pts)}
 
+# %% ../nbs/05a_agents.ipynb #6ed7ae66
 def predict(model: dict, p: dict, explore: float = 0.05) -> float:
     "Predicted log time of `p`, less an optimism bonus for values measured rarely."
     keys = [(k, json.dumps(v)) for k, v in p.items()]
@@ -205,6 +216,7 @@ def search_propose(ctx: dict) -> dict | None:
     _, _, p, cand = min(untried, key=lambda t: t[:2])
     return _candidate(cand, p, 'nearest untried', best, params)
 
+# %% ../nbs/05a_agents.ipynb #be7d6879
 def _candidate(src, p, how, best, params) -> dict:
     full = {**params, **p}
     diff = ', '.join(f'{k} {best.get(k)!r}->{v!r}' for k, v in full.items() if best.get(k) != v) or 'same as best'
@@ -221,8 +233,10 @@ def llm_settings(**over) -> dict:
     d.update({k: v for k, v in over.items() if v is not None})
     return d
 
+# %% ../nbs/05a_agents.ipynb #4ebfce81
 def _is_local(url: str) -> bool: return (urlparse(url).hostname or '') in ('127.0.0.1', 'localhost', '::1', '0.0.0.0')
 
+# %% ../nbs/05a_agents.ipynb #7602aa5a
 def llm_client(cfg: dict):
     "`(client, None)` when a server answers, else `(None, why)`: one sentence saying what is missing."
     key = os.environ.get(cfg['api_key_env'])
@@ -252,6 +266,7 @@ BACKEND_RULES = {
              "CPP_SRC; kernel_fn compiles them once with autokernel.core.load_cuda(name, CPP_SRC, CUDA_SRC, [functions]). "
              "Target sm_90a (H100).")}
 
+# %% ../nbs/05a_agents.ipynb #32a9a92f
 def _brief_bench(b: dict | None) -> str:
     if not b: return 'not benched yet'
     t = b.get('timing') or {}
@@ -266,6 +281,7 @@ def _brief_bench(b: dict | None) -> str:
     if b.get('stderr_tail'): out.append('stderr: ' + b['stderr_tail'][-800:])
     return '\n'.join(out)
 
+# %% ../nbs/05a_agents.ipynb #4b026a1c
 def _profile_row(spec: dict) -> str:
     "Where the kernel comes from: the profiled op(s), calls and share of the model's time."
     src = spec.get('source') or {}
@@ -275,6 +291,7 @@ def _profile_row(spec: dict) -> str:
             f"{src.get('time_ms', '?')} ms per forward" + (f", {f:.1%} of the forward" if isinstance(f, (int, float)) else '')
             + (f" on {src['device']}" if src.get('device') else ''))
 
+# %% ../nbs/05a_agents.ipynb #25d9d458
 def _best_so_far(hist: list[dict], k: int = 5) -> str:
     "The fastest candidates measured so far (a screened one was timed, not judged on all stages)."
     ok = sorted((h for h in hist if h.get('kernel_ms') and h.get('verdict') == 'pass'), key=lambda h: h['kernel_ms'])[:k]
@@ -282,11 +299,13 @@ def _best_so_far(hist: list[dict], k: int = 5) -> str:
                      + (' (screened: timed only)' if h.get('judged') == 'screen' else '')
                      + f": {h.get('idea') or '?'}" + (f"; PARAMS {h['params']}" if h.get('params') else '') for h in ok) or '(none yet)'
 
+# %% ../nbs/05a_agents.ipynb #6051cafb
 def _failures(hist: list[dict], k: int = 5) -> str:
     "The latest candidates the bench failed or rejected, with its reasons."
     bad = [h for h in hist if h.get('verdict') not in ('pass', None)][-k:]
     return '\n'.join(f"- {h.get('idea') or '?'}: {h.get('verdict')} ({(h.get('reason') or '')[:300]})" for h in bad) or '(none)'
 
+# %% ../nbs/05a_agents.ipynb #1385aff1
 def build_messages(ctx: dict) -> list[dict]:
     "The chat messages for one proposal."
     spec, backend = ctx.get('spec') or {}, ctx.get('backend') or 'triton'
@@ -349,6 +368,7 @@ def llm_cost(tokens: dict, cfg: dict) -> float:
     return round((tokens.get('prompt') or 0) * float(cfg.get('price_prompt') or 0) / 1e6
                  + (tokens.get('completion') or 0) * float(cfg.get('price_completion') or 0) / 1e6, 6)
 
+# %% ../nbs/05a_agents.ipynb #ad5f19ec
 def llm_propose(ctx: dict, client, cfg: dict, log=None) -> dict:
     """`{'source', 'idea', 'proposer': 'llm', 'tokens', 'llm'}`, or `{'source': None, 'reason'}` when every attempt failed.
     `tokens` adds up every attempt (with `cost_usd`); `llm` holds the conversation that made the candidate (the loop saves it
