@@ -47,6 +47,7 @@ def _on_device(pool):
     d = getattr(pool, 'device', None)
     return torch.cuda.device(d) if d is not None and is_gpu(d) else contextlib.nullcontext()
 
+# %% ../nbs/05c_cluster.ipynb #36de1667
 class Pipelines:
     "Judging pipelines, one per device: `bench_fn` for the loop, each experiment pinned (`pin()`) to the least busy one."
     def __init__(self, pools, names=None, on_close=None):
@@ -94,6 +95,7 @@ def _ray():
     except ImportError: raise AutokernelError("--cluster ray needs Ray: pip install 'ray==2.60.0' (see requirements.txt)") from None
     return ray
 
+# %% ../nbs/05c_cluster.ipynb #70430634
 def ray_address(cluster: str) -> str | None:
     "`ray` -> None (a local Ray, or the cluster `RAY_ADDRESS` names); `ray://host:port` -> that address (Ray Client)."
     c = str(cluster)
@@ -168,6 +170,7 @@ def _init(ray, tries: int = 2, **kw):
             if 'timed out during startup' not in str(e) or k == tries - 1: raise
             ray.shutdown()
 
+# %% ../nbs/05c_cluster.ipynb #67348d89
 def ray_pipelines(cluster, gpus, device=None, workers: int = 1, timeout=None) -> Pipelines:
     "One `RayJudge` actor (`num_gpus=1`) per pipeline on the Ray cluster `cluster` (`ray` or `ray://host:port`)."
     ray, address = _ray(), ray_address(cluster)
