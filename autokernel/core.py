@@ -8,12 +8,13 @@ import configparser, contextlib, importlib, importlib.util, json, os, re, sys, h
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DTYPES', 'AutokernelError', 'repo_root', 'settings_path', 'settings', 'setting', 'resolve_path', 'runs_dir',
-           'kernels_dir', 'presets_dir', 'parse_duration', 'positive_int', 'get_device', 'is_gpu', 'device_name',
-           'sync', 'to_dtype', 'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl', 'read_jsonl',
-           'list_presets', 'find_factory', 'move_inputs', 'load_model', 'run_model', 'non_negative_int', 'duration_arg',
-           'device_arg', 'check_model', 'model_arg', 'new_run_dir', 'cuda_arch_flags', 'cache_dir', 'load_cuda',
-           'nvcc_compile_check', 'amdahl', 'percentile', 'cut', 'text_table', 'environment', 'drop_c_stderr']
+__all__ = ['DTYPES', 'MODEL_SOURCES', 'AutokernelError', 'repo_root', 'settings_path', 'settings', 'setting', 'resolve_path',
+           'runs_dir', 'kernels_dir', 'presets_dir', 'parse_duration', 'positive_int', 'get_device', 'is_gpu',
+           'device_name', 'sync', 'to_dtype', 'dtype_name', 'default_dtype', 'save_json', 'load_json', 'append_jsonl',
+           'read_jsonl', 'list_presets', 'import_file', 'find_factory', 'move_inputs', 'load_model', 'run_model',
+           'non_negative_int', 'duration_arg', 'device_arg', 'check_model', 'model_arg', 'new_run_dir',
+           'cuda_arch_flags', 'cache_dir', 'load_cuda', 'nvcc_compile_check', 'amdahl', 'percentile', 'cut',
+           'text_table', 'environment', 'drop_c_stderr']
 
 # %% ../nbs/00_core.ipynb #0cc48fc5
 def _cuda_visible() -> bool:
@@ -214,7 +215,8 @@ def list_presets() -> list[str]:
     return names
 
 # %% ../nbs/00_core.ipynb #41527ff2
-def _import_file(path: Path):
+def import_file(path: Path):
+    "A user's Python file as a module, under a name made from its path; a failing import is the user's error."
     name = f'_autokernel_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]}'
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
@@ -226,11 +228,14 @@ def _import_file(path: Path):
     return mod
 
 # %% ../nbs/00_core.ipynb #cca0d7a3
+MODEL_SOURCES = {'kernelbench': 'autokernel.kernelbench:problem_factory'}   # spec prefix -> 'module:function(rest)'
+
 def find_factory(spec: str):
     "The factory function named by a preset name, `file.py:factory`, `package.module:factory` or `kernelbench:PROBLEM.py`."
-    if spec.startswith('kernelbench:'):                 # a KernelBench problem file (autokernel.kernelbench)
-        from autokernel.kernelbench import problem_factory
-        return problem_factory(spec[len('kernelbench:'):])
+    src, _, rest = spec.partition(':')
+    if src in MODEL_SOURCES:                            # a source a later module knows how to build, named here only
+        mod, fn = MODEL_SOURCES[src].split(':')
+        return getattr(importlib.import_module(mod), fn)(rest)
     if ':' not in spec and (spec.endswith('.py') or '/' in spec):
         raise AutokernelError(f"{spec!r} looks like a file: name its factory too, as {spec}:factory (a function returning (model, inputs))")
     if ':' not in spec:
@@ -238,12 +243,12 @@ def find_factory(spec: str):
         path = presets_dir()/f'{base}.py'
         if not path.exists() or base.startswith('_'):
             raise AutokernelError(f"unknown preset {spec!r}: choose one of {', '.join(list_presets()) or '(none found)'}")
-        return getattr(_import_file(path), 'build_tiny' if tiny else 'build')
+        return getattr(import_file(path), 'build_tiny' if tiny else 'build')
     target, fn = spec.rsplit(':', 1)
     if target.endswith('.py'):
         path = Path(target)
         if not path.exists(): raise AutokernelError(f"model file {target} does not exist")
-        mod = _import_file(path)
+        mod = import_file(path)
     else:
         try: mod = importlib.import_module(target)
         except Exception as e: raise AutokernelError(f"can't import module {target!r}: {type(e).__name__}: {e}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .core import (AutokernelError, _import_file, environment, get_device, is_gpu, move_inputs, parse_duration,
+from .core import (AutokernelError, import_file, environment, get_device, is_gpu, move_inputs, parse_duration,
                              runs_dir, save_json, text_table)
 
 # %% auto #0
@@ -66,7 +66,7 @@ def set_seed(seed: int):
 
 def load_problem(path):
     "The imported problem module, checked for `Model`, `get_inputs` and `get_init_inputs`."
-    mod = _import_file(Path(path))
+    mod = import_file(Path(path))
     missing = [n for n in ('Model', 'get_inputs', 'get_init_inputs') if not callable(getattr(mod, n, None))]
     if missing: raise AutokernelError(f"{path}: not a KernelBench problem, it lacks {', '.join(missing)}")
     return mod

@@ -44,9 +44,7 @@ USES = {
 # Imports against the table that are known and owned by someone: this list may only shrink (the test fails when one of
 # them is gone, so that it is struck off here).
 KNOWN = {
-    ("core", "kernelbench"),            # core.load_model resolves `kernelbench:PROBLEM.py` specs (interop)
     ("runtime", "verify"),              # runtime.patch(run folder) asks verify which kernels count: a cycle (deploy)
-    ("kernelbench", "core._import_file"),   # a private helper of core (interop)
 }
 # Public names allowed in two modules, with the one meaning they share.
 BENCH_KNOWN = {"e2e_vs_compile.py: verify._float64_copy"}   # deploy's benchmark; may only shrink
