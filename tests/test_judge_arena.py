@@ -100,9 +100,8 @@ def test_gpu_arena_chunks_are_private_and_poisoned():
     assert not a.scrub()
     a.take((64,), (1,), torch.float32).copy_(torch.randn(64, device="cuda"))
     J.return_arena(a)
-    b = J.acquire_arena("cuda")
-    assert b is a and all(bool((c == J.POISON).all()) for c in b.chunks)       # the next worker finds only POISON
-    J.return_arena(b)
+    assert all(bool((c == J.POISON).all()) for c in a.chunks) and not a.mapped  # the next worker finds only POISON
+    assert a in J._ARENAS
 
 
 def _child_writes_past(t, q):
@@ -128,3 +127,27 @@ def test_gpu_ipc_worker_reaches_the_chunk_and_the_scrub_sees_it():
     p.join(60)
     assert p.exitcode == 0 and n == a.chunks[0].numel()
     assert not a.scrub()
+
+
+def test_session_arena_branch_on_cpu_chunks(monkeypatch, tmp_path):
+    "The GPU branch of `Session` (arena views, the scrub at release), run on CPU chunks with `is_gpu` forced."
+    arena = J.Arena("cpu", alloc=lambda n, d: torch.empty(n, dtype=torch.uint8), chunk=1 << 16)
+    monkeypatch.setattr(J.core, "is_gpu", lambda d: True)
+    monkeypatch.setattr(J, "acquire_arena", lambda d: arena)
+    s = J.Session(None, tmp_path, "cpu", os.getpid())
+    x = torch.randn(6, 10)
+    desc, sh = s.share(x)
+    assert arena.owns(desc["cuda"]) and torch.equal(sh.read(), x) and sh.intact()
+    dslot, slot = s.slot(60, torch.float32)
+    assert slot.read().isnan().all()
+    want = torch.softmax(x, -1)
+    dslot["cuda"].copy_(want.flatten())                                          # the worker's write_out
+    out = slot.read()
+    s.release()                                                                 # nothing else touched: clean
+    assert (arena.chunks[0] == J.POISON).all() and torch.equal(out.view(6, 10), want)
+    desc, sh = s.share(x)
+    desc["cuda"][2, 3] = 0.0                                                    # an input changed: a mutation
+    assert not sh.intact()
+    torch.empty(0, dtype=torch.uint8).set_(desc["cuda"].untyped_storage())[-1] = 0   # scribble_chunk's write
+    with pytest.raises(J.Judged) as e: s.release()
+    assert e.value.cause == "out_of_bounds" and (arena.chunks[0] == J.POISON).all()
