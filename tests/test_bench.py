@@ -93,6 +93,7 @@ def test_honest_passes_every_stage(results):
     t = res["timing"]
     assert t["comparable"] is False and t["kernel_ms"] > 0 and t["eager_ms"] > 0 and t["verified_calls"] >= t["reps"]
     assert t["bound"] in ("memory", "compute") and t["floor_ms"] > 0
+    assert t["protocol_ms"] > 0 and t["copy_ms"] > 0 and "copy in" in t["clock"]   # the judge's own copies, subtracted
     assert {"compile", "smoke", "correctness", "timing", "wall"} <= set(res["elapsed_s"])
 
 
