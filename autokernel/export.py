@@ -32,7 +32,7 @@ def function_names(kernels: list[dict]) -> dict:
 # %% ../nbs/10_export.ipynb #71a6ff68
 def export_kernels(source) -> tuple[list[dict], list[dict]]:
     "`(kernels, skipped)` to export from a run folder, a kernel folder, or a list of kernel folders."
-    from autokernel.verify import resolve_kernels
+    from autokernel.rundir import resolve_kernels
     kernels, skipped = resolve_kernels(source if isinstance(source, (list, tuple)) else Path(source))
     if not kernels:
         why = '; '.join(f"{s['name']}: {s['reason']}" for s in skipped[:4]) or 'none found'

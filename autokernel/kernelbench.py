@@ -152,7 +152,7 @@ def _speedup(timing: dict, base: str, mode: str = 'patched'):
 
 def _patched_model(path, run_dir, device, dtype):
     from autokernel.runtime import Patcher, patch
-    from autokernel.verify import run_kernels
+    from autokernel.rundir import run_kernels
     model, _, _ = build_problem(path, device, dtype)
     patcher = Patcher(run_kernels(run_dir, min_speedup=0.0)[0])
     def call(*x):
@@ -173,7 +173,8 @@ def run_problem(path, run_dir, budget='2m', max_experiments=None, device=None, b
     from autokernel.optimize import optimize
     from autokernel.profile import profile
     from autokernel.rundir import baseline_bench
-    from autokernel.verify import run_kernels, verify
+    from autokernel.rundir import run_kernels
+    from autokernel.verify import verify
     from autokernel.core import load_model, setting
     path, run_dir = Path(path).resolve(), Path(run_dir)
     dev, dtype = _device(device), torch.float32

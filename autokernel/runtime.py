@@ -548,9 +548,9 @@ def function_patches(model, patcher) -> list[tuple]:
 
 # %% ../nbs/06a_runtime.ipynb #e538679e
 def _kernels_of(source, min_speedup: float = 1.0) -> list:
-    "Kernel entries or folders; a run folder's winners (read by verify, which owns what a run delivers)."
+    "Kernel entries or folders; a run folder's winners (read through rundir, the run folder's owner)."
     if isinstance(source, (str, Path)) and (Path(source)/'kernels').is_dir():
-        from autokernel.verify import resolve_kernels             # the run's choice lives in verify.json: verify reads it
+        from autokernel.rundir import resolve_kernels             # which kernels of a run count: the run folder's owner says
         return resolve_kernels(source, min_speedup)[0]
     return [source] if isinstance(source, (str, Path)) else list(source)
 

@@ -13,15 +13,14 @@ import torch
 
 from .core import (amdahl as core_amdahl, AutokernelError, default_dtype, dtype_name, environment, get_device, is_gpu, load_json, load_model, percentile,
                    run_model, save_json, sync)
-from .rundir import baseline_bench, best_dir, incumbent_bench, incumbent_samples, median_timing, read_bench, unpluggable
+from .rundir import resolve_kernels, run_kernels, unpluggable
 from .runtime import Patcher, compile_with, graphed, never_ran, patch
 
 # %% auto #0
-__all__ = ['COMPILE_MARGIN', 'MODES', 'SELECT_MAX', 'kernel_entry', 'run_kernels', 'kernel_dir_entry', 'resolve_kernels',
-           'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes', 'predicted_speedup', 'why_differ',
-           'model_from_run', 'compile_kernels', 'compile_note', 'greedy_select', 'config_name', 'mode_forward',
-           'candidates_in_mode', 'select_in_mode', 'deliver', 'verify', 'verify_table', 'verify_cmd', 'Optimized',
-           'optimized']
+__all__ = ['COMPILE_MARGIN', 'MODES', 'SELECT_MAX', 'flat_outputs', 'fresh_inputs', 'compare_outputs', 'time_modes',
+           'predicted_speedup', 'why_differ', 'model_from_run', 'compile_kernels', 'compile_note', 'greedy_select',
+           'config_name', 'mode_forward', 'candidates_in_mode', 'select_in_mode', 'deliver', 'verify', 'verify_table',
+           'verify_cmd', 'Optimized', 'optimized']
 
 # %% ../nbs/06_verify.ipynb #8d303701
 def _ops():
@@ -32,59 +31,6 @@ def _ops():
 def _read_json(path):
     try: return load_json(path) if Path(path).exists() else None
     except AutokernelError: return None
-
-# %% ../nbs/06_verify.ipynb #7d219e55
-def kernel_entry(kernel_py, spec, bench: dict | None = None, samples: list[dict] | None = None) -> dict:
-    """One pluggable kernel: its source file, its spec (what it was verified on) and the bench result that passed it;
-    its timing is the median one over `samples` (bench results of the same kernel; default: the bench alone)."""
-    kernel_py = Path(kernel_py)
-    spec = spec if isinstance(spec, dict) else load_json(spec, 'autokernel.spec')
-    samples = [b for b in ([bench] if samples is None else samples) if b]
-    t, src = median_timing(samples), spec.get('source') or {}
-    return {'name': spec.get('name', kernel_py.parent.name), 'kind': spec['kind'], 'backend': spec.get('backend', 'triton'),
-            'path': str(kernel_py), 'spec': spec, 'verdict': (bench or {}).get('verdict'),
-            'comparable': bool((bench or {}).get('comparable')), 'fraction': src.get('fraction'), 'profiled_calls': src.get('calls'),
-            **{k: t.get(k) for k in ('speedup_eager', 'speedup_compile', 'kernel_ms', 'eager_ms')}, 'timing_samples': len(samples)}
-
-# %% ../nbs/06_verify.ipynb #ed9db56a
-def run_kernels(run_dir, min_speedup: float = 1.0, use_baselines: bool = False) -> tuple[list[dict], list[dict]]:
-    "`(kernels, skipped)` of a run folder: the best passing kernel of each extracted op, or the extracted baselines."
-    run_dir = Path(run_dir)
-    if not (run_dir/'kernels').is_dir(): raise AutokernelError(f"{run_dir} has no kernels/ folder: is it a run folder?")
-    used, skipped = [], []
-    for kdir in sorted(p for p in (run_dir/'kernels').iterdir() if (p/'spec.json').exists()):
-        spec = load_json(kdir/'spec.json', 'autokernel.spec')
-        best = best_dir(run_dir, kdir.name)
-        if use_baselines: kpy, bench = kdir/'kernel.py', read_bench(kdir/'bench.json') or baseline_bench(run_dir, kdir.name)
-        else: kpy, bench = (best or kdir)/'kernel.py', incumbent_bench(run_dir, kdir.name)
-        if best is None and not use_baselines or not kpy.exists(): skipped.append({'name': kdir.name, 'reason': 'no best kernel yet (the optimizer has not passed one)'}); continue
-        e = kernel_entry(kpy, spec, bench, None if use_baselines else incumbent_samples(run_dir, kdir.name))
-        if not use_baselines and e['verdict'] != 'pass':
-            skipped.append({'name': kdir.name, 'reason': f"its bench verdict is {e['verdict']!r}, not 'pass'"}); continue
-        if e['comparable'] and e['speedup_eager'] is not None and e['speedup_eager'] < min_speedup:
-            skipped.append({'name': kdir.name, 'reason': f"{e['speedup_eager']:.2f}x PyTorch in its bench timings (< {min_speedup}x): slower, left out"})
-            continue
-        used.append(e)
-    return used, skipped
-
-# %% ../nbs/06_verify.ipynb #767386c5
-def kernel_dir_entry(kdir) -> dict:
-    "A kernel folder (`kernel.py` + `spec.json`, `bench.json` if any) as a pluggable kernel."
-    kdir = Path(kdir)
-    if not (kdir/'kernel.py').exists() or not (kdir/'spec.json').exists():
-        raise AutokernelError(f"{kdir} is not a kernel folder (needs kernel.py and spec.json)")
-    return kernel_entry(kdir/'kernel.py', kdir/'spec.json', read_bench(kdir/'bench.json'))
-
-# %% ../nbs/06_verify.ipynb #17cdc34b
-def resolve_kernels(source, min_speedup: float = 1.0) -> tuple[list[dict], list[dict]]:
-    "Kernels from a run folder, a kernel folder, or a list of kernel folders / entries."
-    if isinstance(source, (str, Path)):
-        p = Path(source)
-        if (p/'kernels').is_dir(): return run_kernels(p, min_speedup)
-        return [kernel_dir_entry(p)], []
-    out = []
-    for s in source: out.append(dict(s) if isinstance(s, dict) else kernel_dir_entry(s))
-    return out, []
 
 # %% ../nbs/06_verify.ipynb #22f5b784
 def flat_outputs(out, prefix='out') -> list[tuple[str, torch.Tensor]]:

@@ -24,7 +24,8 @@ import torch
 
 from autokernel.core import environment, load_model, run_model
 from autokernel.runtime import Patcher, patch
-from autokernel.verify import model_from_run, run_kernels
+from autokernel.rundir import run_kernels
+from autokernel.verify import model_from_run
 
 
 def device_kernels(fn, top=10):

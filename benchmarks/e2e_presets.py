@@ -22,7 +22,8 @@ from _common import table, write_out  # puts the repo on sys.path
 import torch
 
 from autokernel.core import environment, load_json, load_model
-from autokernel.verify import kernel_dir_entry, run_kernels, verify
+from autokernel.rundir import kernel_dir_entry, run_kernels
+from autokernel.verify import verify
 
 PRESETS = ("gpt2", "llama", "bert")
 

@@ -11,7 +11,7 @@ import torch
 from autokernel.cli import main
 from autokernel.core import nvcc_compile_check, repo_root
 from autokernel.export import export
-from autokernel.verify import resolve_kernels
+from autokernel.rundir import resolve_kernels
 
 kernels = pytest.importorskip("kernels")   # pinned in requirements.txt; the skip only spares a venv made before the pin
 

@@ -140,7 +140,7 @@ def test_scores_per_level_match_the_rows(whole_set):
 def test_a_run_folder_of_the_set_plugs_in_and_matches_float64_on_fresh_inputs(whole_set):
     # independent of the flags: rebuild the transformer block, plug in the run's kernels, compare with float64 ourselves
     from autokernel.runtime import Patcher, patch
-    from autokernel.verify import run_kernels
+    from autokernel.rundir import run_kernels
     out, res, _ = whole_set
     row = next(r for r in res["problems"] if r["problem"] == "level3/1_TinyTransformerBlock")
     used, _ = run_kernels(row["run"])
