@@ -15,17 +15,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from .core import AutokernelError, amdahl, cut, dtype_name, kernels_dir, text_table, load_json, repo_root, save_json, setting
-from .ops import BACKENDS, KINDS, baseline_path, bias_layout, contiguous_stride, get_kind, tensor_meta, transposed_meta
+from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind, tensor_meta, transposed_meta
 from .profile import load_profile as read_profile
 
 # %% auto #0
-__all__ = ['SINGLE', 'ATTENTION_OPS', 'WRAPPERS', 'NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'transposed',
-           'profile_and_source', 'arg', 'module_arg', 'inp', 'short', 'case', 'check_dtype', 'matmul_case', 'map_addmm',
-           'map_linear', 'map_mm', 'map_baddbmm', 'last_dim', 'map_attention', 'single_mapper', 'scope_key',
-           'is_rotary_cls', 'tensors', 'group_x', 'rotary_cases', 'pair_ops', 'is_kernel_op', 'fold', 'one_item',
-           'fused_candidates', 'candidates', 'merge', 'shape_str', 'case_str', 'kernel_header', 'write_kernel',
-           'clear_previous', 'key_meta', 'relearn_case', 'relearn', 'model_folder', 'extract', 'format_extract',
-           'extract_cmd']
+__all__ = ['WRAPPERS', 'NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg',
+           'module_arg', 'inp', 'short', 'case', 'check_dtype', 'last_dim', 'single_mapper', 'scope_key', 'tensors',
+           'group_x', 'pair_ops', 'is_kernel_op', 'fold', 'one_item', 'fused_candidates', 'candidates', 'merge',
+           'shape_str', 'case_str', 'kernel_header', 'write_kernel', 'clear_previous', 'key_meta', 'relearn_case',
+           'relearn', 'model_folder', 'extract', 'format_extract', 'extract_cmd']
 
 # %% ../nbs/02_extract.ipynb #a208d600
 class NotExtractable(Exception):
@@ -109,41 +107,6 @@ def check_dtype(kind, c):
     dt = c['inputs'][0]['dtype']
     if dt not in get_kind(kind).dtypes: raise NotExtractable(f"a {kind} on {dt} inputs (the library's kernels take {', '.join(get_kind(kind).dtypes)})")
 
-# %% ../nbs/02_extract.ipynb #e3ea553b
-def matmul_case(a, b, bias=None) -> dict:
-    "A matmul case `a[...,M,K] @ b[...,K,N] + bias[N]`, checked."
-    a, b = tmeta(a, 'a'), tmeta(b, 'b')
-    if len(a['shape']) < 2 or len(b['shape']) < 2: raise NotExtractable("a matrix-vector product (a 1-D operand)")
-    if a['shape'][-1] != b['shape'][-2]: raise NotExtractable(f"inner dims differ: {a['shape']} @ {b['shape']}")
-    if len(b['shape']) > 2 and b['shape'][:-2] != a['shape'][:-2]:
-        raise NotExtractable(f"broadcast batch dims: {a['shape']} @ {b['shape']}")
-    if bias is not None:
-        bias = tmeta(bias, 'bias')
-        if math.prod(bias['shape']) != b['shape'][-1] or bias['shape'][-1] != b['shape'][-1]:
-            raise NotExtractable(f"a bias of shape {bias['shape']}, not one per output column")
-        bias = {**bias, 'shape': [bias['shape'][-1]], 'stride': [bias['stride'][-1]]}
-    return case([a, b, bias])
-
-def _scalar_is(rec, name, value):
-    v = arg(rec, name, default=value)
-    if v != value: raise NotExtractable(f"{rec['op']} with {name}={v}")
-
-def map_addmm(rec):
-    _scalar_is(rec, 'beta', 1); _scalar_is(rec, 'alpha', 1)
-    return 'matmul', matmul_case(inp(rec, 1), inp(rec, 2), inp(rec, 0))
-
-def map_linear(rec):
-    w = tmeta(inp(rec, 1), 'weight')
-    if len(w['shape']) != 2: raise NotExtractable(f"a linear weight of shape {w['shape']}")
-    return 'matmul', matmul_case(inp(rec, 0), transposed(w), inp(rec, 2))
-
-def map_mm(rec): return 'matmul', matmul_case(inp(rec, 0), inp(rec, 1))
-
-def map_baddbmm(rec):
-    if arg(rec, 'beta') != 0: raise NotExtractable(f"baddbmm adding a full [B,M,N] input (beta={arg(rec, 'beta')})")
-    _scalar_is(rec, 'alpha', 1)
-    return 'matmul', matmul_case(inp(rec, 1), inp(rec, 2))
-
 # %% ../nbs/02_extract.ipynb #0063a88f
 def last_dim(rec, x, name='dim'):
     "Check that the `dim` argument of `rec` names the last dim of `x`."
@@ -156,61 +119,13 @@ def last_dim(rec, x, name='dim'):
 
 
 
-# %% ../nbs/02_extract.ipynb #596fbce7
-def _bshd_to_bhsd(m):
-    m = tmeta(m)
-    sh, st = m['shape'], m['stride']
-    return {**m, 'shape': [sh[0], sh[2], sh[1], *sh[3:]], 'stride': [st[0], st[2], st[1], *st[3:]]}
-
-def _attn_bias(rec, q, k):
-    "The bias / mask tensor of an attention record in its canonical `[B, H, S, Sk]` layout, or None."
-    m = inp(rec, 3)
-    if m is None: return None
-    m = tmeta(m, 'attention bias')
-    if m['dtype'] not in ('float32', 'float16', 'bfloat16', 'bool'): raise NotExtractable(f"an attention bias of {m['dtype']}")
-    try: shape, stride = bias_layout(m['shape'], m['stride'], [*q['shape'][:3], k['shape'][2]])
-    except ValueError as e: raise NotExtractable(str(e)) from None
-    return {**m, 'shape': shape, 'stride': stride}
-
-def map_attention(rec):
-    s = short(rec['op'])
-    first_extra = 3 if s == '_flash_attention_forward' else 4      # the tensors after q, k, v (and the bias)
-    if any(is_tensor(m) for m in (rec.get('inputs') or [])[first_extra:]):
-        raise NotExtractable("attention with a varlen batch (cu_seqlens) or ALiBi tensor")
-    low = s in ('_flash_attention_forward', '_efficient_attention_forward')
-    q, k, v = ((_bshd_to_bhsd if low else tmeta)(inp(rec, i)) for i in range(3))
-    if any(len(m['shape']) != 4 for m in (q, k, v)): raise NotExtractable("attention on tensors that are not [B,H,S,D]")
-    if q['shape'][1] % k['shape'][1] or k['shape'] != v['shape'] or q['shape'][0] != k['shape'][0]:
-        raise NotExtractable(f"attention shapes q{q['shape']} k{k['shape']} v{v['shape']}")
-    if arg(rec, 'dropout_p', default=0.0): raise NotExtractable("attention with dropout")
-    left, right = arg(rec, 'window_size_left', default=None), arg(rec, 'window_size_right', default=None)
-    if arg(rec, 'window_size', default=None) not in (None, -1) or right not in (None, -1, 0):
-        raise NotExtractable("attention with a window other than a causal sliding window (window_size_left)")
-    if s == '_efficient_attention_forward':
-        mt = arg(rec, 'custom_mask_type')
-        if mt not in (0, 1) and not (mt == 2 and q['shape'][2] == k['shape'][2]): raise NotExtractable(f"attention mask type {mt}")
-        causal = mt != 0
-    else: causal = bool(arg(rec, 'is_causal', 'causal'))
-    window = None if left in (None, -1) else int(left) + 1
-    if window is not None and not causal: raise NotExtractable("a sliding window on non-causal attention")
-    args = {'causal': causal, 'scale': None, **({'window': window} if window else {})}
-    if arg(rec, 'scale', default=None) is not None: args['scale'] = float(arg(rec, 'scale'))
-    bias = _attn_bias(rec, q, k)
-    return 'attention', case([q, k, v] + ([bias] if bias else []), **args)
-
-
-
 # %% ../nbs/02_extract.ipynb #d29c61e6
-SINGLE = {'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm, 'baddbmm': map_baddbmm}
-
-ATTENTION_OPS = ('scaled_dot_product_attention', '_flash_attention_forward', '_efficient_attention_forward', '_cudnn_attention_forward')
-
 def single_mapper(op: str):
-    "The mapper for one aten op, or `None`: the table above, then the kinds whose folder maps it (`Kind.extract_ops`)."
+    "The mapper for one aten op, or `None`: the kind whose folder maps it (`Kind.extract_ops`), by name, else by a `prefix*`."
     s = short(op)
-    if s.startswith('_scaled_dot_product_') or s in ATTENTION_OPS:
-        return map_attention
-    return SINGLE.get(s) or next((k.extract_ops[s] for k in KINDS.values() if k.extract_ops and s in k.extract_ops), None)
+    maps = [k.extract_ops for k in KINDS.values() if k.extract_ops]
+    return next((m[s] for m in maps if s in m), None) or \
+        next((f for m in maps for p, f in m.items() if p.endswith('*') and s.startswith(p[:-1])), None)
 
 # %% ../nbs/02_extract.ipynb #d16ad5c8
 def scope_key(rec, pred) -> tuple | None:
@@ -220,7 +135,6 @@ def scope_key(rec, pred) -> tuple | None:
         if pred(sc[i]): return tuple(sc[:i + 1])
     return None
 
-def is_rotary_cls(c): return 'rotary' in c.lower()
 
 def tensors(recs):
     "All tensor inputs of some records."
@@ -237,27 +151,6 @@ def group_x(recs, prefer_ops=()):
     dts = {safe_dtype(m['dtype']) for m in ts if m['shape'] == x['shape'] and m.get('dtype')}
     if len(dts) > 1 and 'float32' in dts and x['dtype'] == 'float32': x['dtype'] = min(dts - {'float32'})
     return x
-
-# %% ../nbs/02_extract.ipynb #2932cc4f
-def rotary_cases(recs) -> list[tuple[dict, list]]:
-    "`[(case, records)]` for the rotations in a rotary group."
-    xs = {}
-    for r in recs:
-        a, b = inp(r, 0), inp(r, 1)
-        if short(r['op']) == 'mul' and a and b and len(a['shape']) == 4 and len(b['shape']) == 4 and b['shape'][1] == 1 \
-           and b['shape'][2:] == a['shape'][2:] and b['shape'][0] in (1, a['shape'][0]):
-            # x * cos and rotate_half(x) * sin look alike; rotate_half's output is a fresh contiguous tensor, so a strided
-            # x (the usual transposed view of q or k) is the input
-            prev = xs.get(tuple(a['shape']))
-            if prev is None or (prev[0].get('stride') == contiguous_stride(a['shape']) and a.get('stride') != prev[0].get('stride')):
-                xs[tuple(a['shape'])] = (a, b)
-    out = []
-    for shape, (x, c) in xs.items():
-        t = tmeta(c, 'cos')
-        cs = {'shape': [t['shape'][0], *t['shape'][2:]], 'stride': [t['stride'][0], *t['stride'][2:]], 'dtype': t['dtype']}
-        mine = [r for r in recs if inp(r, 0) and inp(r, 0)['shape'][:3] == list(shape[:3])]
-        out.append((case([tmeta(x, 'x'), cs, dict(cs)]), mine))
-    return out
 
 # %% ../nbs/02_extract.ipynb #0c71eb70
 WRAPPERS = {'linear', 'matmul', 'layer_norm', 'softmax', 'log_softmax', 'scaled_dot_product_attention', 'cross_entropy_loss',
@@ -324,7 +217,7 @@ def _skip(recs, reason, wall, group=None):
 # %% ../nbs/02_extract.ipynb #66b9c76e
 def _scope_kinds() -> list:
     "`[(kind, is_cls, op class or None)]`: the kinds made of several ops under one module scope (`Kind.scope`)."
-    return [(k.name, *k.scope) for k in KINDS.values() if k.scope] + [('rotary', is_rotary_cls, 'rotary')]
+    return [(k.name, *k.scope) for k in KINDS.values() if k.scope]
 
 def _groups(ops):
     "Scope groups `{(name, scope key): [records]}` and the records in none."
@@ -336,21 +229,6 @@ def _groups(ops):
             if k is not None: groups[(name, k)].append(r); break
         else: rest.append(r)
     return groups, rest
-
-def _rotary_items(recs, wall):
-    rots = rotary_cases(recs)
-    if not rots: return [], _skip(recs, "rotary ops that rotate no [B,H,S,D] tensor (the cos/sin tables)", wall, (_sc(recs[0]) or (None,))[-1])
-    claimed = {id(r) for _, mine in rots for r in mine}
-    extra = sum(r['time_ms'] for r in recs if id(r) not in claimed)      # cat, unsqueeze of the tables: shared by time
-    total = sum(r['time_ms'] for _, mine in rots for r in mine)
-    items = []
-    skipped = []
-    for c, mine in rots:
-        share = sum(r['time_ms'] for r in mine)
-        t = share + extra * (share / total if total else 1 / len(rots))
-        try: items.append(_item('rotary', c, mine, time_ms=t, wall=wall))
-        except NotExtractable as e: skipped += [{**row, 'time_ms': t, 'fraction': _fraction(t, wall, mine)} for row in _skip(mine, str(e), wall, 'rotary')]
-    return items, skipped
 
 def _pairs(rest, wall):
     "`(items, skipped, ids used, leftover records)` of the kinds that pair two ops (`Kind.extract_pairs`), a record paired once."
@@ -396,7 +274,7 @@ def candidates(prof, fuse: bool = False) -> tuple[list[dict], list[dict]]:
     if fuse: items, recs = fused_candidates(recs, wall)
     groups, rest = _groups(recs)
     for (name, key), grp in groups.items():
-        its, sk = _rotary_items(grp, wall) if name == 'rotary' else KINDS[name].extract_group(grp, key[-1], wall)
+        its, sk = KINDS[name].extract_group(grp, key[-1], wall)
         items += its; skipped += sk
     its, sk, used, extra = _pairs(rest, wall)
     items += its; skipped += sk

@@ -21,13 +21,10 @@ from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'COMPARE_CHUNK', 'contiguous_stride', 'tensor_meta',
-           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'matmul', 'rotate_half', 'rotary',
-           'causal_band', 'attention', 'npot_hidden', 'row_test_cases', 'matmul_test_cases', 'matmul_outputs',
-           'matmul_flops', 'attention_test_cases', 'attention_flops', 'rotary_test_cases', 'Kind', 'inputs_from_roles',
-           'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case', 'attn_bias',
-           'attention_inputs', 'bias_layout', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'baseline_path',
-           'load_kernel_module', 'load_kind', 'discover_kinds', 'register_kind', 'tolerance', 'reference64', 'compare',
-           'check_kernel']
+           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'npot_hidden', 'row_test_cases', 'Kind',
+           'inputs_from_roles', 'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case',
+           'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'baseline_path', 'load_kernel_module', 'load_kind',
+           'discover_kinds', 'register_kind', 'tolerance', 'reference64', 'compare', 'check_kernel']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -116,43 +113,6 @@ def gelu_tanh(x):
 
 ACTIVATIONS = {None: lambda x: x, 'gelu_tanh': gelu_tanh, 'gelu': F.gelu, 'relu': F.relu, 'silu': F.silu}
 
-def matmul(a, b, bias=None, *, activation=None):
-    """`a @ b (+ bias)`, then the activation. A bias on a 2-D weight goes through one `addmm`, as `nn.Linear` and HF's
-    `Conv1D` run it (cuBLAS adds the bias in the GEMM's epilogue): a matmul and a separate add would be a slower baseline
-    than the model's own op, and flatter any kernel measured against it."""
-    if bias is not None and a.ndim >= 2 and b.ndim == 2 and bias.ndim == 1 and a.dtype == b.dtype == bias.dtype:
-        out = torch.addmm(bias, a.reshape(-1, a.shape[-1]), b).view(*a.shape[:-1], b.shape[-1])
-    else:
-        out = torch.matmul(a, b)
-        if bias is not None: out = out + bias
-    return ACTIVATIONS[activation](out)
-
-def rotate_half(x):
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
-
-def rotary(x, cos, sin):
-    "HF `apply_rotary_pos_emb` for one tensor: tables `[B, S, D]` broadcast over heads."
-    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-    return x * cos + rotate_half(x) * sin
-
-def causal_band(S, Sk, window=None, device='cpu'):
-    "`[S, Sk]` boolean: query `i` sees key `j` when `j <= i` (top-left causal) and, with a `window`, `j > i - window`."
-    i, j = torch.arange(S, device=device)[:, None], torch.arange(Sk, device=device)[None, :]
-    return (j <= i) & (j > i - window) if window is not None else j <= i
-
-def attention(q, k, v, bias=None, *, causal=False, scale=None, window=None):
-    """`scaled_dot_product_attention` (top-left causal mask) with an optional `bias`, SDPA's `attn_mask` (a float bias
-    added to the scores, or a boolean mask, True = attend), and a sliding `window` (Mistral's: query `i` sees the keys
-    `i - window + 1 .. i`, with `causal`). Grouped-query heads are shared by `H // Hkv` query heads."""
-    if window is not None and (not causal or window < 1): raise ValueError(f"a sliding window ({window}) needs causal=True")
-    if k.shape[1] != q.shape[1]:
-        k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
-    if bias is not None and causal or window is not None:   # SDPA takes a mask or is_causal, not both: one mask
-        band = causal_band(q.shape[-2], k.shape[-2], window, q.device)
-        bias = band if bias is None else bias & band if bias.dtype == torch.bool else bias.masked_fill(~band, float('-inf'))
-        causal = False
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=causal, scale=scale)
 
 # %% ../nbs/02_ops.ipynb #03c4a3c6
 def _numel(shape): return math.prod(int(s) for s in shape)
@@ -203,66 +163,6 @@ def row_test_cases(layout, tiny_n=37):
                 mk(_tiny_lead(lead), tiny_n)]
     return test_cases
 
-# %% ../nbs/02_ops.ipynb #784b9c18
-def _mm_dims(case):
-    a, b = case['inputs'][0]['shape'], case['inputs'][1]['shape']
-    return list(a[:-2]), a[-2], a[-1], b[-1], list(b[:-2])
-
-def _mm_blead(blead, lead):
-    if not blead: return []
-    if len(blead) != len(lead): return list(blead)
-    return [1 if ob == 1 else n for ob, n in zip(blead, lead)]
-
-def matmul_test_cases(case):
-    lead, M, K, N, blead = _mm_dims(case)
-    mk = lambda lead, M, K, N: _rebuild(case, [lead + [M, K], _mm_blead(blead, lead) + [K, N], [N]])
-    batch = [s for s in lead if s > 1]
-    half = mk(_half(lead), M, K, N) if batch else mk(lead, max(M // 2, 1), K, N)
-    double = mk(_double(lead), M, K, N) if batch else mk(lead, M * 2, K, N)
-    return [case, half, double, mk(lead, _odd(M), npot_hidden(K), npot_hidden(N)), mk(_tiny_lead(lead), 17, 33, 29)]
-
-def matmul_outputs(case):
-    lead, M, K, N, blead = _mm_dims(case)
-    out_lead = list(torch.broadcast_shapes(tuple(lead), tuple(blead))) if blead else lead
-    return [(out_lead + [M, N], case['inputs'][0]['dtype'])]
-
-def matmul_flops(case):
-    (shape, _), K = matmul_outputs(case)[0], case['inputs'][0]['shape'][-1]
-    act = case['args'].get('activation')
-    return _numel(shape) * (2 * K + (case['inputs'][2] is not None) + (8 if act else 0))
-
-# %% ../nbs/02_ops.ipynb #2d0a606d
-def _bias_shape(case, B, H, S, Sk):
-    "The bias input's shape for new sizes: its broadcast (size-1) dims stay 1."
-    bm = case['inputs'][3] if len(case['inputs']) > 3 else None
-    if bm is None: return None
-    full = [B, H, S, Sk][4 - len(bm['shape']):]
-    return [1 if o == 1 else n for o, n in zip(bm['shape'], full)]
-
-def attention_test_cases(case):
-    q, k = case['inputs'][0]['shape'], case['inputs'][1]['shape']
-    B, H, S, D = q; Hkv, Sk = k[1], k[2]
-    def mk(B, S, Sk, D=D, H=H, Hkv=Hkv):
-        return _rebuild(case, [[B, H, S, D], [B, Hkv, Sk, D], [B, Hkv, Sk, D], _bias_shape(case, B, H, S, Sk)])
-    half = mk(B // 2, S, Sk) if B >= 2 else mk(B, max(S // 2, 1), max(Sk // 2, 1) if Sk == S else Sk)
-    hkv = 1 if Hkv < H else 2
-    return [case, half, mk(B * 2, S, Sk), mk(B, _odd(S), _odd(S) if Sk == S else _odd(Sk), npot_hidden(D)),
-            mk(1, 19, 19 if Sk == S else 23, 16, H=hkv * (H // Hkv), Hkv=hkv)]
-
-def attention_flops(case):
-    "Two GEMMs over the visible (query, key) pairs: all, about half under a causal mask, `S * window` with a window."
-    (B, H, S, D), Sk = case['inputs'][0]['shape'], case['inputs'][1]['shape'][2]
-    w = case['args'].get('window')
-    if w is not None: return 4 * B * H * D * sum(min(i + 1, Sk, w) for i in range(S))
-    f = 4 * B * H * S * Sk * D
-    return f / 2 if case['args'].get('causal') else f
-
-def rotary_test_cases(case):
-    (B, H, S, D), Bc = case['inputs'][0]['shape'], case['inputs'][1]['shape'][0]
-    def mk(B, S, D=D, H=H): return _rebuild(case, [[B, H, S, D], [B if Bc == B else 1, S, D], [B if Bc == B else 1, S, D]])
-    half = mk(B // 2, S, D) if B >= 2 else mk(B, max(S // 2, 1), D)
-    return [case, half, mk(B * 2, S, D), mk(B, _odd(S), npot_hidden(D)), mk(1, 7, 24, H=2)]
-
 # %% ../nbs/02_ops.ipynb #5cf70582
 @dataclass
 class Kind:
@@ -291,6 +191,9 @@ class Kind:
     extract_pairs: Callable = None  # (records, wall_ms) -> (items, not-extractable rows, ids of the records used, leftover records)
     matchers: dict = None        # {torch function: matcher(args, kwargs) -> (kind, tensors, kwargs, finish) or None} at run time
     no_plug: str = None          # why a kernel of this kind cannot be plugged into a model (None: the runtime can plug it)
+    patch_functions: Callable = None  # (model, patcher) -> [(python module, attribute, function)]: module-level functions it takes over
+    reference64: Callable = None  # the reference on float64 inputs where the plain one would not fit (attention's, in pieces)
+    key_args: Callable = None    # (args, input shapes) -> args as a call key reads them (attention: `scale=None` is 1/sqrt(D))
     folder: Path = None          # kernels/<kind>/ for a kind defined by its own kind.py (see `discover_kinds`)
     module: object = None        # that kind.py as a module: a kind that builds on another reads its helpers there
 
@@ -330,11 +233,6 @@ def _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_op
     return Kind(name, op_class, reference, inputs_from_roles(roles, defaults), flops, bytes_from_outputs(outputs), test_cases,
                 tuple(aten_ops), roles=tuple(roles), defaults=dict(defaults), outputs=outputs, example=example, **kw)
 
-_MM_ATEN = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm', 'aten::matmul', 'aten::linear',
-            'aten::_addmm_activation', 'aten::mv', 'aten::addmv', 'aten::dot', 'aten::vdot', 'aten::einsum', 'aten::tensordot',
-            'aten::_scaled_mm', 'aten::_int_mm')
-_SOFTMAX_ATEN = ('aten::_softmax', 'aten::softmax', 'aten::_safe_softmax', 'aten::log_softmax', 'aten::_log_softmax')
-
 def _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs=None, tiny_n=37, N=96):
     return _kind(name, op_class, reference, roles, defaults, per_elem(flops_per_elem), row_test_cases(layout, tiny_n), aten_ops,
                  outputs or same_as_x(), _row_case(layout, roles, defaults, N))
@@ -357,72 +255,7 @@ def rebuild_case(case, shapes) -> dict:
     return _rebuild(case, shapes)
 
 # %% ../nbs/02_ops.ipynb #974867ce
-def _mm_example(M=64, K=96, N=80, dtype='float32', bias=True, activation=None, transposed_b=True, batch=()):
-    b = transposed_meta([*batch, K, N], dtype) if transposed_b else tensor_meta([*batch, K, N], dtype)
-    return {'inputs': [tensor_meta([*batch, M, K], dtype), b, tensor_meta([N], dtype) if bias else None],
-            'args': {'activation': activation}}
-
-def _attn_example(B=1, H=4, Hkv=2, S=64, Sk=None, D=32, dtype='float32', causal=True, scale=None, window=None, bias=None):
-    "An attention case; `bias` is the bias's shape (broadcast dims 1), a `tensor_meta` (a boolean mask) or None."
-    Sk = Sk or S
-    b = bias if bias is None or isinstance(bias, dict) else tensor_meta(bias, dtype)
-    return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype), tensor_meta([B, Hkv, Sk, D], dtype), b],
-            'args': {'causal': causal, 'scale': scale, 'window': window}}
-
-def attn_bias(meta, device='cpu', seed=0) -> torch.Tensor:
-    """An attention bias as models pass it: T5-like relative position values where a random 30% of the keys are masked
-    with `finfo(dtype).min` (HF's padding masks), or for a boolean `meta` the mask itself (True = attend). Key 0 and the
-    diagonal stay visible, so no row is fully masked; broadcast dims (stride 0) stay broadcast."""
-    shape, dtype = list(meta['shape']), to_dtype(meta['dtype'])
-    stride = list(meta.get('stride') or contiguous_stride(shape))
-    small = [1 if st == 0 and s > 1 else s for s, st in zip(shape, stride)]
-    g = _gen(device, seed)
-    vals = torch.randn(small, generator=g, device=device)
-    keep = torch.rand(small, generator=g, device=device) > 0.3
-    keep[..., 0] = True
-    idx = torch.arange(min(small[-2:]), device=device)
-    keep[..., idx, idx] = True
-    vals = keep if dtype == torch.bool else vals.masked_fill(~keep, torch.finfo(dtype).min)
-    view = torch.zeros(_extent(small, stride), dtype=dtype, device=device).as_strided(small, stride)
-    view.copy_(vals)
-    return view.expand(*shape) if small != shape else view
-
-_attn_qkv = inputs_from_roles(('act', 'act', 'act'), {'causal': False, 'scale': None, 'window': None})
-
-def attention_inputs(case, device='cpu', seed=0):
-    "q, k, v as activations, then the bias from `attn_bias` when the case has one."
-    args, kw = _attn_qkv(case, device, seed)
-    bm = case['inputs'][3] if len(case['inputs']) > 3 else None
-    return (args[:3] if bm is None else (*args[:3], attn_bias(bm, device, seed * 1009 + 3))), kw
-
-def _rotary_example(B=2, H=4, S=32, D=32, dtype='float32'):
-    return {'inputs': [tensor_meta([B, H, S, D], dtype), tensor_meta([B, S, D], dtype), tensor_meta([B, S, D], dtype)], 'args': {}}
-
-KINDS: dict[str, Kind] = {k.name: k for k in [
-    _kind('matmul', 'matmul', matmul, ('act', 'weight', 'bias'), {'activation': None}, matmul_flops, matmul_test_cases, _MM_ATEN,
-          matmul_outputs, _mm_example),
-    _kind('rotary', 'rotary', rotary, ('act', 'cos', 'sin'), {}, per_elem(3), rotary_test_cases,
-          ('aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), same_as_x(), _rotary_example),
-    _kind('attention', 'attention', attention, ('act', 'act', 'act', 'attn_bias'), {'causal': False, 'scale': None, 'window': None},
-          attention_flops,
-          attention_test_cases, ('aten::scaled_dot_product_attention', 'aten::_scaled_dot_product_flash_attention',
-          'aten::_scaled_dot_product_efficient_attention', 'aten::_scaled_dot_product_cudnn_attention',
-          'aten::_scaled_dot_product_attention_math', 'aten::_flash_attention_forward', 'aten::_efficient_attention_forward',
-          'aten::_cudnn_attention_forward', 'aten::_scaled_dot_product_flash_attention_for_cpu',
-          'aten::_scaled_dot_product_fused_attention_overrideable', 'aten::_scaled_dot_product_attention_math_for_mps',
-          'aten::bmm', 'aten::baddbmm', 'aten::matmul', 'aten::mm', *_SOFTMAX_ATEN), same_as_x(), _attn_example),
-]}
-KINDS['attention'].make_inputs = attention_inputs
-
-# %% ../nbs/02_ops.ipynb #305bb367
-def bias_layout(shape, stride, full) -> tuple[list, list]:
-    "`(shape, stride)` of an attention bias for the scores `full = [B, H, S, Sk]`: size 1 on broadcast dims, row-major."
-    n = len(full) - len(shape)
-    shape, stride = [1] * n + [int(s) for s in shape], [0] * n + [int(s) for s in stride]
-    if n < 0 or any(s not in (1, f) for s, f in zip(shape, full)):
-        raise ValueError(f"an attention bias of shape {shape[max(n, 0):]} does not broadcast to the scores {list(full)}")
-    out = [1 if st == 0 else s for s, st in zip(shape, stride)]
-    return out, contiguous_stride(out)
+KINDS: dict[str, Kind] = {}   # every kind by name: each kernels/<kind>/kind.py registers its own (below)
 
 # %% ../nbs/02_ops.ipynb #7385ed1a
 def _is_kind(k) -> bool:   # duck-typed: a kind.py imports `autokernel.ops`, which may be another copy than this namespace
@@ -519,21 +352,11 @@ def _to64(x, device='cpu'):
         return x.detach().to(device=device, dtype=torch.float64) if x.is_floating_point() else x.detach().to(device)
     return x
 
-def _attention_in_pieces(q, k, v, bias=None, *, max_bytes=2**30, **kw):
-    "The attention reference one (batch, kv head) at a time when the float64 score matrices would not fit in `max_bytes`."
-    B, H, S, _ = q.shape
-    Hkv, Sk = k.shape[1], k.shape[2]
-    if B * H * S * Sk * 8 * 3 <= max_bytes: return attention(q, k, v, bias, **kw)
-    g, bb = H // Hkv, None if bias is None else bias.expand(B, H, S, Sk)
-    piece = lambda b, j: attention(q[b:b+1, j*g:(j+1)*g], k[b:b+1, j:j+1], v[b:b+1, j:j+1],
-                                   None if bb is None else bb[b:b+1, j*g:(j+1)*g], **kw)
-    return torch.cat([torch.cat([piece(b, j) for j in range(Hkv)], 1) for b in range(B)], 0)
-
 def reference64(kind, args, kwargs, device='cpu'):
-    "The reference of `kind` on float64 copies of the inputs (on the CPU unless `device` says otherwise)."
+    """The reference of `kind` on float64 copies of the inputs (on the CPU unless `device` says otherwise): the kind's
+    `reference64` where it has one (attention's runs in pieces when the float64 scores would not fit), else its reference."""
     k, args64 = get_kind(kind), [_to64(a, device) for a in args]
-    if k.name == 'attention': return _attention_in_pieces(*args64, **kwargs)
-    return k.reference(*args64, **kwargs)
+    return (k.reference64 or k.reference)(*args64, **kwargs)
 
 # %% ../nbs/02_ops.ipynb #c912231d
 COMPARE_CHUNK = 1 << 24   # elements compared at a time: bounds the judge's float64 temporaries (~8 x 128 MB)

@@ -24,11 +24,10 @@ from torch.overrides import TorchFunctionMode
 from .core import AutokernelError, dtype_name, load_json, to_dtype
 
 # %% auto #0
-__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'PATTERN_KINDS', 'call_key', 'case_keys', 'sdpa_bias',
-           'launched_kernels', 'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call',
-           'attribute_patches', 'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards',
-           'op_modules', 'function_patches', 'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed',
-           'plug_check']
+__all__ = ['KIND_MATCHERS', 'MATCHERS', 'MATCHER_KIND', 'MISS', 'call_key', 'case_keys', 'launched_kernels',
+           'traceable_kernel_fn', 'kernel_op', 'kernel_entry_of', 'Patcher', 'describe_call', 'attribute_patches',
+           'graph_wrappers', 'route_graph', 'kernel_backend', 'compile_with', 'pattern_forwards', 'op_modules',
+           'function_patches', 'patch', 'key_json', 'key_diff', 'plug_gap', 'never_ran', 'graphed', 'plug_check']
 
 # %% ../nbs/06a_runtime.ipynb #66a8e25e
 def _ops():
@@ -54,7 +53,7 @@ def _layout(shape, stride) -> str:
 def _norm_args(kind, args: dict, shapes) -> tuple:
     k = _ops().KINDS.get(kind)
     args = {**((k.defaults or {}) if k else {}), **(args or {})}
-    if kind == 'attention' and args.get('scale') is None and shapes and shapes[0]: args['scale'] = 1 / math.sqrt(shapes[0][-1])
+    if k is not None and k.key_args: args = k.key_args(args, shapes)    # attention: `scale=None` is SDPA's 1 / sqrt(D)
     return tuple(sorted((n, round(v, 9) if isinstance(v, float) else v) for n, v in args.items()))
 
 def _trim(ts) -> tuple:
@@ -83,56 +82,11 @@ def case_keys(kind, spec) -> set:
 
 # %% ../nbs/06a_runtime.ipynb #84f45167
 def _arg(args, kwargs, i, name, default=None):
+    "Argument `name` of a torch call, by keyword or at position `i`: what the kinds' matchers read calls with."
     return kwargs[name] if name in kwargs else (args[i] if len(args) > i else default)
 
-def _m_linear(args, kwargs):
-    x, w, b = args[0], _arg(args, kwargs, 1, 'weight'), _arg(args, kwargs, 2, 'bias')
-    if x.ndim < 2: return None
-    lead = x.shape[:-1]
-    return 'matmul', (x.reshape(-1, x.shape[-1]), w.t(), b), {'activation': None}, lambda y: y.reshape(*lead, y.shape[-1])
-
-def _m_addmm(args, kwargs):
-    bias, a, b = args[0], _arg(args, kwargs, 1, 'mat1'), _arg(args, kwargs, 2, 'mat2')
-    if kwargs.get('beta', 1) != 1 or kwargs.get('alpha', 1) != 1 or bias.ndim != 1 or 'out' in kwargs: return None
-    return 'matmul', (a, b, bias), {'activation': None}, None
-
-def _m_matmul(args, kwargs):
-    a, b = args[0], _arg(args, kwargs, 1, 'other', _arg(args, kwargs, 1, 'mat2'))
-    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.ndim < 2 or b.ndim < 2 or 'out' in kwargs: return None
-    return 'matmul', (a, b, None), {'activation': None}, None
-
-def sdpa_bias(mask, q, k):
-    """SDPA's `attn_mask` as the attention kind takes it: a float bias of q's dtype (a boolean mask becomes 0 / -inf, as
-    SDPA itself turns it before its kernels run) viewed in the canonical layout (`ops.bias_layout`: four dims, size 1 on
-    broadcast dims) that extraction writes; None when it does not broadcast to the scores or is not row-major."""
-    full = [*q.shape[:3], k.shape[2]]
-    if mask.dtype == torch.bool: mask = torch.where(mask, torch.zeros((), dtype=q.dtype, device=q.device), float('-inf'))
-    if mask.dtype != q.dtype or mask.ndim > 4: return None
-    try: shape, want = _ops().bias_layout(mask.shape, mask.stride(), full)
-    except ValueError: return None
-    b = mask.reshape([1] * (4 - mask.ndim) + list(mask.shape)) if mask.ndim < 4 else mask
-    for i, n in enumerate(shape):
-        if n == 1: b = b.narrow(i, 0, 1)                  # a broadcast (stride 0) dim: its one stored slice
-    return b if all(s == w or n == 1 for s, w, n in zip(b.stride(), want, shape)) else None
-
-def _m_sdpa(args, kwargs):
-    q, k, v = args[:3]
-    mask, p = _arg(args, kwargs, 3, 'attn_mask'), _arg(args, kwargs, 4, 'dropout_p', 0.0)
-    causal, scale = _arg(args, kwargs, 5, 'is_causal', False), kwargs.get('scale')
-    if p != 0.0 or q.ndim != 4 or k.ndim != 4 or (mask is not None and causal): return None   # SDPA refuses a mask with is_causal
-    if k.shape[1] != q.shape[1] and not kwargs.get('enable_gqa', False): return None
-    bias = None if mask is None else sdpa_bias(mask, q, k)
-    if mask is not None and bias is None: return None
-    return 'attention', (q, k, v) if bias is None else (q, k, v, bias), {'causal': bool(causal), 'scale': scale}, None
-
-
 # %% ../nbs/06a_runtime.ipynb #a5822971
-KIND_MATCHERS = {
-    'matmul': {F.linear: _m_linear, torch.addmm: _m_addmm, torch.matmul: _m_matmul, torch.mm: _m_matmul, torch.bmm: _m_matmul,
-               torch.Tensor.__matmul__: _m_matmul, torch.Tensor.matmul: _m_matmul},
-    'attention': {F.scaled_dot_product_attention: _m_sdpa},
-}
-KIND_MATCHERS.update({k.name: k.matchers for k in _ops().KINDS.values() if k.matchers})   # kinds in kernels/<kind>/kind.py
+KIND_MATCHERS = {k.name: k.matchers for k in _ops().KINDS.values() if k.matchers}   # each kind's, from kernels/<kind>/kind.py
 MATCHERS = {f: m for fs in KIND_MATCHERS.values() for f, m in fs.items()}
 MATCHER_KIND = {f: kind for kind, fs in KIND_MATCHERS.items() for f in fs}
 
@@ -520,30 +474,10 @@ def op_modules(model, patcher, skip=frozenset()) -> list[tuple]:
 
 # %% ../nbs/06a_runtime.ipynb #9b823437
 def function_patches(model, patcher) -> list[tuple]:
-    "`(python module, attribute, new function)` for the module-level functions the patcher's kernels can take over."
-    import sys
-    if 'rotary' not in patcher.kinds(): return []
-    out, seen = [], set()
-    ref = _ops().KINDS['rotary'].reference
-    for m in model.modules():
-        mod = sys.modules.get(type(m).__module__)
-        orig = getattr(mod, 'apply_rotary_pos_emb', None)
-        if mod is None or id(mod) in seen or not callable(orig): continue
-        seen.add(id(mod))
-        try:
-            g = torch.Generator().manual_seed(0)
-            q, k, cos, sin = (torch.randn(s, generator=g) for s in ([2, 4, 5, 8], [2, 2, 5, 8], [2, 5, 8], [2, 5, 8]))
-            qo, ko = orig(q, k, cos, sin)
-            if not (torch.allclose(qo, ref(q, cos, sin), atol=1e-5) and torch.allclose(ko, ref(k, cos, sin), atol=1e-5)): continue
-        except Exception: continue
-        def rope(q, k, cos, sin, *rest, unsqueeze_dim=1, orig=orig, **kw):
-            if rest or kw or unsqueeze_dim != 1 or cos.shape[-1] != q.shape[-1]: return orig(q, k, cos, sin, *rest, unsqueeze_dim=unsqueeze_dim, **kw)
-            qe, ke = patcher.run('rotary', (q, cos, sin), {}), patcher.run('rotary', (k, cos, sin), {})
-            if qe is MISS or ke is MISS:
-                qo, ko = orig(q, k, cos, sin)
-                qe, ke = qo if qe is MISS else qe, ko if ke is MISS else ke
-            return qe, ke
-        out.append((mod, 'apply_rotary_pos_emb', rope))
+    "`(python module, attribute, new function, kind)` for the module-level functions the patcher's kinds take over (`Kind.patch_functions`)."
+    kinds, out = patcher.kinds(), []
+    for k in _ops().KINDS.values():
+        if k.patch_functions is not None and k.name in kinds: out += [(*f, k.name) for f in k.patch_functions(model, patcher)]
     return out
 
 # %% ../nbs/06a_runtime.ipynb #e538679e
@@ -567,10 +501,10 @@ def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: b
     for name, m, kind, fwd in swaps:
         saved.append((m, m.__dict__.get('forward', MISS)))
         m.forward = fwd
-    for mod, attr, fn in funcs:
+    for mod, attr, fn, _ in funcs:
         saved_f.append((mod, attr, getattr(mod, attr))); setattr(mod, attr, fn)
     p.modules = [{'module': n, 'class': type(m).__name__, 'kind': k} for n, m, k, _ in swaps] + \
-                [{'module': f'{mod.__name__}.{attr}', 'class': 'function', 'kind': 'rotary'} for mod, attr, _ in funcs]
+                [{'module': f'{mod.__name__}.{attr}', 'class': 'function', 'kind': kind} for mod, attr, _, kind in funcs]
     attrs = [] if compiled else attribute_patches(p)
     saved_a = [(owner, name, owner.__dict__.get(name, MISS)) for owner, name, _ in attrs]   # MISS: inherited from TensorBase
     try:
@@ -609,13 +543,11 @@ def _nearest(key, keys):
     return min(sorted(keys, key=repr), key=lambda k: len(key_diff(key, k))) if keys else None
 
 # %% ../nbs/06a_runtime.ipynb #a8749290
-PATTERN_KINDS = frozenset({'rotary'})   # taken over by `pattern_forwards` / `function_patches`
-
 def plug_gap(kind: str) -> str | None:
-    "None when the runtime can plug a kernel of `kind` into a model (a matcher, a module pattern or the kind's `plug`), else why not."
+    "None when the runtime can plug a kernel of `kind` into a model (a matcher, a `plug` or `patch_functions` of its kind), else why not."
     k = _ops().KINDS.get(kind)
     if k is not None and k.no_plug: return k.no_plug
-    if KIND_MATCHERS.get(kind) or kind in PATTERN_KINDS or (k is not None and k.plug is not None): return None
+    if KIND_MATCHERS.get(kind) or (k is not None and (k.plug is not None or k.patch_functions is not None)): return None
     return f"the runtime has no plug for {kind}: no torch function matcher, module pattern or plug takes its calls"
 
 # %% ../nbs/06a_runtime.ipynb #e48c6a4e

@@ -91,12 +91,12 @@ def vendor_fn(kind, args, kw):
     "cuBLAS (the GEMMs alone for fused GEMM kinds) or SDPA's flash path, or None where no vendor library applies."
     import torch
     import torch.nn.functional as F
-    if kind == "matmul": return lambda: ops.matmul(*args, **kw)
+    if kind == "matmul": return lambda: ops.KINDS["matmul"].reference(*args, **kw)
     if kind == "attention":   # a bias or a window goes to SDPA as its attn_mask (SDPA has no window argument)
         q, k, v, bias = (*args, None)[:4]
         causal = kw["causal"]
         if kw.get("window") is not None or (bias is not None and causal):
-            band = ops.causal_band(q.shape[2], k.shape[2], kw.get("window"), q.device)
+            band = ops.KINDS["attention"].module.causal_band(q.shape[2], k.shape[2], kw.get("window"), q.device)
             bias = band if bias is None else bias.masked_fill(~band, float("-inf"))
             causal = False
         return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=causal, scale=kw["scale"],

@@ -10,7 +10,7 @@ import pytest
 
 from autokernel.cli import main
 from autokernel.core import AutokernelError, load_json, load_model, repo_root, save_json
-from autokernel.extract import NotExtractable, candidates, extract, extract_cmd, fold, map_attention
+from autokernel.extract import NotExtractable, candidates, extract, extract_cmd, fold
 from autokernel import ops
 from autokernel.ops import baseline_path, check_kernel, load_kernel_module
 from autokernel.profile import profile
@@ -18,6 +18,8 @@ from autokernel.profile import profile
 ROOT = repo_root()
 FIX = ROOT / "tests" / "fixtures" / "mappings.profile.json"
 PRESET_PROFILES = sorted((ROOT / "presets").glob("*.profile.json"))
+map_attention = ops.KINDS["attention"].extract_ops["scaled_dot_product_attention"]   # kernels/attention/kind.py
+bias_layout = ops.KINDS["attention"].module.bias_layout
 
 
 def quiet_extract(*a, **kw):
@@ -29,11 +31,11 @@ def quiet_extract(*a, **kw):
 
 def _views(t):
     """The ways a recorded tensor may appear in a case: as is, W.T (linear), [B,S,H,D] -> [B,H,S,D], a [b,1,S,D] table
-    squeezed, an attention bias in its canonical layout (ops.bias_layout: its broadcast dims of size 1, row-major)."""
+    squeezed, an attention bias in its canonical layout (bias_layout of kernels/attention/kind.py: its broadcast dims of size 1, row-major)."""
     sh, st = list(t["shape"]), list(t["stride"])
     yield sh, st
     if len(sh) <= 4:
-        yield ops.bias_layout(sh, st, [1] * (4 - len(sh)) + sh)
+        yield bias_layout(sh, st, [1] * (4 - len(sh)) + sh)
     if len(sh) >= 2:
         yield sh[:-2] + [sh[-1], sh[-2]], st[:-2] + [st[-1], st[-2]]
     if len(sh) == 4:

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from autokernel.ops import make_kind, rebuild_case, rotary, tensor_meta, transposed_meta
+from autokernel.ops import get_kind, make_kind, rebuild_case, tensor_meta, transposed_meta
 
 
 def qkv_rotary(x, w_q, w_k, w_v, b_q, b_k, b_v, cos, sin):
@@ -24,6 +24,7 @@ def qkv_rotary(x, w_q, w_k, w_v, b_q, b_k, b_v, cos, sin):
     def proj(w, b):
         y = torch.matmul(x, w)
         return (y if b is None else y + b).view(B, S, -1, D).transpose(1, 2)
+    rotary = get_kind('rotary').reference
     return rotary(proj(w_q, b_q), cos, sin), rotary(proj(w_k, b_k), cos, sin), proj(w_v, b_v)
 
 
@@ -95,10 +96,10 @@ def find(recs):
     from autokernel import extract as X
     groups, out = {}, []
     for r in recs:
-        k = X.scope_key(r, X.is_rotary_cls)
+        k = X.scope_key(r, get_kind('rotary').module.is_rotary_cls)
         if k is not None and len(k) >= 2 and 'attention' in k[-2].lower(): groups.setdefault(k, []).append(r)
     for key, grp in groups.items():
-        rots = X.rotary_cases(grp)
+        rots = get_kind('rotary').module.rotary_cases(grp)
         if not rots: continue
         xs = sorted((c['inputs'][0] for c, _ in rots), key=lambda m: -m['shape'][1])
         (B, H, S, D), Hkv = xs[0]['shape'], xs[-1]['shape'][1]
