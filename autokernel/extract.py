@@ -19,9 +19,9 @@ from .ops import BACKENDS, KINDS, baseline_path, contiguous_stride, get_kind, te
 from .profile import load_profile as read_profile
 
 # %% auto #0
-__all__ = ['WRAPPERS', 'NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg',
-           'module_arg', 'inp', 'short', 'case', 'check_dtype', 'last_dim', 'single_mapper', 'scope_key', 'tensors',
-           'group_x', 'pair_ops', 'is_kernel_op', 'fold', 'one_item', 'fused_candidates', 'candidates', 'merge',
+__all__ = ['NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'transposed', 'profile_and_source', 'arg', 'module_arg',
+           'inp', 'short', 'case', 'check_dtype', 'last_dim', 'single_mapper', 'scope_key', 'tensors', 'group_x',
+           'wrapper_ops', 'pair_ops', 'is_kernel_op', 'fold', 'one_item', 'fused_candidates', 'candidates', 'merge',
            'shape_str', 'case_str', 'kernel_header', 'write_kernel', 'clear_previous', 'key_meta', 'relearn_case',
            'relearn', 'model_folder', 'extract', 'format_extract', 'extract_cmd']
 
@@ -153,9 +153,10 @@ def group_x(recs, prefer_ops=()):
     return x
 
 # %% ../nbs/02_extract.ipynb #0c71eb70
-WRAPPERS = {'linear', 'matmul', 'layer_norm', 'softmax', 'log_softmax', 'scaled_dot_product_attention', 'cross_entropy_loss',
-            'nll_loss', 'nll_loss_nd', '_scaled_dot_product_flash_attention', '_scaled_dot_product_efficient_attention',
-            '_scaled_dot_product_cudnn_attention'}
+def wrapper_ops() -> set:
+    "The composite aten ops (short names) around a kind's op (`Kind.wrapper_ops`: `linear` around `mm`, `layer_norm`, SDPA, ...)."
+    return {o for k in KINDS.values() for o in k.wrapper_ops}
+
 def pair_ops() -> set:
     "The aten ops (short names) the kinds made of two ops pair (`Kind.pair_ops`): kernel ops, though no single mapper takes them."
     return {o for k in KINDS.values() for o in k.pair_ops}
@@ -166,9 +167,9 @@ def _sc(r): return tuple(r.get('scope') or ())
 
 def fold(ops) -> tuple[list[dict], list[dict]]:
     "`(records, wrappers)`: copies of the records with helper ops folded into their host op, and the composite wrappers."
-    recs = [dict(r) for r in ops]
+    recs, wrappers_ = [dict(r) for r in ops], wrapper_ops()
     inner = {(p, _sc(r)) for r in recs if is_kernel_op(r['op']) for p in r.get('parents') or []}
-    wrappers = [r for r in recs if short(r['op']) in WRAPPERS and (r['op'], _sc(r)) in inner]
+    wrappers = [r for r in recs if short(r['op']) in wrappers_ and (r['op'], _sc(r)) in inner]
     rest = [r for r in recs if not any(r is w for w in wrappers)]
     hosts = defaultdict(list)
     for r in rest: hosts[(r['op'], _sc(r), tuple(r.get('parents') or ()))].append(r)
@@ -176,7 +177,7 @@ def fold(ops) -> tuple[list[dict], list[dict]]:
     for r in sorted(rest, key=lambda r: -len(r.get('parents') or ())):   # deepest first: a host takes its helpers before its own host takes it
         ps, found = tuple(r.get('parents') or ()), []
         for i in range(len(ps) - 1, -1, -1):
-            if is_kernel_op(ps[i]) and short(ps[i]) not in WRAPPERS:
+            if is_kernel_op(ps[i]) and short(ps[i]) not in wrappers_:
                 found = hosts.get((ps[i], _sc(r), ps[:i]), [])
                 if found: break
         if not found: continue

@@ -187,6 +187,7 @@ class Kind:
     extract_ops: dict = None     # {aten op name (`sum`): mapper(profile record) -> (kind, case)} for single-op kinds
     scope: tuple = None          # (is_cls(module class) -> bool, profile op class or None): the module scope of a kind made of several ops
     extract_group: Callable = None  # (records under one such scope, its class, wall_ms) -> (items, not-extractable rows)
+    wrapper_ops: tuple = ()      # composite aten ops around its op (`linear` around `mm`): dispatch time when the inner op is recorded
     pair_ops: tuple = ()         # aten ops (short names) of a kind made of two ops that `extract_pairs` pairs
     extract_pairs: Callable = None  # (records, wall_ms) -> (items, not-extractable rows, ids of the records used, leftover records)
     matchers: dict = None        # {torch function: matcher(args, kwargs) -> (kind, tensors, kwargs, finish) or None} at run time

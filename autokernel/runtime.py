@@ -405,19 +405,6 @@ def _eps_of(m):
         if isinstance(getattr(m, a, None), float): return getattr(m, a)
     return None
 
-_GELU_NAMES = re.compile(r'gelu', re.IGNORECASE)
-
-def _act_approx(act, n=16):
-    "'tanh' or 'none' if `act` is a GELU module, else None."
-    if not _GELU_NAMES.search(type(act).__name__) or any(True for _ in act.children()): return None
-    ref = _ops().KINDS['gelu'].reference
-    for ap in ('tanh', 'none'):
-        if _probe(act, lambda x, ap=ap: ref(x, approximate=ap), n): return ap
-    return None
-
-def _is_silu(act, n=16) -> bool:
-    return bool(re.search(r'silu|swish', type(act).__name__, re.IGNORECASE)) and _probe(act, F.silu, n)
-
 def _linear_parts(lin):
     "(weight as [K, N], bias) of an `nn.Linear` or an HF `Conv1D` (whose weight is already [K, N])."
     if isinstance(lin, torch.nn.Linear): return lin.weight.t(), lin.bias

@@ -8,7 +8,7 @@ its baselines.
 import torch
 import torch.nn.functional as F
 
-from autokernel.ops import gelu_tanh, row_kind
+from autokernel.ops import gelu_tanh, get_kind, row_kind
 
 
 def bias_gelu(x, bias, *, approximate='tanh'):
@@ -27,7 +27,7 @@ def plug(model, patcher):
         for lin_a, act_a in (('c_fc', 'act'), ('dense', 'intermediate_act_fn')):
             lin, act = getattr(m, lin_a, None), getattr(m, act_a, None)
             parts = V._linear_parts(lin) if lin is not None else None
-            if parts is None or act is None or parts[1] is None or (ap := V._act_approx(act)) is None: continue
+            if parts is None or act is None or parts[1] is None or (ap := get_kind('gelu').module.act_approx(act)) is None: continue
             def head(x, lin=lin, ap=ap):
                 wt, b = V._linear_parts(lin)
                 h_meta = V._Meta((*x.shape[:-1], wt.shape[-1]), x.dtype)

@@ -116,10 +116,9 @@ def find(recs):
 
 def _act_of(act):
     "The kind's activation that the module `act` computes (probed): 'silu' (SwiGLU), 'gelu_tanh' or 'gelu' (GeGLU), else None."
-    from autokernel import runtime as V
     if not isinstance(act, torch.nn.Module): return None
-    if V._is_silu(act): return 'silu'
-    return {'tanh': 'gelu_tanh', 'none': 'gelu'}.get(V._act_approx(act))
+    if get_kind('silu_mul').module.is_silu(act): return 'silu'
+    return {'tanh': 'gelu_tanh', 'none': 'gelu'}.get(get_kind('gelu').module.act_approx(act))
 
 
 def plug(model, patcher):

@@ -9,6 +9,8 @@ activation module's class: `NewGELUActivation`, `GELUTanh` and `FastGELUActivati
 `GELUActivation` the exact erf form. Other "GELUs" (`QuickGELUActivation` is `x*sigmoid(1.702x)`, `ClippedGELUActivation`
 clamps) are different functions and stay not extractable. `torch.nn.GELU` is configurable, so its class proves nothing.
 """
+import re
+
 import torch.nn.functional as F
 
 from autokernel.ops import gelu_tanh, row_kind
@@ -57,6 +59,15 @@ def extract_group(recs, cls, wall):
     return X.one_item(recs, map_gelu_chain, recs, wall=wall, group=cls)
 
 
+def act_approx(act, n=16):
+    "'tanh' or 'none' if `act` is a GELU module (a `*gelu*` class without children whose forward computes that form), else None."
+    from autokernel import runtime as V
+    if not re.search(r'gelu', type(act).__name__, re.IGNORECASE) or any(True for _ in act.children()): return None
+    for ap in ('tanh', 'none'):
+        if V._probe(act, lambda x, ap=ap: gelu(x, approximate=ap), n): return ap
+    return None
+
+
 def _m_gelu(args, kwargs):
     from autokernel.runtime import _arg
     return 'gelu', (args[0],), {'approximate': _arg(args, kwargs, 1, 'approximate', 'none')}, None
@@ -67,7 +78,7 @@ def plug(model, patcher):
     from autokernel import runtime as V
     out = []
     for name, m in model.named_modules():
-        if (ap := V._act_approx(m)) is not None:
+        if (ap := act_approx(m)) is not None:
             def fwd(x, ap=ap, orig=m.forward):
                 y = patcher.run('gelu', (x,), {'approximate': ap})
                 return orig(x) if y is V.MISS else y

@@ -7,6 +7,8 @@ profile (a `silu` paired with the `mul` that consumes it) and the HF gated MLPs 
 In a profile: a `silu` whose input shape matches a `mul` of two tensors of that shape in the same module or a parent
 module (HF's `LlamaMLP`: `down_proj(act_fn(gate_proj(x)) * up_proj(x))`). The `mul`'s time is counted per `silu` call.
 """
+import re
+
 import torch.nn.functional as F
 
 from autokernel.ops import row_kind
@@ -45,12 +47,18 @@ def extract_pairs(rest, wall):
     return items, skipped, used, extra
 
 
+def is_silu(act, n=16) -> bool:
+    "Is `act` a SiLU module (a `*silu*` / `*swish*` class whose forward computes `F.silu`)?"
+    from autokernel import runtime as V
+    return bool(re.search(r'silu|swish', type(act).__name__, re.IGNORECASE)) and V._probe(act, F.silu, n)
+
+
 def plug(model, patcher):
     "`(name, mlp, 'silu_mul', forward)` for every HF gated MLP (`gate_proj`, `up_proj`, `down_proj`, a SiLU `act_fn`)."
     from autokernel import runtime as V
     out = []
     for name, m in model.named_modules():
-        if all(hasattr(m, a) for a in ('gate_proj', 'up_proj', 'down_proj', 'act_fn')) and V._is_silu(m.act_fn):
+        if all(hasattr(m, a) for a in ('gate_proj', 'up_proj', 'down_proj', 'act_fn')) and is_silu(m.act_fn):
             def fwd(x, m=m, orig=m.forward):
                 g, u = m.gate_proj(x), m.up_proj(x)
                 y = patcher.run('silu_mul', (g, u), {})
