@@ -182,6 +182,9 @@ class Kind:
     example: Callable = None     # () -> a small realistic case, for docs and tests
     tiny_cases: Callable = None  # () -> tiny cases (odd sizes, strided layouts, every argument variant) for the interpreter
     sizes: Callable = None       # () -> realistic cases (the presets' shapes, bfloat16) for GPU tests and benchmarks
+    profile_classes: tuple = ()  # the profile op classes whose ops are this kind (`profile.op_pattern`): ('reduction',) for reduce
+    pattern: Callable = None     # (aten op, scope) -> a pattern name or None: an op of another class that is (part of) the kind
+    settle: Callable = None      # (profile ops) -> None: resolves the tentative patterns its `pattern` gave (`silu_mul?`)
     find: Callable = None        # (profile op records) -> [(case, records)]: where a fused kind occurs in a profile
     plug: Callable = None        # (model, patcher) -> [(name, module, kind, forward)]: the modules the kind takes over
     extract_ops: dict = None     # {aten op name (`sum`): mapper(profile record) -> (kind, case)} for single-op kinds

@@ -19,8 +19,8 @@ from .core import (amdahl as core_amdahl, positive_int, non_negative_int, model_
 
 # %% auto #0
 __all__ = ['SCOPED_FUNCTIONS', 'SCOPE_ARG_NAMES', 'SPEEDUPS', 'tree_inputs', 'event_call', 'string_args', 'op_class',
-           'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'mark_fusions', 'rank',
-           'amdahl_speedup', 'amdahl_table', 'by_class', 'format_profile', 'show_profile', 'plot_profile',
+           'op_pattern', 'collect_records', 'time_forward', 'scope_args', 'profile', 'settle_patterns', 'mark_fusions',
+           'rank', 'amdahl_speedup', 'amdahl_table', 'by_class', 'format_profile', 'show_profile', 'plot_profile',
            'save_profile', 'load_profile', 'profile_cmd']
 
 # %% ../nbs/01_profile.ipynb #fa904eb0
@@ -244,16 +244,12 @@ def op_class(op: str, scope=(), parents=()) -> str:
 
 # %% ../nbs/01_profile.ipynb #c9ff0a56
 def op_pattern(op: str, cls: str, scope=(), args=None) -> str | None:
-    "The op-library kind this op is (part of), where recognisable: `gelu`, `silu_mul`, `rotary`, `rmsnorm`, ..."
-    inner = scope[-1] if scope else ''
-    if cls in ('matmul', 'attention', 'softmax', 'rmsnorm', 'rotary'): return cls
-    if cls == 'layernorm': return 'layernorm'
-    if cls == 'cross-entropy': return 'cross_entropy'
-    if cls == 'reduction': return 'reduce'
-    if op.startswith('aten::gelu') or re.search(r'GELU|Gelu', inner): return 'gelu'
-    if re.match(r'aten::silu', op) and any(re.search(r'MLP|FeedForward|FFN|Mlp', s) for s in scope): return 'silu_mul'
-    if re.match(r'aten::mul_?$', op) and re.search(r'MLP|FeedForward|FFN|Mlp', inner): return 'silu_mul?'
-    return None
+    """The op-library kind this op is (part of), where recognisable: the kind whose `profile_classes` hold its op class
+    (`matmul`, `rmsnorm`, `reduce` for a reduction, ...), else the first kind whose `pattern(op, scope)` names it (`gelu`,
+    `silu_mul`); each kind says which in its `kernels/<kind>/kind.py`."""
+    from autokernel.ops import KINDS
+    k = next((k.name for k in KINDS.values() if cls in k.profile_classes), None)
+    return k or next((p for k in KINDS.values() if k.pattern is not None and (p := k.pattern(op, tuple(scope))) is not None), None)
 
 # %% ../nbs/01_profile.ipynb #b3a0aa50
 _METADATA_OPS = re.compile(r'aten::(view|_unsafe_view|reshape|empty|empty_strided|empty_like|as_strided|expand|select|slice|'
@@ -452,7 +448,7 @@ def _assemble(recs, busy_ms, wall, profiled_ms, iters, warmup, device, model, in
                     'inputs': r['inputs'], 'args': r['args'], 'calls': r['calls'] / iters, 'time_ms': t,
                     'fraction': t / wall_ms if wall_ms > 0 else 0.0, 'kernels': sorted(r['kernels']),
                     'scope': r['scope'], 'parents': r['parents']})
-    _settle_silu_mul(ops)
+    settle_patterns(ops)
     mark_fusions(ops)
     ops.sort(key=lambda o: -o['time_ms'])
     env = environment(device)
@@ -464,11 +460,11 @@ def _assemble(recs, busy_ms, wall, profiled_ms, iters, warmup, device, model, in
             'op_time_ms': sum(o['time_ms'] for o in ops), 'time_basis': 'device self time' if env['comparable'] else 'cpu self time',
             'ops': ops}
 
-def _settle_silu_mul(ops):
-    "A product in a gated MLP is `silu_mul` only if a SiLU runs in the same MLP."
-    silu_scopes = {tuple(o['scope'][:-1]) for o in ops if o['pattern'] == 'silu_mul'}
-    for o in ops:
-        if o['pattern'] == 'silu_mul?': o['pattern'] = 'silu_mul' if tuple(o['scope']) in silu_scopes else None
+def settle_patterns(ops):
+    "Each kind settles the tentative patterns its `pattern` gave the profile's ops (`Kind.settle`: silu_mul's `silu_mul?`)."
+    from autokernel.ops import KINDS
+    for k in KINDS.values():
+        if k.settle is not None: k.settle(ops)
 
 # %% ../nbs/01_profile.ipynb #e130edbf
 def mark_fusions(ops) -> list[dict]:

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from autokernel import extract, ops, runtime
+from autokernel import extract, ops, profile, runtime
 from autokernel.core import kernels_dir, repo_root
 
 KIND_FILES = sorted(p.parent.name for p in kernels_dir().glob('*/kind.py'))
 HOOKS = ('reference', 'make_inputs', 'flops', 'test_cases', 'outputs', 'example', 'tiny_cases', 'sizes', 'find', 'plug',
-         'extract_group', 'extract_pairs', 'patch_functions', 'reference64', 'key_args')
+         'extract_group', 'extract_pairs', 'patch_functions', 'reference64', 'key_args', 'pattern', 'settle')
 
 
 def _defined_in(fn) -> Path | None:
@@ -70,6 +70,19 @@ def test_the_stages_name_no_kind():
         strings = {n.value for n in ast.walk(ast.parse(Path(m.__file__).read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         named = strings & set(ops.KINDS) - (set(ops.ACTIVATIONS) if m is ops else set())
         assert not named, (m.__name__, named)
+
+
+def test_the_profile_tags_ops_through_the_kinds():
+    "profile's op patterns come from the kinds (`profile_classes`, `pattern`, `settle`), not from a table of kind names."
+    for fn in (profile.op_pattern, profile.settle_patterns):
+        strings = {n.value for n in ast.walk(ast.parse(inspect.getsource(fn))) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        assert not strings & set(ops.KINDS), (fn.__name__, strings & set(ops.KINDS))
+    ops_ = [{'op': 'aten::mul', 'scope': ['LlamaMLP'], 'pattern': profile.op_pattern('aten::mul', 'elementwise', ('LlamaMLP',))},
+            {'op': 'aten::silu', 'scope': ['LlamaMLP', 'SiLU'], 'pattern': profile.op_pattern('aten::silu', 'elementwise', ('LlamaMLP', 'SiLU'))},
+            {'op': 'aten::mul', 'scope': ['GPT2MLP'], 'pattern': profile.op_pattern('aten::mul', 'elementwise', ('GPT2MLP',))}]
+    profile.settle_patterns(ops_)
+    assert [o['pattern'] for o in ops_] == ['silu_mul', 'silu_mul', None]      # a product is SwiGLU's only beside a SiLU
+    assert profile.op_pattern('aten::sum', 'reduction') == 'reduce' and profile.op_pattern('aten::add', 'elementwise') is None
 
 
 def test_a_kind_can_build_on_another():

@@ -242,6 +242,6 @@ KIND = make_kind('attention', 'attention', attention, ('act', 'act', 'act', 'att
                   'aten::bmm', 'aten::baddbmm', 'aten::matmul', 'aten::mm',
                   'aten::_softmax', 'aten::softmax', 'aten::_safe_softmax', 'aten::log_softmax', 'aten::_log_softmax'),
                  same_as_x(), example, make_inputs=make_inputs, reference64=attention_in_pieces, key_args=key_args,
-                 wrapper_ops=('scaled_dot_product_attention', '_scaled_dot_product_flash_attention',
+                 profile_classes=('attention',), wrapper_ops=('scaled_dot_product_attention', '_scaled_dot_product_flash_attention',
                               '_scaled_dot_product_efficient_attention', '_scaled_dot_product_cudnn_attention'),
                  extract_ops=EXTRACT_OPS, matchers={F.scaled_dot_product_attention: _m_sdpa})

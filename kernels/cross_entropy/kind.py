@@ -62,6 +62,6 @@ def _m_cross_entropy(args, kwargs):
 KIND = row_kind('cross_entropy', 'cross-entropy', cross_entropy, ('x', 'rows'), ('logits', 'target'), {}, 4,
                 ('aten::cross_entropy_loss', 'aten::nll_loss', 'aten::nll_loss_nd', 'aten::nll_loss_forward', 'aten::logsumexp',
                  'aten::_softmax', 'aten::softmax', 'aten::_safe_softmax', 'aten::log_softmax', 'aten::_log_softmax'),
-                outputs=_outputs, tiny_n=1001, N=1000,
+                outputs=_outputs, tiny_n=1001, N=1000, profile_classes=('cross-entropy',),
                 wrapper_ops=('log_softmax', 'cross_entropy_loss', 'nll_loss', 'nll_loss_nd'), extract_ops={'cross_entropy_loss': map_cross_entropy}, pair_ops=('_log_softmax', 'log_softmax', *_NLL),
                 extract_pairs=extract_pairs, matchers={F.cross_entropy: _m_cross_entropy})

@@ -35,6 +35,11 @@ def scope_gelu(scope) -> str | None:
 def is_gelu_cls(c): return c in GELU_SCOPES or c in OTHER_GELUS
 
 
+def pattern(op, scope):
+    "`gelu` for a profiled `aten::gelu`, or any op inside a GELU activation module (the chain HF writes out)."
+    return 'gelu' if op.startswith('aten::gelu') or re.search(r'GELU|Gelu', scope[-1] if scope else '') else None
+
+
 def map_gelu(rec):
     "A profiled `aten::gelu` as a `gelu` case; `approximate` from its arguments, its module's hyper-parameters or class."
     from autokernel import extract as X
@@ -87,5 +92,5 @@ def plug(model, patcher):
 
 
 KIND = row_kind('gelu', 'elementwise', gelu, ('x',), ('act',), {'approximate': 'tanh'}, 10, ('aten::gelu', 'aten::tanh', 'aten::erf'),
-                extract_ops={'gelu': map_gelu}, scope=(is_gelu_cls, None), extract_group=extract_group,
+                pattern=pattern, extract_ops={'gelu': map_gelu}, scope=(is_gelu_cls, None), extract_group=extract_group,
                 matchers={F.gelu: _m_gelu}, plug=plug)

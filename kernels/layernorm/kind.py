@@ -41,5 +41,5 @@ def _m_layer_norm(args, kwargs):
 
 
 KIND = row_kind('layernorm', 'layernorm', layernorm, ('x', 'vec', 'vec'), ('act', 'norm_weight', 'bias'), {'eps': 1e-5}, 8, NORM_ATEN,
-                wrapper_ops=('layer_norm',), extract_ops={'native_layer_norm': map_layernorm, 'layer_norm': map_layernorm},
+                profile_classes=('layernorm',), wrapper_ops=('layer_norm',), extract_ops={'native_layer_norm': map_layernorm, 'layer_norm': map_layernorm},
                 matchers={F.layer_norm: _m_layer_norm, torch.layer_norm: _m_layer_norm})

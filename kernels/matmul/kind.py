@@ -143,7 +143,7 @@ KIND = make_kind('matmul', 'matmul', matmul, ('act', 'weight', 'bias'), {'activa
                  ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::addbmm', 'aten::matmul', 'aten::linear',
                   'aten::_addmm_activation', 'aten::mv', 'aten::addmv', 'aten::dot', 'aten::vdot', 'aten::einsum', 'aten::tensordot',
                   'aten::_scaled_mm', 'aten::_int_mm'), outputs, example,
-                 wrapper_ops=('linear', 'matmul'), extract_ops={'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm,
+                 profile_classes=('matmul',), wrapper_ops=('linear', 'matmul'), extract_ops={'addmm': map_addmm, 'linear': map_linear, 'mm': map_mm, 'bmm': map_mm, 'matmul': map_mm,
                               'baddbmm': map_baddbmm},
                  matchers={F.linear: _m_linear, torch.addmm: _m_addmm, torch.matmul: _m_matmul, torch.mm: _m_matmul,
                            torch.bmm: _m_matmul, torch.Tensor.__matmul__: _m_matmul, torch.Tensor.matmul: _m_matmul})

@@ -48,6 +48,6 @@ def _matcher(op):
 
 
 KIND = row_kind('reduce', 'reduction', reduce, ('x',), ('act',), {'op': 'sum'}, 1, ('aten::sum', 'aten::mean', 'aten::nansum'),
-                outputs=_outputs, tiny_cases=tiny_cases, sizes=sizes, extract_ops={'sum': map_reduce, 'mean': map_reduce},
+                outputs=_outputs, tiny_cases=tiny_cases, sizes=sizes, profile_classes=('reduction',), extract_ops={'sum': map_reduce, 'mean': map_reduce},
                 matchers={torch.sum: _matcher('sum'), torch.Tensor.sum: _matcher('sum'), torch.mean: _matcher('mean'),
                           torch.Tensor.mean: _matcher('mean')})

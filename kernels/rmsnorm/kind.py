@@ -86,5 +86,5 @@ def plug(model, patcher):
 KIND = row_kind('rmsnorm', 'rmsnorm', rmsnorm, ('x', 'vec'), ('act', 'norm_weight'), {'eps': 1e-6}, 5,
                 ('aten::rms_norm', 'aten::_fused_rms_norm', 'aten::mean', 'aten::norm', 'aten::linalg_vector_norm',
                  'aten::native_layer_norm', 'aten::layer_norm', 'aten::var_mean', 'aten::var', 'aten::std', 'aten::std_mean'),
-                scope=(is_rmsnorm_cls, 'rmsnorm'), extract_group=extract_group,
+                profile_classes=('rmsnorm',), scope=(is_rmsnorm_cls, 'rmsnorm'), extract_group=extract_group,
                 matchers={F.rms_norm: _m_rms_norm} if hasattr(F, 'rms_norm') else {}, plug=plug)

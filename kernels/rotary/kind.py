@@ -115,4 +115,4 @@ def patch_functions(model, patcher) -> list[tuple]:
 
 KIND = make_kind('rotary', 'rotary', rotary, ('act', 'cos', 'sin'), {}, per_elem(3), test_cases,
                  ('aten::mul', 'aten::add', 'aten::cat', 'aten::neg'), same_as_x(), example,
-                 scope=(is_rotary_cls, 'rotary'), extract_group=extract_group, patch_functions=patch_functions)
+                 profile_classes=('rotary',), scope=(is_rotary_cls, 'rotary'), extract_group=extract_group, patch_functions=patch_functions)

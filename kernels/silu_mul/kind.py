@@ -17,6 +17,23 @@ from autokernel.ops import row_kind
 def silu_mul(gate, up): return F.silu(gate) * up
 
 
+_MLP = r'MLP|FeedForward|FFN|Mlp'
+
+
+def pattern(op, scope):
+    "`silu_mul` for a SiLU in an MLP; `silu_mul?` for a product in an MLP, until `settle` knows whether a SiLU runs there."
+    if re.match(r'aten::silu', op) and any(re.search(_MLP, s) for s in scope): return 'silu_mul'
+    if re.match(r'aten::mul_?$', op) and re.search(_MLP, scope[-1] if scope else ''): return 'silu_mul?'
+    return None
+
+
+def settle(ops):
+    "A product in a gated MLP is `silu_mul` only if a SiLU runs in the same MLP."
+    silu_scopes = {tuple(o['scope'][:-1]) for o in ops if o['pattern'] == 'silu_mul'}
+    for o in ops:
+        if o['pattern'] == 'silu_mul?': o['pattern'] = 'silu_mul' if tuple(o['scope']) in silu_scopes else None
+
+
 def pair_silu_mul(silu, recs):
     "The `mul` record consuming `silu`'s output, from `recs`: same shapes, in `silu`'s module or a parent of it."
     from autokernel import extract as X
@@ -68,4 +85,4 @@ def plug(model, patcher):
 
 
 KIND = row_kind('silu_mul', 'elementwise', silu_mul, ('x', 'x'), ('act', 'act'), {}, 5, ('aten::silu', 'aten::sigmoid', 'aten::mul'),
-                pair_ops=('silu', 'silu_'), extract_pairs=extract_pairs, plug=plug)
+                pattern=pattern, settle=settle, pair_ops=('silu', 'silu_'), extract_pairs=extract_pairs, plug=plug)

@@ -38,5 +38,5 @@ def _m_softmax(args, kwargs):
 
 
 KIND = row_kind('softmax', 'softmax', softmax, ('x',), ('scores',), {}, 5, SOFTMAX_ATEN,
-                wrapper_ops=('softmax',), extract_ops={'_softmax': map_softmax, 'softmax': map_softmax},
+                profile_classes=('softmax',), wrapper_ops=('softmax',), extract_ops={'_softmax': map_softmax, 'softmax': map_softmax},
                 matchers={F.softmax: _m_softmax, torch.softmax: _m_softmax, torch.Tensor.softmax: _m_softmax})
