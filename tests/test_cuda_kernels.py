@@ -113,3 +113,44 @@ def test_kernel_fn_needs_no_gpu_to_import():
     for kind in KINDS:
         mod = load(kind)
         assert getattr(mod, '_MODULE', None) is None and not getattr(mod, '_MODULES', None)
+
+
+def test_matmul_mma_space_is_valid_everywhere():
+    "Every tile the tensor-core path may get: whole k16 steps, warp tiles of whole mma tiles, <= 32 warps, two stages in 48 KiB."
+    import itertools
+    space = load('matmul').SPACE
+    assert set(space['ALGO']) == {'simt', 'mma'}
+    for bm, bn, bk, wm, wn in itertools.product(*(space[k] for k in ('BM', 'BN', 'BK', 'WM', 'WN'))):
+        mbk, mwm, mwn = max(bk, 16), min(wm, bm), min(wn, bn)
+        assert mbk % 16 == 0 and mwm % 16 == 0 and mwn % 16 == 0 and bm % mwm == 0 and bn % mwn == 0
+        assert 1 <= (bm // mwm) * (bn // mwn) <= 32
+        assert 2 * (bm + bn) * (mbk + 8) * 2 <= 48 * 1024
+
+
+def _mma_cases(dt):
+    "Odd shapes for the tensor-core path in dtype `dt`: (label, a, b, bias, activation), fresh random data on the GPU."
+    import torch
+    g = torch.Generator(device='cuda').manual_seed(0)
+    r = lambda *s: torch.randn(*s, device='cuda', generator=g).to(dt)      # layouts are made after the cast
+    return [('K % 8 != 0: element copies', r(37, 100), r(100, 29), r(29), 'gelu_tanh'),
+            ('w.t(), aligned: cp.async both', r(129, 264), r(200, 264).t(), r(200), None),
+            ('K tail inside a chunk', r(77, 104)[:, :100], r(51, 104)[:, :100].t(), None, 'relu'),
+            ('bmm, row-major b', r(3, 45, 72), r(3, 72, 130), None, 'silu'),
+            ('broadcast weight', r(2, 5, 33, 48), r(48, 65), r(65), 'gelu'),
+            ('one row, long K', r(1, 3000), r(70, 3000).t(), r(70), None),
+            ('large', r(1000, 1024), r(3000, 1024).t(), r(3000), 'gelu_tanh')]
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('tiles', [dict(), dict(BM=128, BN=128, BK=32, WM=64, WN=64), dict(BM=32, BN=128, BK=8, WM=64, WN=32)])
+def test_gpu_matmul_mma_odd_shapes(tiles):
+    "The tensor-core matmul (ALGO='mma') against float64 at odd shapes and layouts, bf16 and fp16 (fp32: the SIMT kernel)."
+    import torch
+    mod = load('matmul')
+    mod.PARAMS = {**mod.PARAMS, **tiles, 'ALGO': 'mma'}
+    for dtype in ('bfloat16', 'float16', 'float32'):
+        for label, a, b, bias, act in _mma_cases(getattr(torch, dtype)):
+            out = mod.kernel_fn(a, b, bias, activation=act)
+            ref = ops.reference64('matmul', (a, b, bias), {'activation': act}, device='cuda')
+            res = ops.compare(out, ref, dtype)
+            assert res['ok'] and out.dtype == a.dtype and out.shape == ref.shape, (label, dtype, tiles, res)
