@@ -154,3 +154,39 @@ def test_gpu_matmul_mma_odd_shapes(tiles):
             ref = ops.reference64('matmul', (a, b, bias), {'activation': act}, device='cuda')
             res = ops.compare(out, ref, dtype)
             assert res['ok'] and out.dtype == a.dtype and out.shape == ref.shape, (label, dtype, tiles, res)
+
+
+def _attention_mma_cases(dt):
+    "Attention shapes for the tensor-core path: (label, q, k, v, bias, kwargs), fresh random data on the GPU."
+    import torch
+    g = torch.Generator(device='cuda').manual_seed(1)
+    r = lambda *s: torch.randn(*s, device='cuda', generator=g).to(dt)
+    bshd = lambda B, H, S, D: r(B, S, H, D).transpose(1, 2)             # HF's projections seen as [B, H, S, D]
+    pad = torch.ones(2, 1, 1, 77, dtype=torch.bool, device='cuda')
+    pad[1, ..., 50:] = False
+    causal = dict(causal=True, scale=None, window=None)
+    return [('causal GQA D=64, S not a tile multiple', r(2, 4, 100, 64), r(2, 2, 100, 64), r(2, 2, 100, 64), None, causal),
+            ('cross, D=128, scale 0.2', r(1, 2, 37, 128), r(1, 2, 300, 128), r(1, 2, 300, 128), None,
+             dict(causal=False, scale=0.2, window=None)),
+            ('D=80 padded, relative bias', r(1, 3, 70, 80), r(1, 3, 70, 80), r(1, 3, 70, 80), r(1, 3, 70, 70),
+             dict(causal=False, scale=1.0, window=None)),
+            ('padding mask, HF layout', bshd(2, 2, 77, 64), bshd(2, 2, 77, 64), bshd(2, 2, 77, 64), pad,
+             dict(causal=False, scale=None, window=None)),
+            ('sliding window 40, GQA, D=128', r(1, 4, 333, 128), r(1, 1, 333, 128), r(1, 1, 333, 128), None,
+             dict(causal=True, scale=None, window=40)),
+            ('D=256: the SIMT kernel', r(1, 2, 40, 256), r(1, 2, 40, 256), r(1, 2, 40, 256), None, causal)]
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('warps', [1, 4, 8])
+def test_gpu_attention_mma(warps):
+    "The tensor-core attention (ALGO='mma') against float64: GQA, cross, bias, padding mask, window, head dims 64-128."
+    import torch
+    mod = load('attention')
+    mod.PARAMS = {**mod.PARAMS, 'ALGO': 'mma', 'WARPS': warps}
+    for dtype in ('bfloat16', 'float16', 'float32'):
+        for label, q, k, v, bias, kw in _attention_mma_cases(getattr(torch, dtype)):
+            out = mod.kernel_fn(q, k, v, bias, **kw)
+            ref = ops.reference64('attention', (q, k, v, bias), kw, device='cuda')
+            res = ops.compare(out, ref, dtype)
+            assert res['ok'] and out.dtype == q.dtype and out.shape == ref.shape, (label, dtype, warps, res)

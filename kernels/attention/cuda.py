@@ -31,12 +31,24 @@ shuffle. With a causal mask, key tiles past the block's last query are skipped a
 The head dimension may be anything up to 256 (each lane holds up to 8 output dimensions per query).
 `QPW` sizes register arrays, so it is a compile-time constant (`-DAK_QPW=...`, part of the build's hash): each
 value is its own build; `WARPS` is a launch argument.
-This is a readable SIMT baseline (no tensor cores): the obvious next steps are mma/wgmma tiles and bf16 staging.
+
+Two algorithms, picked by `ALGO` (a run-time argument; one build holds both):
+- `'simt'`: the kernel above, every dtype and head dims up to 256.
+- `'mma'`: tensor cores (`mma.sync.m16n8k16`, inline PTX) for bfloat16 / float16 and head dims up to 128 (padded with
+  zeros to 64 or 128), FlashAttention-2's layout: each warp owns 16 queries; a block of `WARPS` warps stages its
+  `16 * WARPS` queries and, tile after tile, 32 keys and values in shared memory (16-bit, rows padded by 16 bytes).
+  `S = Q K^T` is `D / 16` mma k-steps per 16x8 score tile, the A fragment (queries) and B fragment (keys, stored
+  `[key][d]`, which is the `.col` operand) read with `ldmatrix.x4`. The scale, the bias, the causal / window / length
+  masks and the online softmax work on the score fragment in registers (a row lives in the 4 lanes of a quad: its
+  maximum is two xor-shuffles). The probabilities then become the A fragment of `P V` without leaving registers (the
+  C fragment of two adjacent 16x8 score tiles is exactly the A fragment of one 16x16 step, packed to 16 bits) and
+  `V` is read with `ldmatrix.x4.trans` (stored `[key][d]`, transposed on the way to the B fragment). Other dtypes,
+  larger heads and float32 use the SIMT kernel.
 """
 
 META = dict(kind='attention', backend='cuda')
-PARAMS = dict(WARPS=4, QPW=2)
-SPACE = dict(WARPS=[1, 2, 4, 8], QPW=[1, 2, 4])
+PARAMS = dict(ALGO='simt', WARPS=4, QPW=2)
+SPACE = dict(ALGO=['simt', 'mma'], WARPS=[1, 2, 4, 8], QPW=[1, 2, 4])
 
 CUDA_SRC = r'''
 #include <cuda_fp16.h>
@@ -198,21 +210,228 @@ cudaError_t launch(const void* q, const void* k, const void* v, const void* bias
   return launch2<T, 8>(q, k, v, bias, o, p, warps, st);
 }
 
+// ---- tensor cores: FlashAttention-2 on mma.sync m16n8k16 (bf16 / fp16, fp32 accumulation), head dims <= 128 ----
+
+constexpr int TKV = 32;                 // keys per tile
+constexpr int TC_NS = TKV / 8;          // 16x8 score tiles per warp and key tile
+
+template <typename T> struct Mma16816;
+template <> struct Mma16816<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);           // .x (the lower 16 bits) = lo
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+template <> struct Mma16816<__half> {
+  static __device__ __forceinline__ void run(float* d, const uint32_t* a, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+
+__device__ __forceinline__ void ldsm_x4(uint32_t* r, const void* p) {
+  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t* r, const void* p) {
+  const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+
+// DP: the head dim padded to 64 or 128 (zeros past D). Shared: Q [16 * warps][DP + 8], K and V [TKV][DP + 8].
+template <typename T, int DP>
+__global__ void attention_mma_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                                     const T* __restrict__ bias, T* __restrict__ o, Shape p) {
+  constexpr int RS = DP + 8;                                     // row pitch (elements): 16-byte aligned, fewer conflicts
+  constexpr int NO = DP / 8;                                     // 16x8 output tiles per warp
+  extern __shared__ __align__(16) unsigned char tc_smem[];
+  T* Qs = reinterpret_cast<T*>(tc_smem);
+  const int nwarps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int bq = 16 * nwarps;
+  T* Ks = Qs + bq * RS;
+  T* Vs = Ks + TKV * RS;
+  const int D = (int)p.D;
+  const int64_t b = blockIdx.z, h = blockIdx.y, hk = h / (p.H / p.Hkv);
+  const int64_t q0 = (int64_t)blockIdx.x * bq;
+  const T* qg = q + b * p.qb + h * p.qh;
+  const T* kg = k + b * p.kb + hk * p.kh;
+  const T* vg = v + b * p.vb + hk * p.vh;
+  const T* bg = bias ? bias + b * p.bb + h * p.bh : nullptr;
+  const T zero = from_float<T>(0.f);
+
+  for (int i = threadIdx.x; i < bq * DP; i += blockDim.x) {      // the block's queries, unscaled (scale on the scores)
+    const int r = i / DP, d = i % DP;
+    Qs[r * RS + d] = (q0 + r < p.S && d < D) ? qg[(q0 + r) * p.qs + d] : zero;
+  }
+
+  // this thread's two rows: qrow[0] = lane / 4, qrow[1] = lane / 4 + 8 of the warp's 16
+  const int64_t qpos[2] = {q0 + warp * 16 + lane / 4, q0 + warp * 16 + lane / 4 + 8};
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  float acc[NO][4];
+  #pragma unroll
+  for (int j = 0; j < NO; ++j)
+    #pragma unroll
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
+
+  const int64_t q_last = min(q0 + bq, p.S) - 1;
+  const int64_t k_end = p.causal ? min(p.Sk, q_last + 1) : p.Sk;
+  const int64_t k_begin = p.window > 0 ? max((int64_t)0, q0 - p.window + 1) / TKV * TKV : 0;
+  constexpr float LOG2E = 1.4426950408889634f;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += TKV) {
+    __syncthreads();                                             // everyone is done with the previous K / V tile
+    for (int i = threadIdx.x; i < TKV * DP; i += blockDim.x) {
+      const int j = i / DP, d = i % DP;
+      const bool in = k0 + j < p.Sk && d < D;
+      Ks[j * RS + d] = in ? kg[(k0 + j) * p.ks + d] : zero;
+      Vs[j * RS + d] = in ? vg[(k0 + j) * p.vs + d] : zero;
+    }
+    __syncthreads();
+
+    float s[TC_NS][4];                                           // scores: tile n, (row lane/4 | +8) x (col 2 (lane%4) | +1)
+    #pragma unroll
+    for (int n = 0; n < TC_NS; ++n)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = 0.f;
+    #pragma unroll
+    for (int kk = 0; kk < DP; kk += 16) {
+      uint32_t a[4];
+      ldsm_x4(a, &Qs[(warp * 16 + lane % 16) * RS + kk + (lane / 16) * 8]);
+      #pragma unroll
+      for (int n = 0; n < TC_NS; n += 2) {                       // two 8-key tiles per ldmatrix.x4
+        uint32_t r[4];
+        ldsm_x4(r, &Ks[(n * 8 + lane % 8 + (lane / 16) * 8) * RS + kk + ((lane / 8) % 2) * 8]);
+        Mma16816<T>::run(s[n], a, r[0], r[1]);
+        Mma16816<T>::run(s[n + 1], a, r[2], r[3]);
+      }
+    }
+
+    float tmax[2] = {-INFINITY, -INFINITY};
+    #pragma unroll
+    for (int n = 0; n < TC_NS; ++n)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int rr = e / 2;
+        const int64_t key = k0 + n * 8 + (lane % 4) * 2 + e % 2, qp = qpos[rr];
+        float x = s[n][e] * p.qscale;
+        if (bg && key < p.Sk && qp < p.S) x += to_float(bg[qp * p.bs + key * p.bk]);
+        if (key >= p.Sk || (p.causal && key > qp) || (p.window > 0 && key <= qp - p.window)) x = -INFINITY;
+        s[n][e] = x;
+        tmax[rr] = fmaxf(tmax[rr], x);
+      }
+    float alpha[2];
+    #pragma unroll
+    for (int rr = 0; rr < 2; ++rr) {                             // a row lives in the 4 lanes of a quad
+      tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 1));
+      tmax[rr] = fmaxf(tmax[rr], __shfl_xor_sync(0xffffffffu, tmax[rr], 2));
+      const float m_new = fmaxf(m[rr], tmax[rr]);
+      alpha[rr] = m_new == -INFINITY ? 1.f : exp2f((m[rr] - m_new) * LOG2E);   // all masked so far: keep zeros
+      m[rr] = m_new;
+      l[rr] *= alpha[rr];
+    }
+    #pragma unroll
+    for (int n = 0; n < TC_NS; ++n)
+      #pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int rr = e / 2;
+        const float pe = m[rr] == -INFINITY ? 0.f : exp2f((s[n][e] - m[rr]) * LOG2E);
+        s[n][e] = pe;
+        l[rr] += pe;                                             // this lane's part of the row sum (quad-summed at the end)
+      }
+    #pragma unroll
+    for (int j = 0; j < NO; ++j) {
+      acc[j][0] *= alpha[0]; acc[j][1] *= alpha[0]; acc[j][2] *= alpha[1]; acc[j][3] *= alpha[1];
+    }
+
+    #pragma unroll
+    for (int kk = 0; kk < TKV / 16; ++kk) {                      // O += P V, 16 keys per step
+      uint32_t a[4];                                             // the score tiles 2kk, 2kk+1 are P's A fragment
+      a[0] = Mma16816<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+      a[1] = Mma16816<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+      a[2] = Mma16816<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      a[3] = Mma16816<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      #pragma unroll
+      for (int j = 0; j < NO; j += 2) {                          // V [key][d] -> B fragments of d tiles j, j+1
+        uint32_t r[4];
+        ldsm_x4_trans(r, &Vs[(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * RS + j * 8 + (lane / 16) * 8]);
+        Mma16816<T>::run(acc[j], a, r[0], r[1]);
+        Mma16816<T>::run(acc[j + 1], a, r[2], r[3]);
+      }
+    }
+  }
+
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 1);
+    l[rr] += __shfl_xor_sync(0xffffffffu, l[rr], 2);
+  }
+  #pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    if (qpos[rr] >= p.S) continue;
+    const float inv = l[rr] > 0.f ? 1.f / l[rr] : 0.f;           // a row with no visible key: zeros
+    T* orow = o + ((b * p.H + h) * p.S + qpos[rr]) * p.D;
+    #pragma unroll
+    for (int j = 0; j < NO; ++j)
+      #pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int d = j * 8 + (lane % 4) * 2 + e;
+        if (d < D) orow[d] = from_float<T>(acc[j][rr * 2 + e] * inv);
+      }
+  }
+}
+
+template <typename T, int DP>
+cudaError_t launch_mma2(const void* q, const void* k, const void* v, const void* bias, void* o, const Shape& p, int warps,
+                        cudaStream_t st) {
+  const int bq = 16 * warps;
+  const size_t smem = sizeof(T) * (size_t)(bq + 2 * TKV) * (DP + 8);
+  auto kern = attention_mma_kernel<T, DP>;
+  if (smem > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+  }
+  const dim3 grid((unsigned)((p.S + bq - 1) / bq), (unsigned)p.H, (unsigned)p.B);
+  kern<<<grid, warps * 32, smem, st>>>((const T*)q, (const T*)k, (const T*)v, (const T*)bias, (T*)o, p);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_mma(const void* q, const void* k, const void* v, const void* bias, void* o, const Shape& p, int warps,
+                       cudaStream_t st) {
+  if (p.D <= 64) return launch_mma2<T, 64>(q, k, v, bias, o, p, warps, st);
+  return launch_mma2<T, 128>(q, k, v, bias, o, p, warps, st);
+}
+
 }  // namespace
 
 // dtype: 0 float32, 1 float16, 2 bfloat16. q [B, H, S, D], k/v [B, Hkv, Sk, D], each with strides
 // (batch, head, token, 1) given in `st` = {qb, qh, qs, kb, kh, ks, vb, vh, vs, bb, bh, bs, bk}; o contiguous [B, H, S, D].
 // bias: null or q's dtype, addressed [B, H, S, Sk] through its 4 strides; window: 0 or the sliding window (with causal).
-// H must be a multiple of Hkv, D <= 256.
+// H must be a multiple of Hkv, D <= 256. algo: 0 SIMT, 1 tensor cores (float16 / bfloat16 with D <= 128; else SIMT).
 extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
                                            int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
                                            const int64_t* st, const void* bias, float scale, int causal,
-                                           int64_t window, int warps, cudaStream_t stream) {
+                                           int64_t window, int warps, int algo, cudaStream_t stream) {
   if (B * H * S * D == 0) return cudaSuccess;
   if (D > 256 || Hkv <= 0 || H % Hkv != 0 || Sk <= 0) return cudaErrorInvalidValue;
   warps = warps < 1 ? 1 : (warps > 32 ? 32 : warps);
   const Shape p{B, H, Hkv, S, Sk, D, st[0], st[1], st[2], st[3], st[4], st[5], st[6], st[7], st[8],
                 scale, causal != 0, window, st[9], st[10], st[11], st[12]};
+  if (algo == 1 && D <= 128 && dtype == 1) return launch_mma<__half>(q, k, v, bias, o, p, warps, stream);
+  if (algo == 1 && D <= 128 && dtype == 2) return launch_mma<__nv_bfloat16>(q, k, v, bias, o, p, warps, stream);
   switch (dtype) {
     case 0: return launch<float>(q, k, v, bias, o, p, warps, stream);
     case 1: return launch<__half>(q, k, v, bias, o, p, warps, stream);
@@ -231,7 +450,7 @@ CPP_SRC = r'''
 extern "C" cudaError_t ak_attention_launch(int dtype, const void* q, const void* k, const void* v, void* o,
                                            int64_t B, int64_t H, int64_t Hkv, int64_t S, int64_t Sk, int64_t D,
                                            const int64_t* st, const void* bias, float scale, int causal,
-                                           int64_t window, int warps, cudaStream_t stream);
+                                           int64_t window, int warps, int algo, cudaStream_t stream);
 
 static int dtype_code(const torch::Tensor& t) {
   switch (t.scalar_type()) {
@@ -243,7 +462,7 @@ static int dtype_code(const torch::Tensor& t) {
 }
 
 torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, c10::optional<torch::Tensor> bias,
-                            bool causal, c10::optional<double> scale, int64_t window, int64_t warps) {
+                            bool causal, c10::optional<double> scale, int64_t window, int64_t warps, int64_t algo) {
   TORCH_CHECK(q.is_cuda() && k.device() == q.device() && v.device() == q.device(),
               "attention: q, k, v must be on one CUDA device");
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention: q, k, v must be [B, H, S, D]");
@@ -274,7 +493,7 @@ torch::Tensor attention_fwd(torch::Tensor q, torch::Tensor k, torch::Tensor v, c
   const float sc = scale.has_value() ? (float)*scale : (float)(1.0 / std::sqrt((double)D));
   auto err = ak_attention_launch(dtype_code(q), qc.data_ptr(), kc.data_ptr(), vc.data_ptr(), o.data_ptr(), B, H, Hkv,
                                  S, Sk, D, st, bc.defined() ? bc.data_ptr() : nullptr, sc, causal, window, (int)warps,
-                                 at::cuda::getCurrentCUDAStream());
+                                 (int)algo, at::cuda::getCurrentCUDAStream());
   TORCH_CHECK(err == cudaSuccess, "attention kernel failed: ", cudaGetErrorString(err));
   return o;
 }
@@ -292,5 +511,8 @@ def _module():
     return _MODULES[flags]
 
 
+ALGOS = {'simt': 0, 'mma': 1}
+
+
 def kernel_fn(q, k, v, bias=None, *, causal=False, scale=None, window=None):
-    return _module().attention_fwd(q, k, v, bias, causal, scale, window or 0, PARAMS['WARPS'])
+    return _module().attention_fwd(q, k, v, bias, causal, scale, window or 0, PARAMS['WARPS'], ALGOS[PARAMS['ALGO']])
