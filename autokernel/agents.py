@@ -19,9 +19,9 @@ from .core import AutokernelError, setting, append_jsonl
 
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'parse', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
-           'radius_from_roofline', 'autotune_seeds', 'surrogate', 'predict', 'search_propose', 'llm_settings',
-           'llm_client', 'build_messages', 'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose',
-           'make_proposer']
+           'failure_kind', 'failure_model', 'pass_odds', 'radius_from_roofline', 'autotune_seeds', 'surrogate',
+           'predict', 'search_propose', 'llm_settings', 'llm_client', 'build_messages', 'MalformedAnswer',
+           'extract_code', 'llm_cost', 'llm_propose', 'make_proposer']
 
 # %% ../nbs/05a_agents.ipynb #1051fe10
 _AST_LOCK = threading.Lock()   # CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch")
@@ -93,15 +93,49 @@ def _distance(a: dict, b: dict, space: dict) -> float:
         except ValueError: d += len(vals)
     return d
 
-# %% ../nbs/05a_agents.ipynb #9568a4a8
-def _bad_values(fam: list[dict]) -> set:
-    "Knob values that failed at least twice and never passed (a screened candidate passed its smoke check): the search avoids them (mostly)."
-    seen = {}
+# %% ../nbs/05a_agents.ipynb #c91bb6e8
+_TIMEOUT = re.compile(r'timeout|timed out|no result after|a hang', re.I)
+
+def failure_kind(h: dict) -> str | None:
+    """What a history row says went wrong with its point: None when it ran (passed, or was timed: a screen is a timing),
+    else `timeout`, `compile` (a compile error), `wrong` (a wrong result) or `fail` (any other failure, rejection or error)."""
+    if h.get('verdict') in ('pass', None): return None
+    why = str(h.get('reason') or '').lower()
+    if _TIMEOUT.search(why): return 'timeout'
+    if 'compil' in why: return 'compile'
+    return 'wrong' if 'wrong' in why or 'mismatch' in why else 'fail'
+
+# %% ../nbs/05a_agents.ipynb #0eab1807
+def _structural(vals: list) -> bool:
+    nums = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals)
+    return not nums or set(vals) <= {0, 1}
+
+# %% ../nbs/05a_agents.ipynb #654c4f24
+def _keys(p: dict, space: dict) -> list: return [(k, json.dumps(v)) for k, v in p.items() if k in space]
+
+def failure_model(fam: list[dict], space: dict) -> dict:
+    "The failures of one family as evidence: `{'blame': {(k, v): b}, 'passed': {(k, v): n}, 'timeouts': [params]}`."
+    passed = {}
     for h in fam:
-        for kv in (h.get('params') or {}).items():
-            try: ok, n = seen.get(kv, (0, 0)); seen[kv] = (ok + bool(h.get('ok') or h.get('verdict') == 'pass'), n + 1)
-            except TypeError: pass                                  # unhashable value
-    return {kv for kv, (ok, n) in seen.items() if ok == 0 and n >= 2}
+        if h.get('verdict') == 'pass':
+            for kv in _keys(h['params'], space): passed[kv] = passed.get(kv, 0) + 1
+    blame, timeouts = {}, []
+    for h in fam:
+        kind = failure_kind(h)
+        if kind is None: continue
+        if kind == 'timeout': timeouts.append(h['params']); continue
+        w = {kv: (2.0 if kind in ('compile', 'wrong') and _structural(space[kv[0]]) else 1.0) / (1 + passed.get(kv, 0))
+             for kv in _keys(h['params'], space)}
+        for kv, x in w.items(): blame[kv] = blame.get(kv, 0.0) + x / (sum(w.values()) or 1.0)
+    return {'blame': blame, 'passed': passed, 'timeouts': timeouts}
+
+# %% ../nbs/05a_agents.ipynb #557bc537
+def pass_odds(fm: dict, p: dict, space: dict) -> float:
+    "The odds that point `p` runs, from the failure model `fm` of its family."
+    b = sum(fm['blame'].get(kv, 0.0) / (1 + fm['passed'].get(kv, 0)) for kv in _keys(p, space))
+    odds = 0.1 ** b
+    for t in fm['timeouts']: odds *= 1 - 0.5 ** _distance(p, t, space)
+    return odds
 
 # %% ../nbs/05a_agents.ipynb #e341ffd2
 def radius_from_roofline(roofline_pct, comparable) -> tuple[int, float]:
@@ -143,7 +177,7 @@ def surrogate(fam: list[dict], space: dict) -> dict:
     mean = sum(y for _, y in pts) / len(pts)
     eff, cnt = {}, {}
     for k in space:
-        for v in {json.dumps(p.get(k)) for p, _ in pts}:
+        for v in sorted({json.dumps(p.get(k)) for p, _ in pts}):
             ys = [y - mean for p, y in pts if json.dumps(p.get(k)) == v]
             eff[(k, v)], cnt[(k, v)] = sum(ys) / (len(ys) + 1), len(ys)     # shrunk towards 0 when seen once
     return {'mean': mean, 'effect': eff, 'count': cnt, 'n': len(pts)}
@@ -156,8 +190,8 @@ def predict(model: dict, p: dict, explore: float = 0.05) -> float:
 
 # %% ../nbs/05a_agents.ipynb #16bd4dce
 def search_propose(ctx: dict) -> dict | None:
-    """One candidate from the search (seeds, then a surrogate's pick among evolutionary draws), or None when the space is
-    exhausted (or the kernel is not tunable).
+    """One candidate from the search (seeds, then a surrogate's pick among evolutionary draws, failures counted as evidence),
+    or None when the space is exhausted (or the kernel is not tunable).
     `ctx`: name, source (incumbent kernel.py), bench (incumbent bench JSON), history (rows with params, body, hash, ok, kernel_ms)."""
     src = ctx['source']
     params, space = read_dict(src, 'PARAMS'), read_dict(src, 'SPACE')
@@ -188,32 +222,34 @@ def search_propose(ctx: dict) -> dict | None:
             child[k] = _neighbour(space[k], child.get(k), rng, far=r >= 3)
         return child, how
 
-    bad = _bad_values(fam)
-    fresh = lambda p: source_hash(cand_of(p)) not in tried and not any((k, v) in bad for k, v in p.items())
+    fm = failure_model(fam, space)
+    odds = lambda p: pass_odds(fm, {**params, **p}, space)
+    cost = lambda p: -math.log(max(odds(p), 1e-300))          # the price of a likely failure, in log time
     if len(fam) <= setting('search_seeds', 8):                # seeds first, while the family is young
         for p, why in autotune_seeds(space, params):
-            if fresh(p): return _candidate(cand_of(p), p, f'seed: {why}', best, params)
+            if source_hash(cand_of(p)) not in tried and odds(p) >= 0.3: return _candidate(cand_of(p), p, f'seed: {why}', best, params)
     model, pool, seen = surrogate(fam, space), [], set()
-    for _ in range(300):                                      # a pool of fresh points; the surrogate picks one
+    for _ in range(300):                                      # a pool of fresh points, each drawn with its odds of running
         p, how = draw()
-        if any((k, v) in bad for k, v in p.items()) and rng.random() < 0.9: continue
+        if rng.random() > odds(p): continue
         cand = cand_of(p)
         h = source_hash(cand)
         if h in tried or h in seen: continue
         seen.add(h); pool.append((p, how, cand))
-        if len(pool) >= (24 if model['n'] >= 3 else 1): break
-    if pool:
-        if model['n'] < 3: return _candidate(pool[0][2], pool[0][0], pool[0][1], best, params)
-        p, how, cand = min(pool, key=lambda t: predict(model, {**params, **t[0]}, explore))
-        return _candidate(cand, p, f"surrogate, {how}, predicted {math.exp(predict(model, {**params, **p}, 0)):.4g} ms", best, params)
-    untried = []
+        if len(pool) >= (24 if model['n'] >= 3 else 4): break
+    if pool:                                                  # the surrogate picks one: predicted time, bonus, failure price
+        if model['n'] < 3: p, how, cand = min(pool, key=lambda t: cost(t[0]))
+        else: p, how, cand = min(pool, key=lambda t: predict(model, {**params, **t[0]}, explore) + cost(t[0]))
+        pred = f", predicted {math.exp(predict(model, {**params, **p}, 0)):.4g} ms" if model['n'] >= 3 else ''
+        return _candidate(cand, p, f"surrogate, {how}{pred}" if pred else how, best, params)
+    untried = []                                              # the space is nearly used up: likely runners first, then the nearest
     for combo in itertools.product(*space.values()):
         p = dict(zip(space, combo))
         cand = cand_of(p)
-        if source_hash(cand) not in tried: untried.append((_distance(p, best, space), combo, p, cand))
+        if source_hash(cand) not in tried: untried.append((round(cost(p), 1), _distance(p, best, space), combo, p, cand))
         if len(untried) > 5000: break
     if not untried: return None
-    _, _, p, cand = min(untried, key=lambda t: t[:2])
+    *_, p, cand = min(untried, key=lambda t: t[:3])
     return _candidate(cand, p, 'nearest untried', best, params)
 
 # %% ../nbs/05a_agents.ipynb #be7d6879

@@ -379,3 +379,54 @@ def test_plug_check_relearns_the_attention_of_hf_llama(tmp_path):
     assert dict(p.calls) == {'01_attention': 2}
     err = lambda a: ((a.double() - ref).norm() / ref.norm()).item()
     assert err(got) <= max(2 * err(want), ops.tolerance('float32')['rel']), (err(got), err(want))
+
+
+TOY = '''"""A toy kernel: only its PARAMS/SPACE lines matter to the search."""
+META = dict(kind='softmax', backend='triton')
+PARAMS = dict(BLOCK_N=1024, ROWS_PER_PROG=1, num_warps=4, ALGO='one_pass')
+SPACE = dict(BLOCK_N=[128, 256, 512, 1024, 2048], ROWS_PER_PROG=[1, 2, 4, 8], num_warps=[1, 2, 4, 8], ALGO=['one_pass', 'two_pass', 'split'])
+
+def kernel_fn(x):
+    return x
+'''
+
+
+def scripted_bench(p):
+    "A history row's bench fields for point `p`: two_pass is always wrong, split never compiles, one corner hangs, one point is fastest."
+    if p['ALGO'] == 'two_pass': return dict(verdict='fail', ok=False, reason='smoke: wrong result on case 0: max error 0.3')
+    if p['ALGO'] == 'split': return dict(verdict='error', ok=False, reason='import: compile error: CompilationError at 12:4')
+    if p['BLOCK_N'] == 2048 and p['num_warps'] == 1:
+        return dict(verdict='error', ok=False, reason='no result after 60 s during smoke: killed (a hang?)')
+    steps = (abs([128, 256, 512, 1024, 2048].index(p['BLOCK_N']) - 1) * 0.3 + abs([1, 2, 4, 8].index(p['ROWS_PER_PROG']) - 2) * 0.4
+             + abs([1, 2, 4, 8].index(p['num_warps']) - 1) * 0.2)
+    judged = 'screen' if steps > 1.0 else 'full'            # the slow ones stop at the screen: a timing, not a full judgement
+    return dict(verdict='pass', ok=True, kernel_ms=1.0 + steps, judged=judged, reason=None)
+
+
+def search_trace(name, n=30):
+    "`n` proposals of the built-in search on TOY against `scripted_bench`, as the loop's history rows."
+    from autokernel.agents import body_hash, search_propose
+    p0 = read_dict(TOY, 'PARAMS')
+    hist = [dict(params=p0, hash=source_hash(TOY), body=body_hash(TOY), **scripted_bench(p0))]
+    for _ in range(n):
+        c = search_propose({'name': name, 'source': TOY, 'history': hist, 'bench': {'comparable': True, 'timing': {'roofline_pct': 30.0}}})
+        if c is None: break
+        hist.append(dict(params=c['params'], hash=source_hash(c['source']), body=body_hash(c['source']), idea=c['idea'], **scripted_bench(c['params'])))
+    return hist[1:]
+
+
+def test_search_counts_failures_as_evidence():
+    """Failed points are evidence: an always-wrong ALGO and a never-compiling one are proposed once each (their seeds), not again,
+    and the fastest point (1.0 ms, unique among 240) is found quickly. Before failures were counted, the same trace proposed
+    the failing values ~12 times each in 40 proposals and needed 26 proposals on average (39 at worst) to reach 1.0 ms."""
+    firsts = []
+    for name in ('k0', 'k1', 'k2', 'k3', 'k4', 'k5'):
+        trace = search_trace(name)
+        for algo in ('two_pass', 'split'):
+            assert sum(h['params']['ALGO'] == algo for h in trace) <= 2, (name, algo)
+        assert sum('hang' in str(h['reason']) for h in trace) <= 1, name       # the neighbours of a hang are avoided
+        assert len({json.dumps(h['params'], sort_keys=True) for h in trace}) == len(trace)
+        firsts.append(next((i for i, h in enumerate(trace, 1) if h.get('kernel_ms') == 1.0), None))
+    assert all(f is not None and f <= 20 for f in firsts), firsts
+    assert sum(firsts) / len(firsts) <= 16, firsts
+    assert search_trace('k0', 5) == search_trace('k0')[:5]                   # deterministic: a resumed run proposes the same
