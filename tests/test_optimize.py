@@ -430,3 +430,19 @@ def test_search_counts_failures_as_evidence():
     assert all(f is not None and f <= 20 for f in firsts), firsts
     assert sum(firsts) / len(firsts) <= 16, firsts
     assert search_trace('k0', 5) == search_trace('k0')[:5]                   # deterministic: a resumed run proposes the same
+
+
+def test_scheduler_headroom_is_the_benchs_roofline(tmp_path):
+    "The scheduler's gain estimate reads the headroom the bench measured: state.json carries each incumbent's roofline_pct."
+    from autokernel.schedule import expected_gain, headroom
+    run = tmp_path / 'run'
+    optimize(run, kernels=two_kernels(tmp_path / 'src'), max_experiments=4, budget='1h', device='cpu',
+             bench_fn=fake_bench, progress=False, say=lambda s: None)
+    state, rows = core.load_json(run / 'state.json', 'autokernel.schedule'), rows_of(run)
+    ents = list(state['kernels'].values())
+    for name, e in state['kernels'].items():
+        best = read_best(run, name)
+        roof = core.load_json(run / name / 'candidates' / best / 'bench.json')['timing']['roofline_pct']
+        assert e['roofline_pct'] == roof == rows[-1 - [r['kernel'] for r in rows[::-1]].index(name)]['best']['roofline_pct']
+        assert abs(headroom(e) - (1 - roof / 100)) < 1e-12
+        assert expected_gain(dict(e, roofline_pct=99.9), ents) < expected_gain(e, ents)   # less headroom, less to expect

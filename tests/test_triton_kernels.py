@@ -532,3 +532,27 @@ def test_gpu_matmul_structures():
             res = check(mod, 'matmul', case, dtype, 7)
             assert res['ok'], (over, inputs, dtype, res)
         assert seen[-1][0]['TMA'] == bool(over.get('TMA')) and seen[-1][0]['SPLIT_K'] == over.get('SPLIT_K', 1)
+
+
+# --- every structural choice of every kernel (the matmul's have their own tests above) ------------------------------
+
+def structural_knobs(space):
+    "The knobs whose values are not sizes: categorical ones (ALGO) and on/off flags (SKIP_MASKED, PERSISTENT)."
+    def structural(vals):
+        return not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals) or set(vals) <= {0, 1}
+    return [k for k, vals in space.items() if structural(vals)]
+
+
+STRUCTURAL = [(kind, k, v) for kind in sorted(ops.KINDS) if kind != 'matmul'
+              for k in structural_knobs(load(kind).SPACE) for v in load(kind).SPACE[k]]
+
+
+@pytest.mark.parametrize('kind,knob,value', STRUCTURAL, ids=[f'{a}-{b}={c}' for a, b, c in STRUCTURAL])
+def test_every_structural_choice(kind, knob, value):
+    "Each value of each structural knob, forced (with tiny blocks: loops with ragged tails), on every tiny case against float64."
+    mod = load(kind)
+    mod.PARAMS = {**small_params(mod), knob: value}
+    for i, case in enumerate(tiny_cases(kind)):
+        for dtype in ('float32', 'bfloat16'):
+            res = check(mod, kind, case, dtype, 500 + i)
+            assert res['ok'], (kind, knob, value, dtype, case, res)
