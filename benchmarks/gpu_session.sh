@@ -33,7 +33,8 @@ case "${1:-}" in
   check)    setup
             step ipc_check 240 python3 benchmarks/ipc_check.py
             step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
-              tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor" ;;
+              tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
+            step cuda_mma 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu ;;   # the tensor-core paths
   judge)    setup
             step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
             step harness_pace 180 python3 benchmarks/harness_pace.py --n 60 --workers 3
