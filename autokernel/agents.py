@@ -156,9 +156,8 @@ def _nearest(values: list, v):
 def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
     "Starting points in the style of Triton's autotune configs: `[(params, why)]`, the structural alternatives first."
     out = []
-    for k, vals in space.items():                          # structural: every other algorithm / categorical choice
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-            out += [({**params, k: v}, f'structural: {k}={v!r}') for v in vals if v != params.get(k)]
+    for k, vals in space.items():                          # structural: every other algorithm / categorical choice / flag
+        if _structural(vals): out += [({**params, k: v}, f'structural: {k}={v!r}') for v in vals if v != params.get(k)]
     for k in (k for k in _ROW_KNOBS if k in space):         # more rows (heads) per program: fewer, fuller programs
         out += [({**params, k: v}, f'{k}={v}') for v in space[k] if isinstance(v, int) and v > (params.get(k) or 1)][:3]
     blk = next((k for k in _BLOCK_KNOBS if k in space), None)

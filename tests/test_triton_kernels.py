@@ -556,3 +556,17 @@ def test_every_structural_choice(kind, knob, value):
         for dtype in ('float32', 'bfloat16'):
             res = check(mod, kind, case, dtype, 500 + i)
             assert res['ok'], (kind, knob, value, dtype, case, res)
+
+
+@pytest.mark.parametrize('kind', ['gelu', 'silu_mul', 'bias_gelu'])
+def test_persistent_elementwise_loops_over_tiles(kind):
+    "PERSISTENT=1 really launches fewer programs than tiles (3 in the interpreter), each walking several tiles, and stays exact."
+    mod = load(kind)
+    grids, real = [], mod.programs
+    mod.programs = lambda tiles, device, persistent: grids.append((tiles, real(tiles, device, persistent))) or grids[-1][1]
+    for persistent in (0, 1):
+        mod.PARAMS = {**small_params(mod), 'PERSISTENT': persistent}
+        res = check(mod, kind, tiny_cases(kind)[-1], 'float32', 7)
+        assert res['ok'], (kind, persistent, res)
+    (tiles0, progs0), (tiles1, progs1) = grids
+    assert tiles0 == tiles1 == progs0 > 3 and progs1 == (3 if DEVICE == 'cpu' else min(tiles1, progs1))
