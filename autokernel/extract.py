@@ -243,13 +243,15 @@ def _pairs(rest, wall):
 # %% ../nbs/02_extract.ipynb #bb14cd1f
 def fused_candidates(recs, wall=None) -> tuple[list[dict], list[dict]]:
     """`(items, rest)`: the instances of the fused kinds (those whose `kind.py` has a `find`) among `recs`, each claiming its
-    records, and the records left for the single-op kinds. A record claims once: the first fused kind to find it keeps it;
+    records, and the records left for the single-op kinds. A fused kind the runtime cannot plug in (`no_plug`) claims
+    nothing: its ops stay with the single-op kinds that can run in the model (GPT-2's LM head stays a matmul, not an
+    unpluggable linear_cross_entropy that no experiment would be spent on). A record claims once: the first fused kind to find it keeps it;
     an instance without a case (the profile lacks an argument) or not extractable claims nothing. A finder may claim
     part of a record (`{..., 'calls', 'time_ms', 'part_of': record}`: q_proj in a record shared with o_proj); the rest
     of that record's calls and time stays for the single-op kinds."""
     items, claimed, left = [], set(), {}
     for k in KINDS.values():
-        if k.find is None: continue
+        if k.find is None or k.no_plug: continue
         for c, grp in k.find([left.get(id(r), r) for r in recs if id(r) not in claimed]):
             if c is None: continue
             try: items.append(_item(k.name, c, grp, wall=wall))
