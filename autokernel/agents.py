@@ -224,13 +224,15 @@ def search_propose(ctx: dict) -> dict | None:
     fm = failure_model(fam, space)
     odds = lambda p: pass_odds(fm, {**params, **p}, space)
     cost = lambda p: -math.log(max(odds(p), 1e-300))          # the price of a likely failure, in log time
+    own = max(odds({}), 1e-300)
+    rel = lambda p: min(odds(p) / own, 1.0)                  # against the incumbent's own odds (a failing baseline)
     if len(fam) <= setting('search_seeds', 8):                # seeds first, while the family is young
         for p, why in autotune_seeds(space, params):
-            if source_hash(cand_of(p)) not in tried and odds(p) >= 0.3: return _candidate(cand_of(p), p, f'seed: {why}', best, params)
+            if source_hash(cand_of(p)) not in tried and rel(p) >= 0.3: return _candidate(cand_of(p), p, f'seed: {why}', best, params)
     model, pool, seen = surrogate(fam, space), [], set()
     for _ in range(300):                                      # a pool of fresh points, each drawn with its odds of running
         p, how = draw()
-        if rng.random() > odds(p): continue
+        if rng.random() > rel(p): continue
         cand = cand_of(p)
         h = source_hash(cand)
         if h in tried or h in seen: continue
