@@ -570,3 +570,23 @@ def test_persistent_elementwise_loops_over_tiles(kind):
         assert res['ok'], (kind, persistent, res)
     (tiles0, progs0), (tiles1, progs1) = grids
     assert tiles0 == tiles1 == progs0 > 3 and progs1 == (3 if DEVICE == 'cpu' else min(tiles1, progs1))
+
+
+def test_reduce_split_row_splits_each_row():
+    "ALGO='split_row' launches several programs per row (partial sums, then a fixed-order sum), exact for sum and mean."
+    mod = load('reduce')
+
+    class Recorded:
+        def __init__(self, kernel):
+            self.kernel, self.grids = kernel, []
+
+        def __getitem__(self, grid):
+            self.grids.append(grid)
+            return self.kernel[grid]
+    mod.reduce_split_kernel = rec = Recorded(mod.reduce_split_kernel)
+    mod.PARAMS = {**small_params(mod), 'ALGO': 'split_row', 'ROWS_PER_PROG': 1}
+    for i, op in enumerate(('sum', 'mean')):
+        case = ops.make_case('reduce', [(2, 200)], op=op)
+        res = check(mod, 'reduce', case, 'float32', 30 + i)
+        assert res['ok'], (op, res)
+    assert rec.grids and all(g[1] > 1 for g in rec.grids), rec.grids
