@@ -7,6 +7,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.agents._brief_bench': ('agents.html#_brief_bench', 'autokernel/agents.py'),
                                    'autokernel.agents._candidate': ('agents.html#_candidate', 'autokernel/agents.py'),
                                    'autokernel.agents._distance': ('agents.html#_distance', 'autokernel/agents.py'),
+                                   'autokernel.agents._failing_values': ('agents.html#_failing_values', 'autokernel/agents.py'),
                                    'autokernel.agents._failures': ('agents.html#_failures', 'autokernel/agents.py'),
                                    'autokernel.agents._is_local': ('agents.html#_is_local', 'autokernel/agents.py'),
                                    'autokernel.agents._keys': ('agents.html#_keys', 'autokernel/agents.py'),

@@ -342,6 +342,18 @@ def _failures(hist: list[dict], k: int = 5) -> str:
     bad = [h for h in hist if h.get('verdict') not in ('pass', None)][-k:]
     return '\n'.join(f"- {h.get('idea') or '?'}: {h.get('verdict')} ({(h.get('reason') or '')[:300]})" for h in bad) or '(none)'
 
+# %% ../nbs/05a_agents.ipynb #f7132723
+def _failing_values(ctx: dict) -> str:
+    "The incumbent family's knob values that failed (blame >= 1/2) and never passed, as `k=v (blame b)`; '' when none."
+    src = ctx.get('source') or ''
+    space = read_dict(src, 'SPACE')
+    if not space: return ''
+    body = body_hash(src)
+    fam = [h for h in ctx.get('history') or [] if h.get('body') == body and h.get('params') is not None]
+    fm = failure_model(fam, {k: list(v) for k, v in space.items() if isinstance(v, (list, tuple)) and v})
+    bad = sorted((kv for kv, b in fm['blame'].items() if b >= 0.5 and not fm['passed'].get(kv)), key=lambda kv: -fm['blame'][kv])
+    return ', '.join(f"{k}={json.loads(v)!r} (blame {fm['blame'][(k, v)]:.1f})" for k, v in bad)
+
 # %% ../nbs/05a_agents.ipynb #1385aff1
 def build_messages(ctx: dict) -> list[dict]:
     "The chat messages for one proposal."
@@ -351,6 +363,8 @@ def build_messages(ctx: dict) -> list[dict]:
     ideas = '\n'.join(f"- {h.get('idea') or '?'}: {h.get('verdict')}" + (f", {h['reason']}" if h.get('reason') else '')
                       + (f", {h['kernel_ms']:.4g} ms" if h.get('kernel_ms') else '') + (' KEPT' if h.get('kept') else '')
                       for h in hist[-20:]) or '(none yet)'
+    fv = _failing_values(ctx)
+    failing = f'Knob values that failed and never passed (the built-in search avoids them): {fv}\n' if fv else ''
     spec_view = {k: spec.get(k) for k in ('name', 'kind', 'backend', 'case', 'dtypes', 'test_cases') if k in spec}
     user = f"""Kernel {ctx.get('name')} (kind {spec.get('kind')}, backend {backend}).
 
@@ -373,7 +387,7 @@ The fastest candidates so far:
 
 The bench's latest failures on this kernel:
 {_failures(hist)}
-
+{failing}
 The incumbent kernel.py:
 ```python
 {ctx['source']}
