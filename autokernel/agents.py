@@ -100,6 +100,10 @@ def failure_kind(h: dict) -> str | None:
     """What a history row says went wrong with its point: None when it ran (passed, or was timed: a screen is a timing),
     else `timeout`, `compile` (a compile error), `wrong` (a wrong result) or `fail` (any other failure, rejection or error)."""
     if h.get('verdict') in ('pass', None): return None
+    cause = h.get('cause')                      # the bench's own word, in rows logged since it was recorded
+    if cause == 'timeout': return 'timeout'
+    if cause in ('compile_error', 'syntax_error', 'import_error'): return 'compile'
+    if cause == 'wrong': return 'wrong'
     why = str(h.get('reason') or '').lower()
     if _TIMEOUT.search(why): return 'timeout'
     if 'compil' in why: return 'compile'

@@ -195,7 +195,7 @@ def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
                 candidate=Path(cand_dir).name if cand_dir else None, proposer=meta.get('proposer'), backend=backend,
                 idea=meta.get('idea'), params=meta.get('params') if meta.get('params') is not None else read_dict(src, 'PARAMS'),
                 hash=source_hash(src) if src else None, body=body_hash(src) if src else None,
-                verdict=(b or {}).get('verdict'), ok=passed(b), failing=failing_stages(b), decision=dec['decision'], kept=dec['kept'],
+                verdict=(b or {}).get('verdict'), cause=(b or {}).get('cause'), ok=passed(b), failing=failing_stages(b), decision=dec['decision'], kept=dec['kept'],
                 judged=dec.get('judged', 'full' if b else None), reason=dec.get('reason'), gain=dec.get('gain'), noise=dec.get('noise'),
                 kernel_ms=t.get('kernel_ms'), speedup_eager=t.get('speedup_eager'), speedup_compile=t.get('speedup_compile'),
                 roofline_pct=t.get('roofline_pct'), bound=t.get('bound'), comparable=(b or {}).get('comparable'), pipeline=(b or {}).get('pipeline'),

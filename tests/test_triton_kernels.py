@@ -590,3 +590,14 @@ def test_reduce_split_row_splits_each_row():
         res = check(mod, 'reduce', case, 'float32', 30 + i)
         assert res['ok'], (op, res)
     assert rec.grids and all(g[1] > 1 for g in rec.grids), rec.grids
+
+
+@pytest.mark.parametrize('algo', ['per_row', 'split_row'])
+def test_reduce_of_empty_rows_matches_pytorch(algo):
+    "Rows of length 0: the sum is 0 and the mean NaN, as in PyTorch (the kernel used to fail reshaping them)."
+    import torch
+    mod = load('reduce')
+    mod.PARAMS = {**mod.PARAMS, 'ALGO': algo}
+    x = torch.randn(3, 0, device=DEVICE)
+    torch.testing.assert_close(mod.kernel_fn(x, op='sum'), x.double().sum(-1).float())
+    torch.testing.assert_close(mod.kernel_fn(x, op='mean'), x.double().mean(-1).float(), equal_nan=True)

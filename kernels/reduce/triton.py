@@ -82,6 +82,8 @@ def kernel_fn(x, *, op='sum'):
     y = torch.empty(x.shape[:-1], dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
+    if N == 0:                                          # rows of nothing: the sum is 0, the mean 0/0, as in PyTorch
+        return y.fill_(0.0 if op == 'sum' else float('nan'))
     x2 = x.reshape(-1, N)
     R = x2.shape[0]
     p = PARAMS
