@@ -643,7 +643,7 @@ def _parser():
     p = argparse.ArgumentParser(prog='autokernel optimize', description='The autonomous optimize loop.')
     src = p.add_mutually_exclusive_group()
     src.add_argument('--profile', help='a profile JSON (autokernel profile --out)')
-    src.add_argument('--model', '--preset', dest='preset', type=model_arg,
+    src.add_argument('--model', '--preset', dest='preset', metavar='MODEL', type=model_arg,
                      help='profile this model first: a preset, path/file.py:factory or package.module:factory (--preset: the same)')
     p.add_argument('--top', type=positive_int, default=None, help='how many of the top ops to extract (default: settings top_n)')
     p.add_argument('--budget', type=duration_arg, default=None, help='wall-time budget of the run: 30s, 10m, 8h (default: settings budget)')
