@@ -634,7 +634,8 @@ def format_summary(s: dict) -> str:
                      f"{k['experiments']:>6}{k.get('screened', 0):>5}{k['kept']:>5}  {k['status'] or ''}{'' if k['ok'] else ' (fails bench)'}")
     lines.append(f"whole model (Amdahl, kernels that pass, beat eager and plug in, {s['covered_fraction']:.1%} of the time covered): "
                  f"x{s['amdahl_eager']:.3f} vs eager" + ('' if s['comparable'] else '  [CPU timings: not comparable]'))
-    lines.append(f"{s['experiments']} experiments ({s.get('screened', 0)} screened, {s.get('fully_judged', 0)} fully judged) in "
+    judged = s.get('screened', 0) + s.get('fully_judged', 0)        # 0: rows logged before the loop said how it judged them
+    lines.append(f"{s['experiments']} experiments" + (f" ({s.get('screened', 0)} screened, {s.get('fully_judged', 0)} fully judged)" if judged else '') + " in "
                  f"{s['hours'] * 60:.1f} min of wall time" + (f" ({s['experiments_per_hour']:.0f}/hour)" if s['experiments_per_hour'] else ''))
     return '\n'.join(lines)
 
