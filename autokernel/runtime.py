@@ -50,23 +50,27 @@ def _layout(shape, stride) -> str:
         if ignore(stride, ct): return 't'
     return 's' + ','.join(map(str, stride))
 
+# %% ../nbs/06a_runtime.ipynb #413309d0
 def _norm_args(kind, args: dict, shapes) -> tuple:
     k = _ops().KINDS.get(kind)
     args = {**((k.defaults or {}) if k else {}), **(args or {})}
     if k is not None and k.key_args: args = k.key_args(args, shapes)    # attention: `scale=None` is SDPA's 1 / sqrt(D)
     return tuple(sorted((n, round(v, 9) if isinstance(v, float) else v) for n, v in args.items()))
 
+# %% ../nbs/06a_runtime.ipynb #5bb2c017
 def _trim(ts) -> tuple:
     "Trailing absent optional inputs (attention's `bias`) do not change a call: `(q, k, v)` is `(q, k, v, None)`."
     ts = list(ts)
     while ts and ts[-1] is None: ts.pop()
     return tuple(ts)
 
+# %% ../nbs/06a_runtime.ipynb #1ed8adb9
 def call_key(kind, tensors, args) -> tuple:
     "The key of one call: per tensor (shape, dtype, layout) or None, then the normalized scalar arguments."
     ts = _trim(None if t is None else (tuple(t.shape), dtype_name(t.dtype), _layout(t.shape, t.stride())) for t in tensors)
     return ts, _norm_args(kind, args, [t[0] if t else None for t in ts])
 
+# %% ../nbs/06a_runtime.ipynb #626746db
 def case_keys(kind, spec) -> set:
     "The call keys a kernel was verified on: its spec's case and test cases, in each of its dtypes."
     keys = set()
@@ -95,18 +99,22 @@ _OPS = {}
 _TLS = threading.local()
 _TRACE = threading.local()     # on while `kernel_backend` traces a graph for inductor
 
+# %% ../nbs/06a_runtime.ipynb #5b2181d7
 def _tracing() -> bool:
     "Is this call being traced into a compiled graph (by dynamo, or by `kernel_backend`'s ahead-of-time trace)?"
     return torch.compiler.is_compiling() or getattr(_TRACE, 'on', False)
 
+# %% ../nbs/06a_runtime.ipynb #d381f1c6
 def _inside() -> bool: return getattr(_TLS, 'inside', False)
 
+# %% ../nbs/06a_runtime.ipynb #3261f5b8
 @contextmanager
 def _in_kernel():
     prev = _inside(); _TLS.inside = True
     try: yield
     finally: _TLS.inside = prev
 
+# %% ../nbs/06a_runtime.ipynb #c1f9c128
 def _load(entry) -> dict:
     if 'fn' not in entry:
         mod = _ops().load_kernel_module(entry['path'])
@@ -114,35 +122,41 @@ def _load(entry) -> dict:
         entry['fn'] = mod.kernel_fn
     return entry
 
+# %% ../nbs/06a_runtime.ipynb #6f4b4638
 def _args_str(kwargs) -> str:
     "Scalar arguments as `k=repr(v);...`: plain string formatting, which dynamo traces (json.dumps would break the graph)."
     return ';'.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
 
+# %% ../nbs/06a_runtime.ipynb #b5531eb8
 def _args_of(s: str) -> dict:
     return {k: ast.literal_eval(v) for k, v in (item.split('=', 1) for item in s.split(';') if item)}
 
+# %% ../nbs/06a_runtime.ipynb #277ef8c3
 def _as_list(out): return list(out) if isinstance(out, (tuple, list)) else [out]
-
 
 # %% ../nbs/06a_runtime.ipynb #09f83aec
 def _interpreted() -> bool: return os.environ.get('TRITON_INTERPRET') == '1'
 
+# %% ../nbs/06a_runtime.ipynb #98e7d7c7
 def _triton_kernel_types() -> tuple:
     import triton.runtime as tr
     from triton.runtime.interpreter import InterpretedFunction
     return (tr.JITFunction, tr.Autotuner, InterpretedFunction)
 
+# %% ../nbs/06a_runtime.ipynb #b8abae9c
 def _src(k) -> str:
     import inspect
     try: return getattr(k, 'src', None) or inspect.getsource(getattr(k, 'fn', k))
     except (OSError, TypeError): return ''
 
+# %% ../nbs/06a_runtime.ipynb #1d1a198a
 def launched_kernels(mod) -> list[str]:
     "Names of the Triton kernels of a module that Python launches: every `@triton.jit` object no other kernel calls."
     ks = {n: v for n, v in vars(mod).items() if isinstance(v, _triton_kernel_types())}
     called = lambda n: any(re.search(rf'\b{re.escape(n)}\s*\(', _src(v)) for m, v in ks.items() if m != n)
     return [n for n in ks if not called(n)]
 
+# %% ../nbs/06a_runtime.ipynb #7a9b0a38
 def traceable_kernel_fn(path):
     "`kernel_fn` of a fresh copy of the kernel module at `path`, its launched kernels wrapped by `wrap_triton`; None if it launches none."
     mod = _ops().load_kernel_module(path)
@@ -156,6 +170,7 @@ def _fake(kind):
     ref = _ops().KINDS[kind].reference
     return lambda xs, args: [o.contiguous() for o in _as_list(ref(*xs, **_args_of(args)))]
 
+# %% ../nbs/06a_runtime.ipynb #cffae004
 def _custom_op(name, fn, kind):
     @torch.library.custom_op(name, mutates_args=())
     def op(xs: list[torch.Tensor | None], args: str) -> list[torch.Tensor]:
@@ -163,6 +178,7 @@ def _custom_op(name, fn, kind):
     op.register_fake(_fake(kind))
     return op
 
+# %% ../nbs/06a_runtime.ipynb #a861b49c
 def _triton_op(name, fn, kind):
     def body(xs: list[torch.Tensor | None], args: str) -> list[torch.Tensor]:
         with _in_kernel(): return [o.clone() if any(o is x for x in xs) else o for o in _as_list(fn(*xs, **_args_of(args)))]
@@ -183,6 +199,7 @@ def _fake_preflight(op, entry) -> str | None:
         return None
     except Exception as e: return f'{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}'
 
+# %% ../nbs/06a_runtime.ipynb #a6288142
 def kernel_op(entry):
     "The kernel of `entry` as an op for `torch.compile`: a triton op where Triton can be traced, else a custom op (see above)."
     _load(entry)
@@ -200,6 +217,7 @@ def kernel_op(entry):
 # %% ../nbs/06a_runtime.ipynb #37ffd72c
 MISS = object()
 
+# %% ../nbs/06a_runtime.ipynb #ed2a16ee
 def kernel_entry_of(k) -> dict:
     "A kernel as a `Patcher` takes it: an entry (a dict: name, kind, backend, path, spec), or a kernel folder (kernel.py + spec.json)."
     if isinstance(k, dict): return k
@@ -298,10 +316,12 @@ def _desc(v) -> str:
     if isinstance(v, (list, tuple)) and len(v) <= 4: return '[' + ', '.join(map(_desc, v)) + ']'
     return repr(v) if isinstance(v, (int, float, bool, str, type(None), torch.dtype)) else type(v).__name__
 
+# %% ../nbs/06a_runtime.ipynb #7f8f6f6d
 def describe_call(func, args, kwargs) -> str:
     "A torch call as one readable line, e.g. `scaled_dot_product_attention(Tensor[1, 2, 4, 8]:float32, ..., attn_mask=Tensor[4, 4]:float32)`."
     return f"{getattr(func, '__name__', func)}({', '.join([_desc(a) for a in args] + [f'{k}={_desc(v)}' for k, v in kwargs.items()])})"
 
+# %% ../nbs/06a_runtime.ipynb #bf5fa4bb
 def _intercept(patcher, func, matcher, args, kwargs):
     "The kernel's result for this call, or `MISS`."
     if _inside() or MATCHER_KIND.get(func) not in patcher.kinds(): return MISS
@@ -311,6 +331,7 @@ def _intercept(patcher, func, matcher, args, kwargs):
         return MISS
     return patcher.run(*hit)
 
+# %% ../nbs/06a_runtime.ipynb #82c12324
 def _wrapper(patcher, func, matcher):
     "`func` as the patcher takes it: the kernel where the call's key was verified, else `func` itself."
     def wrapper(*args, **kwargs):
@@ -319,6 +340,7 @@ def _wrapper(patcher, func, matcher):
         with _in_kernel(): return func(*args, **kwargs)         # the torch calls inside a fallback are not taken again
     return wrapper
 
+# %% ../nbs/06a_runtime.ipynb #58c8a198
 def attribute_patches(patcher) -> list[tuple]:
     "`(owner, name, wrapper)` for every torch function in `MATCHERS` of a kind the patcher intercepts, where code looks it up."
     if patcher._attrs is not None: return patcher._attrs      # `patch` is entered once per forward: build the wrappers once
@@ -333,6 +355,7 @@ def attribute_patches(patcher) -> list[tuple]:
     patcher._attrs = out
     return out
 
+# %% ../nbs/06a_runtime.ipynb #1880d1ea
 class _PatchMode(TorchFunctionMode):
     "The same interception as a function mode, for code that `torch.compile` traces."
     def __init__(self, patcher):
@@ -354,6 +377,7 @@ def graph_wrappers(patcher) -> dict:
     if torch.Tensor.__matmul__ in out: out[operator.matmul] = out[torch.Tensor.__matmul__]   # `a @ b` in a dynamo graph
     return out
 
+# %% ../nbs/06a_runtime.ipynb #ebf8e719
 def route_graph(gm: torch.fx.GraphModule, patcher) -> int:
     "Point the matched calls of a dynamo graph at the patcher (`graph_wrappers`), in place; returns how many calls changed."
     ws, n = graph_wrappers(patcher), 0
@@ -363,6 +387,7 @@ def route_graph(gm: torch.fx.GraphModule, patcher) -> int:
     if n: gm.recompile()
     return n
 
+# %% ../nbs/06a_runtime.ipynb #6942b32f
 def kernel_backend(patcher, mode: str | None = None, inner=None):
     """A `torch.compile` backend: `inner` (default inductor, with `mode`'s options) compiles the graph after `route_graph`,
     tracing the kernels' ops into it."""
@@ -376,6 +401,7 @@ def kernel_backend(patcher, mode: str | None = None, inner=None):
         finally: _TRACE.on = False
     return backend
 
+# %% ../nbs/06a_runtime.ipynb #2e7ce747
 def compile_with(model, patcher=None, mode: str | None = None, inner=None):
     "`torch.compile(model, mode=mode)` whose graphs call `patcher`'s kernels (none: plain torch.compile). Run it inside `patch(..., compiled=True, function_mode=False)`."
     if patcher is None: return torch.compile(model, mode=mode)
@@ -395,16 +421,19 @@ def _probe(mod, new_fwd, n, dtype=torch.float32) -> bool:
         return a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=tol['rtol'] * 4, atol=tol['atol'] * 4)
     except Exception: return False
 
+# %% ../nbs/06a_runtime.ipynb #37359e23
 class _Meta:
     "Shape, dtype and (contiguous) strides of a tensor not computed yet: enough for `call_key`."
     def __init__(self, shape, dtype): self.shape, self.dtype = tuple(shape), dtype
     def stride(self): return tuple(math.prod(self.shape[i + 1:]) for i in range(len(self.shape)))
 
+# %% ../nbs/06a_runtime.ipynb #a2ff46db
 def _eps_of(m):
     for a in ('variance_epsilon', 'eps', 'epsilon'):
         if isinstance(getattr(m, a, None), float): return getattr(m, a)
     return None
 
+# %% ../nbs/06a_runtime.ipynb #8ab6adcd
 def _linear_parts(lin):
     "(weight as [K, N], bias) of an `nn.Linear` or an HF `Conv1D` (whose weight is already [K, N])."
     if isinstance(lin, torch.nn.Linear): return lin.weight.t(), lin.bias
@@ -430,6 +459,7 @@ def _arity(fn) -> int | None:
     if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in ps): return None
     return sum(1 for p in ps if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
 
+# %% ../nbs/06a_runtime.ipynb #bb7595dd
 def _computes(mod, kind, case) -> bool:
     "Does `mod`'s forward compute `kind`'s reference on fresh inputs of `case` (in float32, on the CPU)?"
     K = _ops().KINDS[kind]
@@ -441,6 +471,7 @@ def _computes(mod, kind, case) -> bool:
                                         torch.allclose(x.double(), y.double(), rtol=tol['rtol'] * 4, atol=tol['atol'] * 4) for x, y in zip(a, b))
     except Exception: return False
 
+# %% ../nbs/06a_runtime.ipynb #74321dcb
 def op_modules(model, patcher, skip=frozenset()) -> list[tuple]:
     "`(name, module, kind, forward)` for every stateless module of `model` whose forward computes a kernel's kind (see above)."
     out = []
@@ -475,6 +506,7 @@ def _kernels_of(source, min_speedup: float = 1.0) -> list:
         return resolve_kernels(source, min_speedup)[0]
     return [source] if isinstance(source, (str, Path)) else list(source)
 
+# %% ../nbs/06a_runtime.ipynb #8bc31bf0
 @contextmanager
 def patch(model: torch.nn.Module, kernels, min_speedup: float = 1.0, compiled: bool = False, function_mode: bool = True):
     """Run `model` with `kernels` (a `Patcher`, kernel folders or entries, or a run folder) in place of the PyTorch ops they
@@ -512,6 +544,7 @@ def key_json(key) -> dict:
     ts, args = key
     return {'inputs': [None if t is None else {'shape': list(t[0]), 'dtype': t[1], 'layout': t[2]} for t in ts], 'args': dict(args)}
 
+# %% ../nbs/06a_runtime.ipynb #f214f255
 def key_diff(arrived, verified) -> list[str]:
     "What differs between a call key that arrived and a key a kernel was verified on."
     (ta, aa), (tv, av) = arrived, verified
@@ -526,6 +559,7 @@ def key_diff(arrived, verified) -> list[str]:
     da, dv = dict(aa), dict(av)
     return out + [f'{n}={da.get(n)!r} vs {dv.get(n)!r}' for n in sorted(set(da) | set(dv)) if da.get(n) != dv.get(n)]
 
+# %% ../nbs/06a_runtime.ipynb #e7e83f64
 def _nearest(key, keys):
     return min(sorted(keys, key=repr), key=lambda k: len(key_diff(key, k))) if keys else None
 
