@@ -570,14 +570,14 @@ def plot_profile(profile: dict, top: int | None = None):
               'rmsnorm': 'tab:olive', 'elementwise': 'tab:red', 'cross-entropy': 'tab:brown', 'rotary': 'tab:pink',
               'reduction': 'tab:cyan', 'other': 'tab:gray', 'gap': 'lightgray'}
     fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.2))
-    labels = [r['op'] if r['rank'] is None else f"{r['op']} {_cut(r['shapes'], 28)}" for r in rows]
+    labels = [r['op'] if r['rank'] is None else f"{_cut(r['op'], 36)} {_cut(r['shapes'], 28)}" for r in rows]
     ax.barh(range(len(rows)), [100 * r['fraction'] for r in rows], color=[colors.get(r['op_class'], 'tab:gray') for r in rows])
     ax.set_yticks(range(len(rows))); ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel('% of the forward wall time')
-    ax.set_title(f"{profile['model']} on {profile['device']}: wall {profile['wall_ms']:.2f} ms"
+    fig.suptitle(f"{profile['model']} on {profile['device']}: wall {profile['wall_ms']:.2f} ms"
                  + ('' if profile.get('comparable') else ' (CPU, not comparable)'), fontsize=9)
     for cls in dict.fromkeys(r['op_class'] for r in rows): ax.barh([0], [0], color=colors.get(cls, 'tab:gray'), label=cls)
-    ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
+    ax.legend(fontsize=7, loc='best'); fig.tight_layout()
     return fig
 
 # %% ../nbs/01_profile.ipynb #2527b7c6
