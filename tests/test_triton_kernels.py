@@ -9,6 +9,7 @@ realistic test sizes of each kind and a sample of its SPACE.
 import ast
 import contextlib
 import inspect
+import json
 import math
 import os
 import random
@@ -601,3 +602,57 @@ def test_reduce_of_empty_rows_matches_pytorch(algo):
     x = torch.randn(3, 0, device=DEVICE)
     torch.testing.assert_close(mod.kernel_fn(x, op='sum'), x.double().sum(-1).float())
     torch.testing.assert_close(mod.kernel_fn(x, op='mean'), x.double().mean(-1).float(), equal_nan=True)
+
+
+EFFECTIVE = [k for k in sorted(ops.KINDS) if hasattr(load(k), 'effective_params')]
+
+
+def effective_cases(kind):
+    "Two tiny cases, and for the row-wise kinds a row longer than a one_pass tile (one_pass falls back to the other algorithm)."
+    cases = tiny_cases(kind)[:2]
+    mod = load(kind)
+    if 'MAX_ONE_PASS' in vars(mod):
+        cases.append(ops.KINDS[kind].example(lead=(1,), N=mod.MAX_ONE_PASS + 77))
+    return cases
+
+
+def twins(mod, case, rng, n):
+    "Up to `n` pairs of different SPACE points whose effective params at `case` are equal (a point and a one-knob change)."
+    eff = lambda p: json.dumps(mod.effective_params(dict(p), case), sort_keys=True)
+    pairs = []
+    for _ in range(100):
+        p = {k: rng.choice(v) for k, v in mod.SPACE.items()}
+        same = [{**p, k: v} for k, vals in mod.SPACE.items() for v in vals if v != p[k] and eff({**p, k: v}) == eff(p)]
+        if same:
+            pairs.append((p, rng.choice(same)))
+        if len(pairs) >= n:
+            break
+    return pairs
+
+
+@pytest.mark.parametrize('kind', EFFECTIVE)
+def test_effective_params_are_honest(kind):
+    "Two SPACE points with equal effective params at a case are one kernel there: bit-identical outputs on the same inputs."
+    mod = load(kind)
+    rng, pairs = random.Random(kind), 0
+    for i, case in enumerate(effective_cases(kind)):
+        args, kw = ops.make_inputs(kind, ops.with_dtype(case, 'float32'), DEVICE, 900 + i)
+        for p, q in twins(mod, case, rng, 2):
+            outs = []
+            for params in (p, q):
+                mod.PARAMS = params
+                out = mod.kernel_fn(*args, **kw)
+                outs.append(out if isinstance(out, tuple) else (out,))
+            assert all(torch.equal(a, b) for a, b in zip(*outs)), (kind, case, p, q)
+            pairs += 1
+    assert pairs >= 3, (kind, pairs)
+
+
+def test_effective_params_normalise_what_is_clamped():
+    "softmax at a row of 768: a one_pass BLOCK_N is the padded row; the online algorithm's block clamps to it; rows to the case."
+    mod = load('softmax')
+    case = {'inputs': [{'shape': [3, 768], 'dtype': 'float32'}], 'args': {}}
+    p = dict(mod.PARAMS, BLOCK_N=256, ROWS_PER_PROG=16)
+    assert mod.effective_params(p, case) == {**p, 'BLOCK_N': 1024, 'ROWS_PER_PROG': 4}
+    assert mod.effective_params({**p, 'ALGO': 'online', 'BLOCK_N': 4096}, case)['BLOCK_N'] == 1024
+    assert mod.effective_params({**p, 'ALGO': 'online', 'BLOCK_N': 512}, case)['BLOCK_N'] == 512

@@ -65,6 +65,23 @@ def add_rmsnorm_kernel(x_ptr, r_ptr, w_ptr, y_ptr, s_ptr, R, N, eps, stride_xr, 
             tl.store(y_rows + c[None, :], (w.to(tl.float32)[None, :] * hn.to(tl.float32)).to(y_ptr.dtype.element_ty), mask=mask)
 
 
+def effective_params(params, case):
+    """`params` as kernel_fn launches them at `case` (a spec's case; the first input's shape gives rows x N): a one_pass
+    tile is the padded row (BLOCK_N unused), a row too long for it runs the chunked algorithm, blocks clamp to the case."""
+    shape = case['inputs'][0]['shape']
+    N, R = shape[-1], 1
+    for d in shape[:-1]:
+        R *= d
+    padded = triton.next_power_of_2(max(N, 1))
+    p = dict(params)
+    if p['ALGO'] == 'one_pass' and padded <= MAX_ONE_PASS:
+        p['BLOCK_N'], p['ROWS_PER_PROG'] = padded, min(p['ROWS_PER_PROG'], max(1, MAX_ONE_PASS // padded))
+    else:
+        p['ALGO'], p['BLOCK_N'] = 'chunked', min(p['BLOCK_N'], padded)
+    p['ROWS_PER_PROG'] = min(p['ROWS_PER_PROG'], triton.next_power_of_2(max(R, 1)))
+    return p
+
+
 def kernel_fn(x, residual, weight, *, eps=1e-6):
     N = x.shape[-1]
     s = torch.empty(x.shape, dtype=torch.promote_types(x.dtype, residual.dtype), device=x.device)
@@ -74,12 +91,8 @@ def kernel_fn(x, residual, weight, *, eps=1e-6):
     x2, r2 = x.reshape(-1, N), residual.expand(x.shape).reshape(-1, N)
     R = x2.shape[0]
     w = weight.contiguous()
-    p = PARAMS
-    padded = triton.next_power_of_2(N)
-    one_pass = p['ALGO'] == 'one_pass' and padded <= MAX_ONE_PASS
-    block_n = padded if one_pass else min(p['BLOCK_N'], padded)
-    block_r = min(p['ROWS_PER_PROG'], max(1, MAX_ONE_PASS // block_n)) if one_pass else p['ROWS_PER_PROG']
-    block_r = min(block_r, triton.next_power_of_2(R))
+    p = effective_params(PARAMS, {'inputs': [{'shape': [R, N]}]})
+    one_pass, block_n, block_r = p['ALGO'] == 'one_pass', p['BLOCK_N'], p['ROWS_PER_PROG']
     grid = (triton.cdiv(R, block_r),)
     add_rmsnorm_kernel[grid](x2, r2, w, y, s, R, N, eps, x2.stride(0), x2.stride(1), r2.stride(0), r2.stride(1),
                              BLOCK_R=block_r, BLOCK_N=block_n, ONE_PASS=one_pass,

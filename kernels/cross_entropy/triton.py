@@ -68,13 +68,19 @@ def cross_entropy_kernel(x_ptr, t_ptr, loss_ptr, V, stride_xr, stride_xv, stride
     tl.store(loss_ptr + row, loss)
 
 
+def effective_params(params, case):
+    "`params` as kernel_fn launches them at `case` (a spec's case; logits [R, V]): the vocab block clamps to the padded row."
+    V = case['inputs'][0]['shape'][-1]
+    return {**params, 'BLOCK_V': min(params['BLOCK_V'], triton.next_power_of_2(max(V, 1)))}
+
+
 def kernel_fn(logits, target):
     R, V = logits.shape
     loss = torch.empty(R, dtype=torch.float32, device=logits.device)
     if R == 0:
         return loss
-    p = PARAMS
-    block_v = min(p['BLOCK_V'], triton.next_power_of_2(V))
+    p = effective_params(PARAMS, {'inputs': [{'shape': [R, V]}]})
+    block_v = p['BLOCK_V']
     cross_entropy_kernel[(R,)](logits, target, loss, V, logits.stride(0), logits.stride(1), target.stride(0),
                                IGNORE=IGNORE_INDEX, BLOCK_V=block_v, ONLINE=p['ALGO'] == 'online',
                                num_warps=p['num_warps'], num_stages=p['num_stages'])

@@ -52,6 +52,13 @@ def rotary_kernel(x_ptr, cos_ptr, sin_ptr, y_ptr, H, S, HALF,
         tl.store(y_base + (d[None, :] + HALF) * syd, (x2 * cos2 + x1 * sin2).to(y_ptr.dtype.element_ty), mask=m)
 
 
+def effective_params(params, case):
+    "`params` as kernel_fn launches them at `case` (a spec's case; x is [B, H, S, D]): blocks clamp to the sequence and heads."
+    _, H, S, _ = case['inputs'][0]['shape']
+    return {**params, 'BLOCK_S': min(params['BLOCK_S'], triton.next_power_of_2(max(S, 1))),
+            'HEADS_PER_PROG': min(params['HEADS_PER_PROG'], H)}
+
+
 def kernel_fn(x, cos, sin):
     B, H, S, D = x.shape
     if D % 2:
@@ -60,9 +67,8 @@ def kernel_fn(x, cos, sin):
     if y.numel() == 0:
         return y
     bstride = lambda t: 0 if t.shape[0] == 1 else t.stride(0)     # a batch-1 table is shared by every batch element
-    p = PARAMS
-    block_s = min(p['BLOCK_S'], triton.next_power_of_2(S))
-    hpp = min(p['HEADS_PER_PROG'], H)
+    p = effective_params(PARAMS, {'inputs': [{'shape': [B, H, S, D]}]})
+    block_s, hpp = p['BLOCK_S'], p['HEADS_PER_PROG']
     grid = (triton.cdiv(S, block_s), B, triton.cdiv(H, hpp))
     rotary_kernel[grid](x, cos, sin, y, H, S, D // 2, *x.stride(), bstride(cos), cos.stride(1), cos.stride(2),
                         bstride(sin), sin.stride(1), sin.stride(2), *y.stride(),
