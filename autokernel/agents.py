@@ -5,6 +5,7 @@
 # %% ../nbs/05a_agents.ipynb #0b04a06a
 from __future__ import annotations
 import ast
+import functools
 import hashlib
 import itertools
 import json
@@ -20,8 +21,8 @@ from .core import AutokernelError, setting, append_jsonl
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'parse', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
            'failure_kind', 'failure_model', 'pass_odds', 'radius_from_roofline', 'autotune_seeds', 'surrogate',
-           'predict', 'search_propose', 'llm_settings', 'llm_client', 'build_messages', 'MalformedAnswer',
-           'extract_code', 'llm_cost', 'llm_propose', 'make_proposer']
+           'predict', 'effective_fn', 'eff_key', 'search_propose', 'llm_settings', 'llm_client', 'build_messages',
+           'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose', 'make_proposer']
 
 # %% ../nbs/05a_agents.ipynb #1051fe10
 _AST_LOCK = threading.Lock()   # CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch")
@@ -191,10 +192,41 @@ def predict(model: dict, p: dict, explore: float = 0.05) -> float:
     keys = [(k, json.dumps(v)) for k, v in p.items()]
     return model['mean'] + sum(model['effect'].get(kv, 0.0) - explore / (1 + model['count'].get(kv, 0)) ** 0.5 for kv in keys)
 
+# %% ../nbs/05a_agents.ipynb #33a6ac4b
+def _without_header(src: str) -> str:
+    "A kernel source without its leading comment lines (the header `extract` writes over the library file)."
+    lines = src.splitlines(keepends=True)
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith('#')): lines.pop(0)
+    return ''.join(lines)
+
+@functools.lru_cache(maxsize=64)
+def _library_effective(kind: str, backend: str, body: str):
+    "The trusted library file's `effective_params` when the incumbent's body (`body`) is the library's, else None."
+    from autokernel.ops import baseline_path, load_kernel_module
+    try: path = baseline_path(kind, backend)
+    except AutokernelError: return None                  # not a kind of the library
+    if not path.exists() or body_hash(_without_header(path.read_text())) != body: return None
+    return getattr(load_kernel_module(path), 'effective_params', None)
+
+def effective_fn(ctx: dict):
+    "`params -> the params the incumbent's kernel really runs at the spec's case`; the plain dict without a trusted function."
+    spec, src = ctx.get('spec') or {}, ctx.get('source') or ''
+    backend = ctx.get('backend') or spec.get('backend') or 'triton'
+    fn = _library_effective(spec['kind'], backend, body_hash(_without_header(src))) if spec.get('kind') else None
+    def eff(p: dict) -> dict:
+        if fn and (spec.get('case') or {}).get('inputs'):
+            try: return fn(dict(p), spec['case'])
+            except Exception: pass               # a case it cannot read: no normalisation, never a wrong merge
+        return dict(p)
+    return eff
+
+def eff_key(p: dict) -> str: return json.dumps(p, sort_keys=True, default=str)
+
 # %% ../nbs/05a_agents.ipynb #16bd4dce
 def search_propose(ctx: dict) -> dict | None:
     """One candidate from the search (seeds, then a surrogate's pick among evolutionary draws, failures counted as evidence),
-    or None when the space is exhausted (or the kernel is not tunable).
+    or None when the space is exhausted (or the kernel is not tunable). A point the kernel runs as an already tried one
+    (`effective_fn`) is never proposed.
     `ctx`: name, source (incumbent kernel.py), bench (incumbent bench JSON), history (rows with params, body, hash, ok, kernel_ms)."""
     src = ctx['source']
     params, space = read_dict(src, 'PARAMS'), read_dict(src, 'SPACE')
@@ -210,6 +242,9 @@ def search_propose(ctx: dict) -> dict | None:
     r, explore = radius_from_roofline(timing.get('roofline_pct'), (ctx.get('bench') or {}).get('comparable'))
     rng = random.Random(f"{ctx.get('name')}/{len(hist)}")
     cand_of = lambda p: write_params(src, {**params, **p})
+    eff = effective_fn(ctx)
+    key = lambda p: eff_key(eff({**params, **p}))            # a point as the kernel runs it at the profiled case
+    done = {key(h['params']) for h in fam} | {key({})}       # the family's points, whatever their verdict, and the incumbent
 
     def draw():
         u = rng.random()
@@ -232,36 +267,40 @@ def search_propose(ctx: dict) -> dict | None:
     rel = lambda p: min(odds(p) / own, 1.0)                  # against the incumbent's own odds (a failing baseline)
     if len(fam) <= setting('search_seeds', 8):                # seeds first, while the family is young
         for p, why in autotune_seeds(space, params):
-            if source_hash(cand_of(p)) not in tried and rel(p) >= 0.3: return _candidate(cand_of(p), p, f'seed: {why}', best, params)
+            if source_hash(cand_of(p)) not in tried and key(p) not in done and rel(p) >= 0.3:
+                return _candidate(cand_of(p), p, f'seed: {why}', best, params, eff)
     model, pool, seen = surrogate(fam, space), [], set()
     for _ in range(300):                                      # a pool of fresh points, each drawn with its odds of running
         p, how = draw()
         if rng.random() > rel(p): continue
+        k = key(p)
+        if k in done or k in seen: continue
         cand = cand_of(p)
-        h = source_hash(cand)
-        if h in tried or h in seen: continue
-        seen.add(h); pool.append((p, how, cand))
+        if source_hash(cand) in tried: continue
+        seen.add(k); pool.append((p, how, cand))
         if len(pool) >= (24 if model['n'] >= 3 else 4): break
     if pool:                                                  # the surrogate picks one: predicted time, bonus, failure price
         if model['n'] < 3: p, how, cand = min(pool, key=lambda t: cost(t[0]))
         else: p, how, cand = min(pool, key=lambda t: predict(model, {**params, **t[0]}, explore) + cost(t[0]))
         pred = f", predicted {math.exp(predict(model, {**params, **p}, 0)):.4g} ms" if model['n'] >= 3 else ''
-        return _candidate(cand, p, f"surrogate, {how}{pred}" if pred else how, best, params)
+        return _candidate(cand, p, f"surrogate, {how}{pred}" if pred else how, best, params, eff)
     untried = []                                              # the space is nearly used up: likely runners first, then the nearest
     for combo in itertools.product(*space.values()):
         p = dict(zip(space, combo))
-        cand = cand_of(p)
+        k = key(p)
+        if k in done or k in seen: continue
+        seen.add(k); cand = cand_of(p)
         if source_hash(cand) not in tried: untried.append((round(cost(p), 1), _distance(p, best, space), combo, p, cand))
         if len(untried) > 5000: break
     if not untried: return None
     *_, p, cand = min(untried, key=lambda t: t[:3])
-    return _candidate(cand, p, 'nearest untried', best, params)
+    return _candidate(cand, p, 'nearest untried', best, params, eff)
 
 # %% ../nbs/05a_agents.ipynb #be7d6879
-def _candidate(src, p, how, best, params) -> dict:
+def _candidate(src, p, how, best, params, eff=dict) -> dict:
     full = {**params, **p}
     diff = ', '.join(f'{k} {best.get(k)!r}->{v!r}' for k, v in full.items() if best.get(k) != v) or 'same as best'
-    return {'source': src, 'params': full, 'idea': f'{how}: {diff}', 'proposer': 'search'}
+    return {'source': src, 'params': full, 'effective_params': eff(full), 'idea': f'{how}: {diff}', 'proposer': 'search'}
 
 # %% ../nbs/05a_agents.ipynb #261db520
 def llm_settings(**over) -> dict:

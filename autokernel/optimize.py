@@ -193,7 +193,7 @@ def make_row(n, name, cand_dir, meta, b, dec, best_bench, t0, backend) -> dict:
     src = (Path(cand_dir)/'kernel.py').read_text() if cand_dir else ''
     return dict(time=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), t=time.time(), n=n, kernel=name,
                 candidate=Path(cand_dir).name if cand_dir else None, proposer=meta.get('proposer'), backend=backend,
-                idea=meta.get('idea'), params=meta.get('params') if meta.get('params') is not None else read_dict(src, 'PARAMS'),
+                idea=meta.get('idea'), params=meta.get('params') if meta.get('params') is not None else read_dict(src, 'PARAMS'), effective_params=meta.get('effective_params'),
                 hash=source_hash(src) if src else None, body=body_hash(src) if src else None,
                 verdict=(b or {}).get('verdict'), cause=(b or {}).get('cause'), ok=passed(b), failing=failing_stages(b), decision=dec['decision'], kept=dec['kept'],
                 judged=dec.get('judged', 'full' if b else None), reason=dec.get('reason'), gain=dec.get('gain'), noise=dec.get('noise'),
@@ -478,7 +478,7 @@ def _attempt(run_dir, name, sh: dict) -> tuple[str, dict | None]:
                     append_jsonl({'time': time.time(), 'decision': 'fallback', 'agent': 'search', 'reason': row['reason']}, sh['P']['schedule'])
             return 'no_candidate', row
         sh['llm_fails'] = 0
-        meta = {k: cand.get(k) for k in ('proposer', 'idea', 'params', 'tokens')}
+        meta = {k: cand.get(k) for k in ('proposer', 'idea', 'params', 'effective_params', 'tokens')}
         meta['proposer'] = meta.get('proposer') or prop['name']
         h = source_hash(cand['source'])
         with L['log']:

@@ -446,3 +446,68 @@ def test_scheduler_headroom_is_the_benchs_roofline(tmp_path):
         assert e['roofline_pct'] == roof == rows[-1 - [r['kernel'] for r in rows[::-1]].index(name)]['best']['roofline_pct']
         assert abs(headroom(e) - (1 - roof / 100)) < 1e-12
         assert expected_gain(dict(e, roofline_pct=99.9), ents) < expected_gain(e, ents)   # less headroom, less to expect
+
+
+def _search_until_exhausted(src, spec, limit=1000):
+    "Play the built-in search on `src` at `spec`'s case (every point passes, timed by fake_ms) until it says exhausted."
+    from autokernel.agents import body_hash, search_propose
+    p0 = read_dict(src, 'PARAMS')
+    hist = [{'params': p0, 'hash': source_hash(src), 'body': body_hash(src), 'ok': True, 'kernel_ms': fake_ms(p0), 'verdict': 'pass'}]
+    props = []
+    for _ in range(limit):
+        c = search_propose({'name': spec['name'], 'source': src, 'spec': spec, 'backend': 'triton', 'history': hist,
+                            'bench': {'comparable': True, 'timing': {'roofline_pct': 30.0}}})
+        if c is None:
+            return props
+        props.append(c)
+        hist.append({'params': c['params'], 'hash': source_hash(c['source']), 'body': body_hash(c['source']), 'ok': True,
+                     'kernel_ms': fake_ms(c['params']), 'verdict': 'pass'})
+    raise AssertionError(f'no exhaustion after {limit} proposals')
+
+
+def test_search_never_proposes_the_same_kernel_twice(tmp_path):
+    "softmax at one row of 40 (the padded row 64 is every BLOCK_N's clamp): each proposal is a different kernel, then exhaustion."
+    k = tiny_kernel(tmp_path, '01_softmax', 'softmax', [[1, 40]], 0.1)
+    src, spec = (k / 'kernel.py').read_text(), core.load_json(k / 'spec.json')
+    mod = ops.load_kernel_module(ops.baseline_path('softmax', 'triton'))
+    space = mod.SPACE
+    eff = lambda p: json.dumps(mod.effective_params(p, spec['case']), sort_keys=True)
+    distinct = {eff(dict(zip(space, c))) for c in itertools.product(*space.values())}
+    assert len(distinct) < math.prod(len(v) for v in space.values()) / 10      # the clamping really merges points
+    props = _search_until_exhausted(src, spec)
+    keys = [eff(c['params']) for c in props]
+    assert len(keys) == len(set(keys))                                            # never the same kernel twice
+    assert set(keys) | {eff(read_dict(src, 'PARAMS'))} == distinct                # every distinct kernel, then exhausted
+    assert all(c['effective_params'] == mod.effective_params(c['params'], spec['case']) for c in props)
+
+
+def test_search_without_effective_params_keeps_every_point(tmp_path):
+    "A library kernel without effective_params (gelu), or an incumbent whose body a candidate rewrote: plain params, the old search."
+    from autokernel.agents import effective_fn
+    gelu = tiny_kernel(tmp_path, '01_gelu', 'gelu', [[3, 40]], 0.1, approximate='tanh')
+    src, spec = (gelu / 'kernel.py').read_text(), core.load_json(gelu / 'spec.json')
+    assert not hasattr(ops.load_kernel_module(ops.baseline_path('gelu', 'triton')), 'effective_params')
+    p = {**read_dict(src, 'PARAMS'), 'BLOCK': 16384}
+    assert effective_fn({'source': src, 'spec': spec, 'backend': 'triton'})(p) == p
+    sm = tiny_kernel(tmp_path, '02_softmax', 'softmax', [[1, 40]], 0.1)
+    lib, spec = (sm / 'kernel.py').read_text(), core.load_json(sm / 'spec.json')
+    rewritten = lib.replace('def effective_params(params, case):\n', 'def effective_params(params, case):\n    return {}\n', 1)
+    q = {**read_dict(lib, 'PARAMS'), 'BLOCK_N': 256}
+    assert effective_fn({'source': lib, 'spec': spec})(q)['BLOCK_N'] == 64                   # the trusted library's function
+    assert effective_fn({'source': rewritten, 'spec': spec})(q) == q                          # never the candidate's own code
+    space_line = next(line for line in lib.splitlines() if line.startswith('SPACE ='))
+    text = write_params(lib.replace(space_line, 'SPACE = dict(BLOCK_N=[256, 512, 1024], num_warps=[4, 8])'),
+                        {**read_dict(lib, 'PARAMS'), 'BLOCK_N': 256, 'num_warps': 4})
+    props = _search_until_exhausted(text, spec)                                      # an edited body: all 6 - 1 points
+    assert sorted((c['params']['BLOCK_N'], c['params']['num_warps']) for c in props) == [(256, 8), (512, 4), (512, 8), (1024, 4), (1024, 8)]
+    assert all(c['effective_params'] == c['params'] for c in props)
+
+
+def test_results_rows_carry_effective_params(tmp_path):
+    run = tmp_path / 'run'
+    optimize(run, kernels=[tiny_kernel(tmp_path / 'src', '01_softmax', 'softmax', [[1, 40]], 0.1)], max_experiments=4,
+             budget='1h', device='cpu', bench_fn=fake_bench, progress=False, say=lambda s: None)
+    exps = [r for r in rows_of(run) if r['decision'] != 'baseline']
+    assert len(exps) == 4 and all(r['effective_params']['BLOCK_N'] == 64 for r in exps)
+    keys = [json.dumps(r['effective_params'], sort_keys=True) for r in exps]
+    assert len(set(keys)) == 4
