@@ -34,11 +34,13 @@ def contiguous_stride(shape) -> list[int]:
         st.append(acc); acc *= max(int(s), 1)
     return st[::-1]
 
+# %% ../nbs/02_ops.ipynb #b602b6cf
 def tensor_meta(shape, dtype='float32', stride=None) -> dict:
     "The JSON description of one tensor input."
     shape = [int(s) for s in shape]
     return {'shape': shape, 'stride': list(stride) if stride is not None else contiguous_stride(shape), 'dtype': dtype_name(dtype)}
 
+# %% ../nbs/02_ops.ipynb #b496861f
 def transposed_meta(shape, dtype='float32') -> dict:
     "A tensor of `shape` whose last two dims are a transposed view (`w.t()` of a row-major `[N, K]` weight)."
     shape = list(shape)
@@ -61,6 +63,7 @@ def restride(meta: dict, shape) -> list[int]:
 def _gen(device, seed):
     g = torch.Generator(device=device); g.manual_seed(int(seed) % (2**63)); return g
 
+# %% ../nbs/02_ops.ipynb #92eef55d
 def _rope_tables(shape, device, seed, base=10000.0):
     "cos and sin of HF rotary embeddings `[..., S, D]`: `cat(freqs, freqs)` for positions `offset + arange(S)`."
     S, D = shape[-2], shape[-1]
@@ -70,6 +73,7 @@ def _rope_tables(shape, device, seed, base=10000.0):
     emb = torch.cat([torch.outer(pos, inv_freq)] * 2, dim=-1)[:, :D]
     return emb.expand(*shape)
 
+# %% ../nbs/02_ops.ipynb #78b6b7dc
 def draw(role: str, shape, device='cpu', seed=0, case=None) -> torch.Tensor:
     "Fresh random values (float32, or int64 for `target`) of `shape` for an input of `role`."
     g, shape = _gen(device, seed), [int(s) for s in shape]
@@ -91,6 +95,7 @@ def _extent(shape, stride) -> int:
     if any(s == 0 for s in shape): return 0
     return 1 + sum((s - 1) * st for s, st in zip(shape, stride))
 
+# %% ../nbs/02_ops.ipynb #96eea868
 def materialize(meta: dict, role: str, device='cpu', seed=0, case=None) -> torch.Tensor:
     "A tensor with the shape, strides and dtype of `meta`, holding fresh realistic values for `role`."
     shape, dtype = list(meta['shape']), to_dtype(meta['dtype'])
@@ -107,36 +112,43 @@ def materialize(meta: dict, role: str, device='cpu', seed=0, case=None) -> torch
 # %% ../nbs/02_ops.ipynb #dfa78c4e
 def _f32(x): return x if x.dtype == torch.float64 else x.float()
 
+# %% ../nbs/02_ops.ipynb #a3546745
 def gelu_tanh(x):
     "HF GPT-2's `NewGELUActivation`, step by step as it runs in eager mode."
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
 
 ACTIVATIONS = {None: lambda x: x, 'gelu_tanh': gelu_tanh, 'gelu': F.gelu, 'relu': F.relu, 'silu': F.silu}
 
-
 # %% ../nbs/02_ops.ipynb #03c4a3c6
 def _numel(shape): return math.prod(int(s) for s in shape)
 
+# %% ../nbs/02_ops.ipynb #cab23271
 def _esize(dtype): return torch.empty((), dtype=to_dtype(dtype)).element_size()
 
+# %% ../nbs/02_ops.ipynb #1c2bff38
 def _rebuild(case, shapes) -> dict:
     "`case` with new input shapes (`None` inputs stay `None`), each input keeping its memory order."
     inputs = [None if m is None else {**m, 'shape': [int(s) for s in sh], 'stride': restride(m, sh)}
               for m, sh in zip(case['inputs'], shapes)]
     return {**case, 'inputs': inputs + case['inputs'][len(inputs):]}
 
+# %% ../nbs/02_ops.ipynb #97a8db99
 def _half(lead):
     lead = list(lead)
     for i, s in enumerate(lead):
         if s >= 2: lead[i] = s // 2; break
     return lead
 
+# %% ../nbs/02_ops.ipynb #000447ff
 def _double(lead): return [lead[0] * 2, *lead[1:]] if lead else []
 
+# %% ../nbs/02_ops.ipynb #a27644a9
 def _odd(n): return (n + n // 8 + 1) | 1
 
+# %% ../nbs/02_ops.ipynb #c1d7fbda
 def _is_pow2(n): return n > 0 and n & (n - 1) == 0
 
+# %% ../nbs/02_ops.ipynb #931b9c03
 def npot_hidden(n: int, multiple: int = 8) -> int:
     "A realistic non-power-of-two size near `n` (a multiple of `multiple`): 768 -> 960, 64 -> 80, 4096 -> 5120."
     if n < multiple: return n + 1 if _is_pow2(n) and n > 1 else n + 2
@@ -144,6 +156,7 @@ def npot_hidden(n: int, multiple: int = 8) -> int:
     while _is_pow2(m) or m == n: m += multiple
     return m
 
+# %% ../nbs/02_ops.ipynb #b73aca77
 def _tiny_lead(lead): return [] if not lead else [5] if len(lead) == 1 else [2] + [1] * (len(lead) - 2) + [3]
 
 # %% ../nbs/02_ops.ipynb #2e800162
@@ -151,9 +164,11 @@ def _row_layout(case):
     x = case['inputs'][0]['shape']
     return list(x[:-1]), x[-1]
 
+# %% ../nbs/02_ops.ipynb #0a5cd002
 def _row_shapes(layout, lead, N):
     return [{'x': lead + [N], 'vec': [N], 'rows': lead}[r] for r in layout]
 
+# %% ../nbs/02_ops.ipynb #ddf1ca08
 def row_test_cases(layout, tiny_n=37):
     "Test cases of a row-wise kind: the case, half and double the rows, non-power-of-two rows and row length, tiny."
     def test_cases(case):
@@ -209,19 +224,23 @@ def inputs_from_roles(roles, defaults):
         return args, {**defaults, **case.get('args', {})}
     return make_inputs
 
+# %% ../nbs/02_ops.ipynb #9c29f993
 def _input_bytes(m):
     if m is None: return 0
     st = m.get('stride') or contiguous_stride(m['shape'])
     return _numel([s for s, t in zip(m['shape'], st) if t != 0]) * _esize(m['dtype'])
 
+# %% ../nbs/02_ops.ipynb #eed83b68
 def bytes_from_outputs(outputs):
     def nbytes(case):
         return float(sum(_input_bytes(m) for m in case['inputs']) + sum(_numel(s) * _esize(d) for s, d in outputs(case)))
     return nbytes
 
+# %% ../nbs/02_ops.ipynb #84cea7a2
 def same_as_x(n_out=1):
     return lambda case: [(case['inputs'][0]['shape'], case['inputs'][0]['dtype'])] * n_out
 
+# %% ../nbs/02_ops.ipynb #e8d9f5be
 def per_elem(f):
     return lambda case: float(f * _numel(case['inputs'][0]['shape']))
 
@@ -233,14 +252,17 @@ def _row_case(layout, roles, defaults, N0):
                 'args': {**defaults, **args}}
     return example
 
+# %% ../nbs/02_ops.ipynb #a1217ab1
 def _kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, **kw):
     return Kind(name, op_class, reference, inputs_from_roles(roles, defaults), flops, bytes_from_outputs(outputs), test_cases,
                 tuple(aten_ops), roles=tuple(roles), defaults=dict(defaults), outputs=outputs, example=example, **kw)
 
+# %% ../nbs/02_ops.ipynb #f4a4c145
 def _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs=None, tiny_n=37, N=96):
     return _kind(name, op_class, reference, roles, defaults, per_elem(flops_per_elem), row_test_cases(layout, tiny_n), aten_ops,
                  outputs or same_as_x(), _row_case(layout, roles, defaults, N))
 
+# %% ../nbs/02_ops.ipynb #795275ba
 def make_kind(name, op_class, reference, roles, defaults, flops, test_cases, aten_ops, outputs, example, make_inputs=None, **kw) -> Kind:
     """A `Kind` whose byte count is its inputs read once and its outputs written once, and whose inputs are drawn by role
     (or by `make_inputs(case, device, seed) -> (args, kwargs)` when the roles do not say enough)."""
@@ -248,12 +270,14 @@ def make_kind(name, op_class, reference, roles, defaults, flops, test_cases, ate
     if make_inputs is not None: k.make_inputs = make_inputs
     return k
 
+# %% ../nbs/02_ops.ipynb #1fa27682
 def row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs=None, tiny_n=37, N=96, **kw) -> Kind:
     "A row-wise `Kind`: `layout` says per input whether it is `x[..., N]`, a vector `[N]` or one value per row."
     k = _row_kind(name, op_class, reference, layout, roles, defaults, flops_per_elem, aten_ops, outputs, tiny_n, N)
     for f, v in kw.items(): setattr(k, f, v)
     return k
 
+# %% ../nbs/02_ops.ipynb #443d181c
 def rebuild_case(case, shapes) -> dict:
     "`case` with new input shapes, each input keeping its memory order (for a kind's `test_cases`)."
     return _rebuild(case, shapes)
@@ -265,11 +289,13 @@ KINDS: dict[str, Kind] = {}   # every kind by name: each kernels/<kind>/kind.py 
 def _is_kind(k) -> bool:   # duck-typed: a kind.py imports `autokernel.ops`, which may be another copy than this namespace
     return all(hasattr(k, a) for a in ('name', 'reference', 'make_inputs', 'test_cases', 'flops', 'bytes'))
 
+# %% ../nbs/02_ops.ipynb #f350379a
 def get_kind(kind) -> Kind:
     if _is_kind(kind): return kind
     if kind not in KINDS: raise AutokernelError(f"unknown kernel kind {kind!r}: choose one of {', '.join(KINDS)}")
     return KINDS[kind]
 
+# %% ../nbs/02_ops.ipynb #55a36221
 def make_case(kind, shapes, dtype='float32', **args) -> dict:
     "A case of `kind`: `shapes` holds a shape, a `tensor_meta` dict or `None` per input; floating inputs get `dtype`."
     k = get_kind(kind)
@@ -281,10 +307,12 @@ def make_case(kind, shapes, dtype='float32', **args) -> dict:
     if unknown: raise AutokernelError(f"{k.name} takes no argument(s) {sorted(unknown)}; it takes {sorted(k.defaults)}")
     return {'inputs': inputs + [None] * (len(k.roles) - len(inputs)), 'args': {**k.defaults, **args}}
 
+# %% ../nbs/02_ops.ipynb #0ed43be3
 def make_inputs(kind, case, device='cpu', seed=0):
     "`(args, kwargs)` for one call of `kind`: fresh realistic random tensors for `case`."
     return get_kind(kind).make_inputs(case, device, seed)
 
+# %% ../nbs/02_ops.ipynb #8ac2d2bb
 def with_dtype(case, dtype) -> dict:
     "`case` with every floating-point input in `dtype` (integer inputs such as targets unchanged)."
     d = dtype_name(dtype)
@@ -294,6 +322,7 @@ def with_dtype(case, dtype) -> dict:
 # %% ../nbs/02_ops.ipynb #aeef1a64
 BACKENDS = ('triton', 'cuda')
 
+# %% ../nbs/02_ops.ipynb #c15135c9
 def baseline_path(kind, backend='triton') -> Path:
     "The library's source of `kind` for `backend`: `kernels/<kind>/<backend>.py`."
     if backend not in BACKENDS: raise AutokernelError(f"unknown backend {backend!r}: use triton or cuda")
@@ -302,6 +331,7 @@ def baseline_path(kind, backend='triton') -> Path:
 
 _loaded = itertools.count()
 
+# %% ../nbs/02_ops.ipynb #e26e78ab
 def load_kernel_module(path):
     "Import a `kernel.py` by path under a unique module name."
     path = Path(path).resolve()
@@ -318,6 +348,7 @@ def load_kernel_module(path):
 # %% ../nbs/02_ops.ipynb #9bbacd23
 KIND_FILE = 'kind.py'
 
+# %% ../nbs/02_ops.ipynb #6382b8c2
 def load_kind(folder) -> Kind:
     "The `KIND` that `folder/kind.py` defines, with its `folder` and `module` set; the folder is named after the kind."
     path = Path(folder)/KIND_FILE
@@ -328,11 +359,13 @@ def load_kind(folder) -> Kind:
     k.folder, k.module = Path(folder).resolve(), mod
     return k
 
+# %% ../nbs/02_ops.ipynb #0361157c
 def discover_kinds(root=None) -> dict[str, Kind]:
     "The kinds that `root/<kind>/kind.py` files define (default root: the library, `kernels_dir()`), by name."
     root = Path(root) if root is not None else kernels_dir()
     return {k.name: k for k in (load_kind(p.parent) for p in sorted(root.glob(f'*/{KIND_FILE}')))}
 
+# %% ../nbs/02_ops.ipynb #41cfadf9
 def register_kind(kind: Kind) -> Kind:
     "Add `kind` to `KINDS` (replacing a kind of the same name), so that every stage knows it."
     KINDS[kind.name] = kind
@@ -345,17 +378,20 @@ for _k in discover_kinds().values(): register_kind(_k)
 _TOL_DEFAULTS = {'float32': (1e-4, 1e-4, 1e-5), 'float16': (2e-3, 2e-3, 1e-3), 'bfloat16': (1.6e-2, 1.6e-2, 1e-2),
                  'float64': (1e-10, 1e-10, 1e-12)}
 
+# %% ../nbs/02_ops.ipynb #69d7a42c
 def tolerance(dtype) -> dict:
     "`{'rel', 'rtol', 'atol'}` for outputs computed from `dtype` inputs, from settings."
     d = dtype_name(dtype)
     rel, rtol, atol = _TOL_DEFAULTS.get(d, _TOL_DEFAULTS['float32'])
     return {'rel': setting(f'tol_{d}', rel, float), 'rtol': setting(f'rtol_{d}', rtol, float), 'atol': setting(f'atol_{d}', atol, float)}
 
+# %% ../nbs/02_ops.ipynb #ffd404a4
 def _to64(x, device='cpu'):
     if isinstance(x, torch.Tensor):
         return x.detach().to(device=device, dtype=torch.float64) if x.is_floating_point() else x.detach().to(device)
     return x
 
+# %% ../nbs/02_ops.ipynb #93fd51d6
 def reference64(kind, args, kwargs, device='cpu'):
     """The reference of `kind` on float64 copies of the inputs (on the CPU unless `device` says otherwise): the kind's
     `reference64` where it has one (attention's runs in pieces when the float64 scores would not fit), else its reference."""
@@ -365,6 +401,7 @@ def reference64(kind, args, kwargs, device='cpu'):
 # %% ../nbs/02_ops.ipynb #c912231d
 COMPARE_CHUNK = 1 << 24   # elements compared at a time: bounds the judge's float64 temporaries (~8 x 128 MB)
 
+# %% ../nbs/02_ops.ipynb #d1c44382
 def _compare_one(out, ref, tol, chunk: int = COMPARE_CHUNK) -> dict:
     res = {'ok': False, 'max_rel_err': float('inf'), 'rel_norm_err': float('inf'), 'bad': 0, 'detail': ''}
     if not isinstance(out, torch.Tensor):
@@ -402,6 +439,7 @@ def _compare_one(out, ref, tol, chunk: int = COMPARE_CHUNK) -> dict:
     return {'ok': nbad == 0 and rne <= tol['rel'], 'max_rel_err': mre if not any_nonfinite else float('inf'),
             'rel_norm_err': rne, 'bad': nbad, 'detail': detail}
 
+# %% ../nbs/02_ops.ipynb #bcca0342
 def compare(out, ref64, dtype) -> dict:
     "Judge `out` against the float64 reference: `{'ok', 'max_rel_err', 'rel_norm_err', 'bad', 'detail'}`."
     tol = tolerance(dtype)
