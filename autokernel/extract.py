@@ -494,7 +494,8 @@ def _parser():
     ap.add_argument('--out', default=None, help='the folder to write (default: kernels/<model>/)')
     ap.add_argument('--force', action='store_true', help='replace folders even if their kernel.py was edited')
     ap.add_argument('--fuse', action='store_true', default=None,
-                    help='let the fused kinds (add_rmsnorm, gated_mlp, ...) claim the ops they fuse (default: settings fuse)')
+                    help='let the fused kinds that plug into a model (add_rmsnorm, gated_mlp) claim the ops they fuse first '
+                         '(default: settings fuse)')
     return ap
 
 def extract_cmd(argv: list[str]) -> int:

@@ -469,7 +469,8 @@ def settle_patterns(ops):
 # %% ../nbs/01_profile.ipynb #e130edbf
 def mark_fusions(ops) -> list[dict]:
     """Tag the op records a fused kind would take over with `fusions: [kind, ...]`: each kind folder with a `find`
-    (`kernels/<kind>/kind.py`) says where it occurs; `autokernel extract --fuse` then extracts those instead."""
+    (`kernels/<kind>/kind.py`) says where it occurs; `autokernel extract --fuse` then extracts those of the kinds that plug in
+    instead (a kind with `no_plug` claims nothing)."""
     from autokernel.ops import KINDS
     for k in KINDS.values():
         if k.find is None: continue
