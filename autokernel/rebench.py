@@ -7,7 +7,7 @@ changed after the run (a fairer baseline, a new check)."""
 from __future__ import annotations
 import argparse
 from pathlib import Path
-from .core import AutokernelError, get_device, load_json, text_table
+from .core import AutokernelError, device_arg, get_device, load_json, text_table
 from .rundir import baseline_dirs, best_dir, incumbent_bench, log_rebench
 
 # %% auto #0
@@ -51,12 +51,14 @@ def rebench_cmd(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog='autokernel rebench', description="judge a run's winners again with the current bench")
     ap.add_argument('--run', required=True, help='the run folder (runs/NAME)')
     ap.add_argument('--kinds', default='', help='only kernels of these kinds, comma-separated (default: all)')
-    ap.add_argument('--device', default=None, help='cuda, cpu or auto')
+    ap.add_argument('--device', type=device_arg, default=None, help='cuda, cpu or auto')
     ap.add_argument('--verify', action='store_true', help='then verify the run with the re-benched numbers')
     a = ap.parse_args(argv)
     run = Path(a.run)
     if not (run/'kernels').is_dir(): raise AutokernelError(f"{run} is not a run folder (no kernels/ in it)")
-    rows = rebench(run, {k for k in a.kinds.split(',') if k}, str(get_device(a.device)))
+    kinds, have = {k for k in a.kinds.split(',') if k}, {load_json(d/'spec.json').get('kind') for d in baseline_dirs(run).values()}
+    if kinds - have: raise AutokernelError(f"--kinds {','.join(sorted(kinds - have))}: no kernel of that kind in {run} (it has {', '.join(sorted(have))})")
+    rows = rebench(run, kinds, str(get_device(a.device)))
     cols = ['kernel', 'candidate', 'verdict', 'old_speedup_eager', 'new_speedup_eager', 'old_speedup_compile', 'new_speedup_compile']
     print(text_table(rows, [(c, lambda r, c=c: _f(r[c]) if isinstance(r[c], float) else str(r[c] or '-')) for c in cols]))
     if a.verify:
