@@ -29,8 +29,10 @@ __all__ = ['NotExtractable', 'is_tensor', 'tmeta', 'safe_dtype', 'numel', 'trans
 class NotExtractable(Exception):
     "Why a profiled op has no kernel in the library (the message is shown to the user)."
 
+# %% ../nbs/02_extract.ipynb #c0a9250e
 def is_tensor(m) -> bool: return isinstance(m, dict) and isinstance(m.get('shape'), list)
 
+# %% ../nbs/02_extract.ipynb #e7106209
 def tmeta(m, what='input') -> dict:
     "A clean tensor meta `{'shape', 'stride', 'dtype'}` from a profile's record of one tensor."
     if not is_tensor(m): raise NotExtractable(f"the profile did not record the {what} tensor")
@@ -42,14 +44,17 @@ def tmeta(m, what='input') -> dict:
 
 _SCALAR_TYPES = {3: 'int32', 4: 'int64', 5: 'float16', 6: 'float32', 7: 'float64', 11: 'bool', 15: 'bfloat16'}  # c10::ScalarType
 
+# %% ../nbs/02_extract.ipynb #3f59cbd9
 def safe_dtype(d) -> str:
     "The dtype's name (`bfloat16`; an integer is a `c10::ScalarType` code), or the profile's own spelling for one autokernel does not know."
     if isinstance(d, int) and not isinstance(d, bool): return _SCALAR_TYPES.get(d, f'ScalarType {d}')
     try: return dtype_name(d)
     except AutokernelError: return str(d)
 
+# %% ../nbs/02_extract.ipynb #72e65d8c
 def numel(m) -> int: return math.prod(m['shape']) if is_tensor(m) else 0
 
+# %% ../nbs/02_extract.ipynb #ef665fff
 def transposed(m) -> dict:
     "The view of `m` with its last two dims swapped: same storage, swapped strides."
     sh, st = list(m['shape']), list(m['stride'])
@@ -78,6 +83,7 @@ def profile_and_source(profile) -> tuple[dict, str]:
 # %% ../nbs/02_extract.ipynb #f4ac0616
 _MISSING = object()
 
+# %% ../nbs/02_extract.ipynb #92626ed7
 def arg(rec, *names, default=_MISSING):
     "A scalar argument of a record, under the first of `names` it has; `NotExtractable` if none and no default."
     args = rec.get('args') or {}
@@ -86,22 +92,27 @@ def arg(rec, *names, default=_MISSING):
     if default is _MISSING: raise NotExtractable(f"the profile did not record {names[0]!r} of {rec['op']}")
     return default
 
+# %% ../nbs/02_extract.ipynb #48226428
 def module_arg(rec, *names):
     "A hyper-parameter of the module the op ran in (`eps`, `approximate`), if the profile recorded it, else None."
     ma = rec.get('module_args') or {}
     return next((ma[n] for n in names if ma.get(n) is not None), None)
 
+# %% ../nbs/02_extract.ipynb #3014903d
 def inp(rec, i):
     "The `i`-th input of a record (a tensor meta, `None` for an absent tensor or a scalar)."
     ins = rec.get('inputs') or []
     return ins[i] if i < len(ins) and is_tensor(ins[i]) else None
 
+# %% ../nbs/02_extract.ipynb #06d18424
 def short(op: str) -> str:
     "`aten::addmm.default` -> `addmm`."
     return op.split('::')[-1].split('.')[0]
 
+# %% ../nbs/02_extract.ipynb #55bcbb26
 def case(inputs, **args) -> dict: return {'inputs': list(inputs), 'args': args}
 
+# %% ../nbs/02_extract.ipynb #e2977f62
 def check_dtype(kind, c):
     "The case's main input must be in a dtype the kind's kernels take (no integer or float64 kernels in the library)."
     dt = c['inputs'][0]['dtype']
@@ -135,11 +146,12 @@ def scope_key(rec, pred) -> tuple | None:
         if pred(sc[i]): return tuple(sc[:i + 1])
     return None
 
-
+# %% ../nbs/02_extract.ipynb #5098249d
 def tensors(recs):
     "All tensor inputs of some records."
     return [m for r in recs for m in (r.get('inputs') or []) if is_tensor(m)]
 
+# %% ../nbs/02_extract.ipynb #82fdc6a9
 def group_x(recs, prefer_ops=()):
     "The main input of a group: the input of a preferred op if present, else the largest input; in the group's input dtype."
     ts = tensors(recs)
@@ -157,14 +169,18 @@ def wrapper_ops() -> set:
     "The composite aten ops (short names) around a kind's op (`Kind.wrapper_ops`: `linear` around `mm`, `layer_norm`, SDPA, ...)."
     return {o for k in KINDS.values() for o in k.wrapper_ops}
 
+# %% ../nbs/02_extract.ipynb #eb08d414
 def pair_ops() -> set:
     "The aten ops (short names) the kinds made of two ops pair (`Kind.pair_ops`): kernel ops, though no single mapper takes them."
     return {o for k in KINDS.values() for o in k.pair_ops}
 
+# %% ../nbs/02_extract.ipynb #4891cf04
 def is_kernel_op(op) -> bool: return single_mapper(op) is not None or short(op) in pair_ops()
 
+# %% ../nbs/02_extract.ipynb #669bba15
 def _sc(r): return tuple(r.get('scope') or ())
 
+# %% ../nbs/02_extract.ipynb #170767e9
 def fold(ops) -> tuple[list[dict], list[dict]]:
     "`(records, wrappers)`: copies of the records with helper ops folded into their host op, and the composite wrappers."
     recs, wrappers_ = [dict(r) for r in ops], wrapper_ops()
@@ -190,6 +206,7 @@ def fold(ops) -> tuple[list[dict], list[dict]]:
 def _fraction(t, wall, recs):
     return t / wall if wall else sum(r.get('fraction') or 0 for r in recs)
 
+# %% ../nbs/02_extract.ipynb #42ebb04a
 def _item(kind, c, recs, calls=None, time_ms=None, wall=None):
     check_dtype(kind, c)
     t = sum(r['time_ms'] for r in recs) if time_ms is None else time_ms
@@ -198,11 +215,13 @@ def _item(kind, c, recs, calls=None, time_ms=None, wall=None):
             'time_ms': t, 'fraction': _fraction(t, wall, recs), 'scope': list(recs[0].get('scope') or []),
             'strides_recorded': all(m.get('stride') is not None for m in tensors(recs))}
 
+# %% ../nbs/02_extract.ipynb #48845287
 def one_item(recs, fn, *a, wall=None, group=None, **kw) -> tuple[list, list]:
     "`([item], [])` for the `(kind, case)` that `fn(*a)` maps `recs` to, or `([], not-extractable rows)` with its reason."
     try: return [_item(*fn(*a), recs, wall=wall, **kw)], []
     except NotExtractable as e: return [], _skip(recs, str(e), wall, group)
 
+# %% ../nbs/02_extract.ipynb #01ac299b
 def _skip(recs, reason, wall, group=None):
     "Not-extractable rows: one per record, or one for a whole scope `group` (named by its module class)."
     if group:
@@ -220,6 +239,7 @@ def _scope_kinds() -> list:
     "`[(kind, is_cls, op class or None)]`: the kinds made of several ops under one module scope (`Kind.scope`)."
     return [(k.name, *k.scope) for k in KINDS.values() if k.scope]
 
+# %% ../nbs/02_extract.ipynb #41e968a4
 def _groups(ops):
     "Scope groups `{(name, scope key): [records]}` and the records in none."
     groups, rest, kinds = defaultdict(list), [], _scope_kinds()
@@ -231,6 +251,7 @@ def _groups(ops):
         else: rest.append(r)
     return groups, rest
 
+# %% ../nbs/02_extract.ipynb #f1e91f87
 def _pairs(rest, wall):
     "`(items, skipped, ids used, leftover records)` of the kinds that pair two ops (`Kind.extract_pairs`), a record paired once."
     items, skipped, used, extra = [], [], set(), []
@@ -312,6 +333,7 @@ def shape_str(m) -> str:
     if any(x == 0 and n > 1 for x, n in zip(st, sh)): s += ':bcast'
     return s
 
+# %% ../nbs/02_extract.ipynb #4b78ecc6
 def case_str(c) -> str:
     "One line for a case: input shapes, the first input's dtype, the arguments that are set."
     ins = [m for m in c['inputs']]
@@ -329,6 +351,7 @@ def kernel_header(name, it, backend, src, prof) -> str:
              f"baseline: kernels/{it['kind']}/{backend}.py. This is the file an optimizer edits; keep kernel_fn's signature."]
     return ''.join(f'# {l}\n' for l in lines) + '\n'
 
+# %% ../nbs/02_extract.ipynb #18946599
 def write_kernel(folder: Path, name, it, backend, src, prof) -> dict:
     "Write `folder/{kernel.py,spec.json}` for one item; returns its row for the index."
     k = get_kind(it['kind'])
@@ -372,6 +395,7 @@ def key_meta(m) -> dict | None:
     if lay == 't': return transposed_meta(m['shape'], m['dtype'])
     return tensor_meta(m['shape'], m['dtype'], None if lay == 'c' else [int(v) for v in lay[1:].split(',')])
 
+# %% ../nbs/02_extract.ipynb #e82a39dd
 def relearn_case(case, key) -> dict | None:
     "`case` rebuilt from a call key the model makes, or None unless both have the same inputs with the same shapes."
     def trim(ms):   # a trailing absent optional input (attention's bias) is no input, as in `runtime.call_key`
@@ -383,6 +407,7 @@ def relearn_case(case, key) -> dict | None:
                                    for a, b in zip(old, new)): return None
     return {**case, 'inputs': [key_meta(m) for m in new], 'args': dict(key['args'])}
 
+# %% ../nbs/02_extract.ipynb #a4b25957
 def relearn(kernel_dir, key, why: str = '') -> dict | None:
     "Re-extract the kernel folder `kernel_dir` for the call key `key` (`relearn_case`): the spec it wrote, or None."
     path = Path(kernel_dir)/'spec.json'
@@ -414,6 +439,7 @@ def _merge_skipped(rows) -> list[dict]:
         m['records'] += 1
     return sorted(out.values(), key=lambda r: -r['time_ms'])
 
+# %% ../nbs/02_extract.ipynb #cb8add7d
 def _amdahl(f) -> float | None: return None if f >= 1 else amdahl([(f, math.inf)])   # None: unbounded
 
 # %% ../nbs/02_extract.ipynb #63b85eb2
@@ -458,8 +484,11 @@ def extract(profile, top_n: int | None = None, backend: str | None = None, out=N
 # %% ../nbs/02_extract.ipynb #861fe469
 def _table(rows, cols) -> str: return text_table(rows, cols, indent='  ')
 _cut = cut
+
+# %% ../nbs/02_extract.ipynb #6dbb1918
 def _pct(f): return '' if f is None else f'{100 * f:.1f}%'
 
+# %% ../nbs/02_extract.ipynb #af3d6b61
 def format_extract(index, max_rows: int = 12) -> str:
     "The report of one extraction, as text."
     k, ne, cov = index['kernels'], index['not_extractable'], index['coverage']
@@ -498,6 +527,7 @@ def _parser():
                          '(default: settings fuse)')
     return ap
 
+# %% ../nbs/02_extract.ipynb #18cc0c84
 def extract_cmd(argv: list[str]) -> int:
     "`autokernel extract ...`: extract a profile's top ops, print what was written and what could not be extracted."
     a = _parser().parse_args(argv)
