@@ -199,13 +199,30 @@ def m_bucket(M):
     return triton.next_power_of_2(max(1, M))
 
 
-def config_for(M, N, K):
-    "PARAMS with the overrides of CONFIGS[(m_bucket(M), N, K)] where the table has this shape."
+def config_for(M, N, K, params=None):
+    "`params` (PARAMS by default) with the overrides of CONFIGS[(m_bucket(M), N, K)] where the table has this shape."
+    params = PARAMS if params is None else params
     over = CONFIGS.get((m_bucket(M), N, K), {})
-    unknown = set(over) - set(PARAMS)
+    unknown = set(over) - set(params)
     if unknown:
-        raise ValueError(f'CONFIGS[{(m_bucket(M), N, K)}] sets unknown knobs {sorted(unknown)}: use {list(PARAMS)}')
-    return {**PARAMS, **over}
+        raise ValueError(f'CONFIGS[{(m_bucket(M), N, K)}] sets unknown knobs {sorted(unknown)}: use {list(params)}')
+    return {**params, **over}
+
+
+def effective_params(params, case):
+    """`params` as kernel_fn launches them at `case` (a spec's case; a [.., M, K] @ b [.., K, N]): the per-shape table's
+    overrides applied, blocks clamped to the (padded) sizes, GROUP_M to the M tiles (more groups than tiles order them
+    alike), SPLIT_K to K's 16-wide steps. What depends on the device (TMA, PERSISTENT's grid) is kept as given."""
+    a_shape, b_shape = case['inputs'][0]['shape'], case['inputs'][1]['shape']
+    M, K, N = a_shape[-2] if len(a_shape) > 1 else 1, a_shape[-1], b_shape[-1]
+    if len(b_shape) == 2:                              # a Linear: a's leading dims fold into M
+        M = 1
+        for d in a_shape[:-1]:
+            M *= d
+    p = config_for(M, N, K, params)
+    bm, bn, bk = (min(p[k], max(16, triton.next_power_of_2(max(n, 1)))) for k, n in (('BLOCK_M', M), ('BLOCK_N', N), ('BLOCK_K', K)))
+    return {**p, 'BLOCK_M': bm, 'BLOCK_N': bn, 'BLOCK_K': bk, 'GROUP_M': max(1, min(p['GROUP_M'], triton.cdiv(M, bm))),
+            'SPLIT_K': max(1, min(p['SPLIT_K'], triton.cdiv(K, 16)))}
 
 
 _SM_COUNT = {}
@@ -256,16 +273,14 @@ def kernel_fn(a, b, bias=None, *, activation=None):
         return out
     c3 = out.view(batch, M, N)
     bstride = lambda t: 0 if t.shape[0] == 1 else t.stride(0)
-    p = config_for(M, N, K)
+    p = effective_params(PARAMS, {'inputs': [{'shape': [M, K]}, {'shape': [K, N]}]})   # blocks clamped, SPLIT_K to K/16
     interpret = os.environ.get('TRITON_INTERPRET', '0') == '1'
-    split = max(1, min(p['SPLIT_K'], triton.cdiv(K, 16)))            # no more slices than K has 16-wide steps
+    split = p['SPLIT_K']
     tma, b_kmajor = _tma_ok(a3, b3, interpret) if p['TMA'] else (False, False)
     if tma and not interpret and hasattr(triton, 'set_allocator'):
         triton.set_allocator(_tma_alloc)
     meta = dict(HAS_BIAS=bias is not None, ACTIVATION=ACTIVATIONS[activation],
-                BLOCK_M=min(p['BLOCK_M'], max(16, triton.next_power_of_2(M))),
-                BLOCK_N=min(p['BLOCK_N'], max(16, triton.next_power_of_2(N))),
-                BLOCK_K=min(p['BLOCK_K'], max(16, triton.next_power_of_2(K))), GROUP_M=p['GROUP_M'],
+                BLOCK_M=p['BLOCK_M'], BLOCK_N=p['BLOCK_N'], BLOCK_K=p['BLOCK_K'], GROUP_M=p['GROUP_M'],
                 SPLIT_K=split, TMA=tma, B_KMAJOR=b_kmajor,
                 DOT_PRECISION='ieee' if a.dtype == torch.float32 else 'tf32',
                 UPCAST=interpret and a.dtype == torch.bfloat16)
