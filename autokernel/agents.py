@@ -223,6 +223,8 @@ def effective_fn(ctx: dict):
 def eff_key(p: dict) -> str: return json.dumps(p, sort_keys=True, default=str)
 
 # %% ../nbs/05a_agents.ipynb #16bd4dce
+_PROPOSED: dict[str, tuple[str, str]] = {}   # source hash -> (body, effective key) of each proposal, for those in flight
+
 def search_propose(ctx: dict) -> dict | None:
     """One candidate from the search (seeds, then a surrogate's pick among evolutionary draws, failures counted as evidence),
     or None when the space is exhausted (or the kernel is not tunable). A point the kernel runs as an already tried one
@@ -245,6 +247,11 @@ def search_propose(ctx: dict) -> dict | None:
     eff = effective_fn(ctx)
     key = lambda p: eff_key(eff({**params, **p}))            # a point as the kernel runs it at the profiled case
     done = {key(h['params']) for h in fam} | {key({})}       # the family's points, whatever their verdict, and the incumbent
+    done |= {k for b, k in filter(None, map(_PROPOSED.get, ctx.get('pending') or ())) if b == body}   # and those in flight
+
+    def pick(cand, p, how):
+        _PROPOSED[source_hash(cand)] = (body, key(p))
+        return _candidate(cand, p, how, best, params, eff)
 
     def draw():
         u = rng.random()
@@ -268,7 +275,7 @@ def search_propose(ctx: dict) -> dict | None:
     if len(fam) <= setting('search_seeds', 8):                # seeds first, while the family is young
         for p, why in autotune_seeds(space, params):
             if source_hash(cand_of(p)) not in tried and key(p) not in done and rel(p) >= 0.3:
-                return _candidate(cand_of(p), p, f'seed: {why}', best, params, eff)
+                return pick(cand_of(p), p, f'seed: {why}')
     model, pool, seen = surrogate(fam, space), [], set()
     for _ in range(300):                                      # a pool of fresh points, each drawn with its odds of running
         p, how = draw()
@@ -283,7 +290,7 @@ def search_propose(ctx: dict) -> dict | None:
         if model['n'] < 3: p, how, cand = min(pool, key=lambda t: cost(t[0]))
         else: p, how, cand = min(pool, key=lambda t: predict(model, {**params, **t[0]}, explore) + cost(t[0]))
         pred = f", predicted {math.exp(predict(model, {**params, **p}, 0)):.4g} ms" if model['n'] >= 3 else ''
-        return _candidate(cand, p, f"surrogate, {how}{pred}" if pred else how, best, params, eff)
+        return pick(cand, p, f"surrogate, {how}{pred}" if pred else how)
     untried = []                                              # the space is nearly used up: likely runners first, then the nearest
     for combo in itertools.product(*space.values()):
         p = dict(zip(space, combo))
@@ -294,7 +301,7 @@ def search_propose(ctx: dict) -> dict | None:
         if len(untried) > 5000: break
     if not untried: return None
     *_, p, cand = min(untried, key=lambda t: t[:3])
-    return _candidate(cand, p, 'nearest untried', best, params, eff)
+    return pick(cand, p, 'nearest untried')
 
 # %% ../nbs/05a_agents.ipynb #be7d6879
 def _candidate(src, p, how, best, params, eff=dict) -> dict:

@@ -511,3 +511,22 @@ def test_results_rows_carry_effective_params(tmp_path):
     assert len(exps) == 4 and all(r['effective_params']['BLOCK_N'] == 64 for r in exps)
     keys = [json.dumps(r['effective_params'], sort_keys=True) for r in exps]
     assert len(set(keys)) == 4
+
+
+def test_search_skips_the_kernels_in_flight(tmp_path):
+    "Two points left (by effective params), many spellings of each: with the first in flight, the next proposal is the other."
+    from autokernel.agents import body_hash, search_propose
+    k = tiny_kernel(tmp_path, '01_softmax', 'softmax', [[1, 40]], 0.1)
+    src, spec = (k / 'kernel.py').read_text(), core.load_json(k / 'spec.json')
+    mod = ops.load_kernel_module(ops.baseline_path('softmax', 'triton'))
+    eff = lambda p: json.dumps(mod.effective_params(p, spec['case']), sort_keys=True)
+    points = [dict(zip(mod.SPACE, c)) for c in itertools.product(*mod.SPACE.values())]
+    left = [p for p in points if p['ALGO'] == 'online' and p['num_stages'] == 1 and p['num_warps'] in (1, 2)]
+    assert len({eff(p) for p in left}) == 2 and len(left) > 2                     # 2 kernels, many spellings
+    hist = [{'params': p, 'hash': source_hash(write_params(src, p)), 'body': body_hash(src), 'ok': True,
+             'kernel_ms': fake_ms(p), 'verdict': 'pass'} for p in {eff(p): p for p in points if p not in left}.values()]
+    ctx = lambda pending: {'name': 'x', 'source': src, 'spec': spec, 'backend': 'triton', 'history': hist, 'pending': pending}
+    first = search_propose(ctx(set()))
+    second = search_propose(ctx({source_hash(first['source'])}))
+    assert eff(first['params']) != eff(second['params'])
+    assert search_propose(ctx({source_hash(first['source']), source_hash(second['source'])})) is None
