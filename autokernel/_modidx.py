@@ -69,6 +69,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.bench.run_on': ('bench.html#run_on', 'autokernel/bench.py'),
                                   'autokernel.bench.scrub': ('bench.html#scrub', 'autokernel/bench.py'),
                                   'autokernel.bench.spawn_candidate': ('bench.html#spawn_candidate', 'autokernel/bench.py'),
+                                  'autokernel.bench.start_line': ('bench.html#start_line', 'autokernel/bench.py'),
                                   'autokernel.bench.stop_candidate': ('bench.html#stop_candidate', 'autokernel/bench.py'),
                                   'autokernel.bench.summary': ('bench.html#summary', 'autokernel/bench.py'),
                                   'autokernel.bench.worker_env': ('bench.html#worker_env', 'autokernel/bench.py')},

@@ -27,7 +27,7 @@ from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa
 
 # %% auto #0
 __all__ = ['WORKER_ARGV', 'FAULTS', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub',
-           'last_error', 'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'bench_cmd']
+           'last_error', 'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'start_line', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
@@ -302,6 +302,14 @@ class BenchPool:
         try: self.close()
         except Exception: pass
 
+def start_line(kernel_dir, spec: dict, device, timing: bool) -> str:
+    "What `autokernel bench` says before judging (a CPU bench of full-size shapes runs for minutes in Triton's interpreter)."
+    import math
+    big = max((math.prod(t['shape']) for t in spec['case']['inputs'] if t), default=0)
+    slow = device.type == 'cpu' and big > 1 << 20
+    return (f"bench {kernel_dir}: {spec['kind']} on {core.device_name(device)}, five stages{' then timing' if timing else ''}..."
+            + (f" (inputs of up to {big:,} elements in Triton's CPU interpreter: minutes, or --timeout; a -tiny preset's kernels take seconds)" if slow else ''))
+
 def bench_cmd(argv) -> int:
     "`autokernel bench`: judge and time one kernel folder."
     p = argparse.ArgumentParser(prog='autokernel bench', description='Judge a kernel folder: 5 correctness stages, exploit checks, timing.')
@@ -314,6 +322,7 @@ def bench_cmd(argv) -> int:
     a = p.parse_args(argv)
     d = Path(a.kernel_dir)
     if not d.is_dir(): raise AutokernelError(f"{d}: no such kernel folder")
+    print(start_line(d, _load_spec(d, a.spec), core.get_device(a.device), not a.no_timing), flush=True)
     res = bench(d, a.spec, a.device, timing=not a.no_timing, timeout=a.timeout)
     out = core.save_json(res, a.out or d / 'bench.json', 'autokernel.bench')
     print(f"wrote {out}")
