@@ -352,6 +352,8 @@ def resolve_kernels(source, min_speedup: float = 1.0) -> tuple[list[dict], list[
     if isinstance(source, (str, Path)):
         p = Path(source)
         if (p/'kernels').is_dir(): return run_kernels(p, min_speedup)
+        if not (p/'kernel.py').exists() or not (p/'spec.json').exists():      # a report-only run (runs/examples/gpt2-tiny-cpu), a typo
+            raise AutokernelError(f"{p} is not a run folder (no kernels/ in it) and not a kernel folder (no kernel.py + spec.json)")
         return [kernel_dir_entry(p)], []
     out = []
     for s in source: out.append(dict(s) if isinstance(s, dict) else kernel_dir_entry(s))
