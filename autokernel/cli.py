@@ -27,7 +27,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ['usage: autokernel <command> [options]   (autokernel <command> -h for its options; autokernel --version)', '', 'commands:']
-    lines += [f'  {name:<10} {doc}' for name, (_, _, doc) in COMMANDS.items()]
+    lines += [f'  {name:<11} {doc}' for name, (_, _, doc) in COMMANDS.items()]
     return '\n'.join(lines)
 
 # %% ../nbs/08_cli.ipynb #66f7cd1c
