@@ -26,6 +26,7 @@ __all__ = ['SCOPED_FUNCTIONS', 'SCOPE_ARG_NAMES', 'SPEEDUPS', 'tree_inputs', 'ev
 # %% ../nbs/01_profile.ipynb #fa904eb0
 SCOPED_FUNCTIONS = ('apply_rotary_pos_emb', 'apply_rotary_emb')
 
+# %% ../nbs/01_profile.ipynb #da9130c9
 class _Scopes:
     "Context manager: `record_function` scopes around every sub-module forward and around `SCOPED_FUNCTIONS`."
     def __init__(self, model: torch.nn.Module):
@@ -79,6 +80,7 @@ class _Scopes:
 # %% ../nbs/01_profile.ipynb #c1b3b20f
 _NOT_TENSOR = {'Scalar', 'ScalarList', '', 'None', 'TensorList', 'GenericList', 'String', 'Device', 'Layout', 'MemoryFormat'}
 
+# %% ../nbs/01_profile.ipynb #0f391370
 def _arg_kind(t) -> str:
     "'tensor', 'tensors' or 'value' for a schema argument type."
     t = str(t)
@@ -86,10 +88,12 @@ def _arg_kind(t) -> str:
     if t.startswith('List[') and 'Tensor' in t: return 'tensors'
     return 'value'
 
+# %% ../nbs/01_profile.ipynb #adff85af
 def _event_kind(dt) -> str:
     if dt == 'TensorList': return 'tensors'
     return 'value' if dt in _NOT_TENSOR else 'tensor'
 
+# %% ../nbs/01_profile.ipynb #2bfa6e9f
 def _schema(name: str, overload: str | None, dtypes: list):
     "The schema of an aten op call: its overload if the profiler names it, else the overload whose arguments fit `dtypes`."
     try: schemas = [s for s in torch._C._jit_get_schemas_for_operator(name) if not s.overload_name.endswith('out')]
@@ -100,17 +104,20 @@ def _schema(name: str, overload: str | None, dtypes: list):
         return all(_event_kind(d) == 'value' or _event_kind(d) == _arg_kind(a.type) for d, a in zip(dtypes, s.arguments))
     return next((s for s in fits if ok(s)), fits[0] if fits else None)
 
+# %% ../nbs/01_profile.ipynb #92e7606e
 def _jsonable(v):
     if isinstance(v, (bool, int, str)) or v is None: return v
     if isinstance(v, float): return v if math.isfinite(v) else str(v)
     if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
     return str(v)
 
+# %% ../nbs/01_profile.ipynb #9be79615
 def _contiguous_strides(shape):
     st, acc = [], 1
     for n in reversed(shape): st.append(acc); acc *= max(n, 1)
     return st[::-1]
 
+# %% ../nbs/01_profile.ipynb #59fc5f0a
 def _dtype_str(dt):
     try: return dtype_name(dt)
     except AutokernelError: return str(dt)
@@ -119,6 +126,7 @@ def _dtype_str(dt):
 def _tensor_dict(t) -> dict:
     return {'shape': list(t.sizes), 'stride': list(t.strides), 'dtype': _dtype_str(t.dtype)}
 
+# %% ../nbs/01_profile.ipynb #1bc30988
 def _tree_item(x):
     "('tensor'|'tensors'|'value'|'none', meta) of one input as the event tree holds it."
     if getattr(x, 'sizes', None) is not None: return 'tensor', _tensor_dict(x)
@@ -126,6 +134,7 @@ def _tree_item(x):
         return 'tensors', {'tensors': [_tensor_dict(t) for t in x]}
     return ('none', None) if x is None else ('value', None)
 
+# %% ../nbs/01_profile.ipynb #204f2ae0
 def tree_inputs(prof) -> dict:
     "`{correlation id: [(kind, meta), ...]}` for every op call in the profiler's event tree (empty if it has none)."
     try: stack = list(prof.profiler.kineto_results.experimental_event_tree())
@@ -137,6 +146,7 @@ def tree_inputs(prof) -> dict:
         if ins is not None and getattr(n, 'correlation_id', None) is not None: out[n.correlation_id] = [_tree_item(x) for x in ins]
     return out
 
+# %% ../nbs/01_profile.ipynb #f387349a
 def _kineto_list(kineto, *attrs):
     for attr in attrs:
         try: v = getattr(kineto, attr)()
@@ -144,6 +154,7 @@ def _kineto_list(kineto, *attrs):
         if v: return list(v)
     return None
 
+# %% ../nbs/01_profile.ipynb #4a87134a
 def _event_items(e, kineto=None) -> list:
     "The same as `tree_inputs` gives, from the `FunctionEvent` (and kineto event) fields."
     shapes = getattr(e, 'structured_input_shapes', None) or _kineto_list(kineto, 'structured_input_shapes') or getattr(e, 'input_shapes', None) or []
@@ -167,6 +178,7 @@ def _event_items(e, kineto=None) -> list:
 # %% ../nbs/01_profile.ipynb #479bdd61
 _SCHEMA_DTYPE = {'tensor': 'float', 'tensors': 'TensorList', 'value': 'Scalar', 'none': ''}
 
+# %% ../nbs/01_profile.ipynb #75802151
 def event_call(e, kineto=None, tree=None) -> tuple[list, dict]:
     "`(inputs, args)` of one profiled op call: tensor metadata (or `None`) per tensor argument, scalar arguments by name."
     items = tree if tree is not None else _event_items(e, kineto)
@@ -207,6 +219,7 @@ def string_args(model, inputs) -> dict:
     except Exception: return {}
     return found
 
+# %% ../nbs/01_profile.ipynb #2b6228b6
 def _shapes_key(inputs) -> tuple:
     return tuple(tuple(x['shape']) for x in inputs if x is not None and 'shape' in x)
 
@@ -231,6 +244,7 @@ _SCOPE_CLASSES = [  # (op class, pattern, regex on a module/function scope name)
     ('layernorm', 'layernorm', r'LayerNorm'),
 ]
 
+# %% ../nbs/01_profile.ipynb #5d4dab64
 def op_class(op: str, scope=(), parents=()) -> str:
     "The profile op class of an aten op, given its module `scope` and the enclosing aten ops (`parents`)."
     if any(re.match(_OP_CLASSES[2][1], p) for p in (*parents, op)): return 'cross-entropy'
@@ -257,9 +271,11 @@ _METADATA_OPS = re.compile(r'aten::(view|_unsafe_view|reshape|empty|empty_stride
                            r'resolve_conj|resolve_neg|lift_fresh|_reshape_alias|view_as|expand_as|flatten|unflatten|'
                            r'resize_|set_|result_type|is_nonzero|item|_local_scalar_dense|size|stride|numel|dim)$')
 
+# %% ../nbs/01_profile.ipynb #44636ec8
 def _is_op(e, scope_names) -> bool:
     return '::' in e.name and e.name not in scope_names and str(getattr(e, 'device_type', 'CPU')).endswith('CPU')
 
+# %% ../nbs/01_profile.ipynb #06336be2
 def _context(e, scope_names):
     "Module scope (outermost first) and enclosing ops of an event."
     scope, parents, p = [], [], getattr(e, 'cpu_parent', None)
@@ -269,6 +285,7 @@ def _context(e, scope_names):
         p = getattr(p, 'cpu_parent', None)
     return tuple(reversed(scope)), tuple(reversed(parents))
 
+# %% ../nbs/01_profile.ipynb #f839c12b
 def _self_device_us(e) -> float:
     v = getattr(e, 'self_device_time_total', None)
     if v is None: v = getattr(e, 'self_cuda_time_total', None)
@@ -288,6 +305,7 @@ def _device_busy_us(events) -> float:
         busy += t - max(s, end); end = t
     return busy
 
+# %% ../nbs/01_profile.ipynb #5e8a8ca8
 def _op_device_events(events, scope_names=()) -> list:
     "Kernels, copies and memsets: device events, less the device-side spans of `record_function` scopes."
     return [e for e in events if str(getattr(e, 'device_type', '')).endswith('CUDA') and e.name not in scope_names
@@ -316,6 +334,7 @@ def collect_records(events, scope_names, gpu: bool, kineto_by_id=None, strings=N
         r['calls'] += 1; r['time_us'] += t; r['kernels'] |= set(kernels)
     return recs
 
+# %% ../nbs/01_profile.ipynb #386ac8c3
 def _add_unattributed(recs, kernel_us: float):
     "Device time no aten op launched (a Triton kernel called from Python, a bare copy) becomes its own record."
     rest = kernel_us - sum(r['time_us'] for r in recs.values())
@@ -323,12 +342,14 @@ def _add_unattributed(recs, kernel_us: float):
         recs['[no aten op]'] = {'op': '[no aten op]', 'inputs': [], 'args': {}, 'scope': [], 'parents': [],
                                 'calls': 0, 'time_us': rest, 'kernels': set()}
 
+# %% ../nbs/01_profile.ipynb #0d958997
 def _owner(e, scope_names):
     "The nearest enclosing aten op of a metadata op (which absorbs its CPU time), or None."
     p = getattr(e, 'cpu_parent', None)
     while p is not None and not _is_op(p, scope_names): p = getattr(p, 'cpu_parent', None)
     return p
 
+# %% ../nbs/01_profile.ipynb #5f1d6b58
 def _metadata_children(e, scope_names):
     "The metadata ops below `e` (through other metadata ops) whose self time `e` absorbs."
     out, todo = [], list(getattr(e, 'cpu_children', []) or [])
@@ -352,11 +373,13 @@ def time_forward(model, inputs, device, reps: int = 10) -> dict:
 # %% ../nbs/01_profile.ipynb #066faebd
 SCOPE_ARG_NAMES = ('eps', 'variance_epsilon', 'epsilon', 'approximate')
 
+# %% ../nbs/01_profile.ipynb #2ed4c8a1
 def _hyper(mod) -> dict:
     "The module's float / str attributes named in `SCOPE_ARG_NAMES`."
     vals = {n: getattr(mod, n, None) for n in SCOPE_ARG_NAMES}
     return {n: v for n, v in vals.items() if isinstance(v, (float, str)) and not isinstance(v, bool)}
 
+# %% ../nbs/01_profile.ipynb #8b72eee0
 def scope_args(model: torch.nn.Module) -> dict:
     "`{module class: {name: value}}`: the hyper-parameters all instances of a class in `model` share."
     by_cls = {}
@@ -376,15 +399,18 @@ def _progress(n: int, desc: str, enabled: bool):
         except Exception: pass
     return range(n)
 
+# %% ../nbs/01_profile.ipynb #98019a28
 def _tensor_meta(x):
     if isinstance(x, torch.Tensor): return {'shape': list(x.shape), 'dtype': dtype_name(x.dtype)}
     return None
 
+# %% ../nbs/01_profile.ipynb #2d22dc9c
 def _input_metas(inputs) -> list:
     "The model's inputs as DESIGN.md lists them; keyword inputs carry their `name`."
     if isinstance(inputs, dict): return [{'name': k, **(_tensor_meta(v) or {'value': _jsonable(v)})} for k, v in inputs.items()]
     return [_tensor_meta(x) for x in inputs]
 
+# %% ../nbs/01_profile.ipynb #3af25347
 def _model_dtype(model):
     p = next(iter(model.parameters()), None)
     return dtype_name(p.dtype) if p is not None else None
@@ -424,10 +450,12 @@ def profile(model, inputs, warmup: int | None = None, iters: int | None = None, 
     prof['scope_args'] = scope_args(model)
     return prof
 
+# %% ../nbs/01_profile.ipynb #1d6176f8
 def _model_device(model, inputs):
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device('cpu')
 
+# %% ../nbs/01_profile.ipynb #b9de8a57
 def _kineto_by_id(prof) -> dict:
     "Kineto events by correlation id (older PyTorch keeps dtypes/strides only there)."
     try: return {k.correlation_id(): k for k in prof.profiler.kineto_results.events() if k.device_type() == torch.autograd.DeviceType.CPU}
@@ -460,6 +488,7 @@ def _assemble(recs, busy_ms, wall, profiled_ms, iters, warmup, device, model, in
             'op_time_ms': sum(o['time_ms'] for o in ops), 'time_basis': 'device self time' if env['comparable'] else 'cpu self time',
             'ops': ops}
 
+# %% ../nbs/01_profile.ipynb #0d540bff
 def settle_patterns(ops):
     "Each kind settles the tentative patterns its `pattern` gave the profile's ops (`Kind.settle`: silu_mul's `silu_mul?`)."
     from autokernel.ops import KINDS
@@ -488,6 +517,7 @@ def _shape_str(inputs) -> str:
         else: parts.append('x'.join(map(str, x['shape'])) or 'scalar')
     return ' '.join(parts)
 
+# %% ../nbs/01_profile.ipynb #91a51e3d
 def rank(profile: dict, top: int | None = None) -> list[dict]:
     "The `top` records by time (plus the gap row), with cumulative fractions."
     top = setting('top_n', 8) if top is None else top
@@ -504,6 +534,7 @@ def rank(profile: dict, top: int | None = None) -> list[dict]:
                  'calls': None, 'time_ms': profile['gap_ms'], 'fraction': gap, 'cumulative': None})
     return rows
 
+# %% ../nbs/01_profile.ipynb #f19b1ddc
 def amdahl_speedup(fraction: float, s: float) -> float:
     "End-to-end speedup when a part taking `fraction` of the time gets `s` times faster (`s=inf`: takes no time)."
     return core_amdahl([(fraction, s)])
@@ -511,6 +542,7 @@ def amdahl_speedup(fraction: float, s: float) -> float:
 # %% ../nbs/01_profile.ipynb #71049541
 SPEEDUPS = (1.5, 2, 3, 5)
 
+# %% ../nbs/01_profile.ipynb #1177b3e8
 def amdahl_table(profile: dict, top: int | None = None, speedups=SPEEDUPS) -> list[dict]:
     "For each top record (and the gap): the end-to-end speedup if it ran `s` times faster, and the ceiling if it took no time."
     rows = []
@@ -531,6 +563,7 @@ def by_class(profile: dict) -> list[dict]:
 
 _table, _cut = text_table, cut
 
+# %% ../nbs/01_profile.ipynb #209ebdc7
 def _speedup_col(s):
     return lambda r: f"{r[f'x{s:g}']:.3f}x"
 
@@ -556,6 +589,7 @@ def format_profile(profile: dict, top: int | None = None) -> str:
                                     ('%', lambda r: pct(r['fraction']))])
     return f"{head}\n\nTop ops\n{rk}\n\nEnd-to-end speedup if one op gets faster (Amdahl)\n{am}\n\nBy op class\n{bc}"
 
+# %% ../nbs/01_profile.ipynb #ef07b032
 def show_profile(profile: dict, top: int | None = None, file=None):
     "Print the ranking, the Amdahl table and the per-class summary."
     print(format_profile(profile, top), file=file or sys.stdout)
@@ -584,9 +618,11 @@ def plot_profile(profile: dict, top: int | None = None):
 # %% ../nbs/01_profile.ipynb #2527b7c6
 _REQUIRED = ('model', 'device', 'wall_ms', 'busy_ms', 'gap_ms', 'ops')
 
+# %% ../nbs/01_profile.ipynb #fd59dc6e
 def save_profile(profile: dict, path) -> Path:
     return save_json(profile, path, 'autokernel.profile')
 
+# %% ../nbs/01_profile.ipynb #8bd68c37
 def load_profile(path) -> dict:
     "A profile saved by `save_profile`, checked."
     p = load_json(path, 'autokernel.profile')
