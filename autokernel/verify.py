@@ -558,6 +558,8 @@ def optimized(model, run, mode: str | None = None) -> Optimized:
         names = [k['name'] for k in run_kernels(run)[0]]
         why = f"no choice in {run/'verify.json'} for {mode or 'any mode'}: every kernel that passed its bench (run autokernel verify --run {run} to choose)"
         mode = mode or 'eager'
+    if mode.startswith('compile') and names and not torch.cuda.is_available():
+        raise AutokernelError(f"mode={mode!r} with kernels needs a GPU: Triton's CPU interpreter cannot run inside torch.compile's trace (mode='eager' runs them here)")
     gone = [n for n in names if n not in by]
     if gone: raise AutokernelError(f"{run/'verify.json'} names kernels the run no longer passes ({', '.join(gone)}): re-run autokernel verify --run {run}")
     o = Optimized(model, [by[n] for n in names], mode)
