@@ -403,7 +403,7 @@ def progress_line(p: dict, elapsed_s: float) -> str:
     if stage == 'optimize' and p['kernels'] and p['baselines'] < p['kernels']:
         return f"{t} optimize: benching baselines {p['baselines']}/{p['kernels']}"
     if stage in ('optimize', 'verify', 'report') and p['baselines']:
-        best = f" | best so far: {p['best']} {p['best_gain']:.2f}x its baseline" if p['best'] else ''
+        best = f" | best so far: {p['best']} {p['best_gain']:.2f}x its baseline" if p['best'] and p['kept'] else ''   # nothing kept: no best to name
         return f"{t} {stage}: experiment {p['experiments']} ({p['kept']} kept){best}"
     return f"{t} {stage}"
 
