@@ -32,14 +32,17 @@ __all__ = ['WORKER_ARGV', 'FAULTS', 'isolation', 'worker_env', 'spawn_candidate'
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
 
+# %% ../nbs/03_bench.ipynb #27f3d789
 def isolation(gpu=False, level=None) -> dict:
     "What the worker's isolation guarantees here (the sandbox's own description, for bench.json's `sandbox` field)."
     return sandbox.describe(level, gpu=gpu, **_gpu_box(gpu))
 
+# %% ../nbs/03_bench.ipynb #b98e96cf
 def _gpu_box(gpu) -> dict:
     "A GPU worker shares the judge's PID namespace and /dev/shm: CUDA IPC and torch's IPC ref counters need both."
     return {'pid_namespace': not gpu, 'host_shm': gpu}
 
+# %% ../nbs/03_bench.ipynb #43706a7c
 def worker_env(device, rw_dir) -> dict:
     "The variables a worker gets on top of the sandbox's allowlist (never the parent's environment)."
     gpu = core.is_gpu(device)
@@ -48,12 +51,14 @@ def worker_env(device, rw_dir) -> dict:
     if not gpu: env.update(TRITON_INTERPRET='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     return env
 
+# %% ../nbs/03_bench.ipynb #6c271d5a
 def spawn_candidate(argv, rw_dir, env, limits=None, gpu=False, stderr=None) -> subprocess.Popen:
     "Start a worker `argv` in its sandbox, with `rw_dir` its only writable place; stdin/stdout are the channel."
     io = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)      # there is no unsandboxed path: the
     return sandbox.sandboxed_popen(argv, rw_dir=rw_dir, limits=limits, gpu=gpu, env=env, cwd=rw_dir,  # weakest level,
                                    **_gpu_box(gpu), **io)                        # 'rlimits', is the sandbox's to choose
 
+# %% ../nbs/03_bench.ipynb #c8437769
 def stop_candidate(p):
     "Kill a worker and everything it started."
     if getattr(p, 'sandbox', None) is not None: return sandbox.stop(p)
@@ -73,6 +78,7 @@ def _find_worker(pid) -> tuple[int, set]:
         if len(argv) > 2 and argv[1] == b'-c' and b'autokernel.worker' in argv[2]: return q, chain
     return pid, chain
 
+# %% ../nbs/03_bench.ipynb #c84dbbdc
 class Worker:
     "A started worker process, waiting for one job."
     def __init__(self, device):
@@ -115,12 +121,14 @@ class Worker:
 _SECRET_NAME = re.compile(r'KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH', re.I)
 _URL_CRED = re.compile(r'([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@')
 
+# %% ../nbs/03_bench.ipynb #315870a3
 def scrub(text: str) -> str:
     "`text` without the values of this process's secret-looking variables or URL credentials."
     for k, v in os.environ.items():
         if len(v) >= 6 and (_SECRET_NAME.search(k) or _URL_CRED.search(v)): text = text.replace(v, '<secret>')
     return _URL_CRED.sub(r'\1<secret>@', text)
 
+# %% ../nbs/03_bench.ipynb #10dac67a
 def _death(rc, timed_out, timeout, stage, log) -> tuple[str, str]:
     if rc is not None and rc > 128 and (rc - 128) in signal.valid_signals(): rc = 128 - rc   # a launcher's 128+signal
     low = log.lower()
@@ -138,6 +146,7 @@ def _death(rc, timed_out, timeout, stage, log) -> tuple[str, str]:
 _ERROR_LINE = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*')
 _BOILERPLATE = ('Search for `', 'CUDA kernel errors might', 'For debugging consider', 'Compile with `TORCH_USE_CUDA_DSA`')
 
+# %% ../nbs/03_bench.ipynb #f17c3f8e
 def last_error(log: str, n: int = 200) -> str:
     "The last exception line of a worker's stderr (`RuntimeError: ...`), else its last line that is not CUDA boilerplate."
     lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.strip().startswith(_BOILERPLATE)]
@@ -146,6 +155,7 @@ def last_error(log: str, n: int = 200) -> str:
 
 FAULTS = ('illegal_address', 'oom', 'segfault', 'crash', 'timeout')   # a worker that ended so never passes its GPU memory on
 
+# %% ../nbs/03_bench.ipynb #8cc9a818
 def _gone(pid, wait: float = 5.0) -> bool:
     "Has process `pid` exited (no /proc entry, or a zombie), within `wait` seconds? Only then may its shared memory be reused."
     end = time.time() + wait
@@ -156,9 +166,11 @@ def _gone(pid, wait: float = 5.0) -> bool:
         if time.time() > end: return False
         time.sleep(0.02)
 
+# %% ../nbs/03_bench.ipynb #5a293ca9
 def _record(verdict, cause, reason, stage=None) -> dict:
     return {'verdict': verdict, 'cause': cause, 'reason': reason, 'stage': stage, 'stages': {}, 'timing': None}
 
+# %% ../nbs/03_bench.ipynb #2afd75c7
 def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, baseline=None) -> dict:
     "Judge one candidate on `worker` (which is used up): the judge's result, or a failure record."
     timeout = float(timeout or core.setting('bench_timeout', 120.0))
@@ -209,6 +221,7 @@ def _load_spec(kernel_dir: Path, spec) -> dict:
     path = Path(spec) if spec else kernel_dir / 'spec.json'
     return core.load_json(path, 'autokernel.spec')
 
+# %% ../nbs/03_bench.ipynb #59c02956
 def finish(res: dict, kernel_dir, spec: dict, device) -> dict:
     "The bench JSON for one candidate."
     stages = {s: res.get('stages', {}).get(s) or {'ok': None, 'checks': 0, 'max_rel_err': None, 'detail': 'not run'} for s in STAGES}
@@ -220,6 +233,7 @@ def finish(res: dict, kernel_dir, spec: dict, device) -> dict:
             'timing': res.get('timing'), 'elapsed_s': res.get('elapsed_s', {}), 'stderr_tail': res.get('stderr_tail', ''),
             **({'traceback': res['traceback']} if res.get('traceback') else {})}
 
+# %% ../nbs/03_bench.ipynb #191c4d06
 def summary(res: dict) -> str:
     "The fixed summary block of a bench result."
     lines = [f"bench {res['kernel_dir']}  {res.get('kind')}/{res.get('backend')} on {res['device']}: {str(res['verdict']).upper()}"
@@ -257,6 +271,7 @@ def bench(kernel_dir, spec=None, device=None, timing=True, timeout=None, verbose
     if verbose: print(summary(res))
     return res
 
+# %% ../nbs/03_bench.ipynb #e2c60b20
 class BenchPool:
     "Pre-started bench workers: `pool.bench(kernel_dir, spec)` -> bench JSON; `pool.map(dirs, spec)`; `pool.close()`."
     def __init__(self, workers=None, device=None, timeout=None, timing=True, spare=None):
@@ -302,6 +317,7 @@ class BenchPool:
         try: self.close()
         except Exception: pass
 
+# %% ../nbs/03_bench.ipynb #7abc5686
 def start_line(kernel_dir, spec: dict, device, timing: bool) -> str:
     "What `autokernel bench` says before judging (a CPU bench of full-size shapes runs for minutes in Triton's interpreter)."
     import math
@@ -310,6 +326,7 @@ def start_line(kernel_dir, spec: dict, device, timing: bool) -> str:
     return (f"bench {kernel_dir}: {spec['kind']} on {core.device_name(device)}, five stages{' then timing' if timing else ''}..."
             + (f" (inputs of up to {big:,} elements in Triton's CPU interpreter: minutes, or --timeout; a -tiny preset's kernels take seconds)" if slow else ''))
 
+# %% ../nbs/03_bench.ipynb #4fd872b7
 def bench_cmd(argv) -> int:
     "`autokernel bench`: judge and time one kernel folder."
     p = argparse.ArgumentParser(prog='autokernel bench', description='Judge a kernel folder: 5 correctness stages, exploit checks, timing.')
