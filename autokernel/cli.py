@@ -25,6 +25,7 @@ COMMANDS = {
     'kernelbench': ('kernelbench', 'kernelbench_cmd', 'run KernelBench problems (a file, level or checkout) end to end: fast_p per level'),
 }
 
+# %% ../nbs/08_cli.ipynb #0209de6e
 def usage() -> str:
     lines = ['usage: autokernel <command> [options]   (autokernel <command> -h for its options; autokernel --version)', '', 'commands:']
     lines += [f'  {name:<11} {doc}' for name, (_, _, doc) in COMMANDS.items()]
@@ -35,6 +36,7 @@ def _one_line_error(self, message):
     "argparse's error, on one line: what was wrong and where the options are listed; exit 2."
     self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
+# %% ../nbs/08_cli.ipynb #28c82621
 @contextlib.contextmanager
 def one_line_errors():
     "Every command's parser reports a bad argument on one line (its usage block is one `-h` away)."
@@ -42,6 +44,7 @@ def one_line_errors():
     try: yield
     finally: argparse.ArgumentParser.error = old
 
+# %% ../nbs/08_cli.ipynb #cb397455
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `autokernel` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -63,4 +66,3 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     except KeyboardInterrupt:
         print(f"autokernel {cmd}: interrupted", file=sys.stderr); return 130
-
