@@ -38,9 +38,13 @@ class Judged(Exception):
     def __init__(self, verdict: str, cause: str, reason: str):
         super().__init__(reason); self.verdict, self.cause, self.reason = verdict, cause, reason
 
+# %% ../nbs/03b_judge.ipynb #3d62e246
 def fail(cause, reason): return Judged('fail', cause, reason)
+
+# %% ../nbs/03b_judge.ipynb #98c107f6
 def reject(cause, reason): return Judged('rejected', cause, reason)
 
+# %% ../nbs/03b_judge.ipynb #fb843a40
 class WorkerGone(Exception):
     "The worker closed its channel (`died`) or missed its deadline (`timeout`)."
     def __init__(self, how: str): super().__init__(how); self.how = how
@@ -75,6 +79,7 @@ POISON = 0xFF                      # the byte under every shared byte not in use
 _ARENA_LOCK, _ARENAS, _POOLS = threading.Lock(), [], {}
 _INT_OF_WIDTH = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
+# %% ../nbs/03b_judge.ipynb #178ffdcb
 def _pool_alloc(nbytes: int, device) -> torch.Tensor:
     "`nbytes` (a 2 MiB multiple) of uint8 from the judge's private CUDA pool, which holds only arena chunks and never frees."
     index = torch.device(device).index
@@ -84,6 +89,7 @@ def _pool_alloc(nbytes: int, device) -> torch.Tensor:
         with torch.cuda.use_mem_pool(pool, device=index):
             return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=f'cuda:{index}')
 
+# %% ../nbs/03b_judge.ipynb #aa06bc0c
 def poison_(t: torch.Tensor) -> torch.Tensor:
     "Fill the elements of `t` (any strides; the bytes between them untouched) with POISON bytes."
     ints = _INT_OF_WIDTH.get(t.element_size())
@@ -91,6 +97,7 @@ def poison_(t: torch.Tensor) -> torch.Tensor:
     t.view(ints).fill_(POISON if ints == torch.uint8 else -1)
     return t
 
+# %% ../nbs/03b_judge.ipynb #26e767f7
 class Arena:
     """GPU memory the judge shares with one worker at a time. Every byte of it that no live buffer holds is POISON: a new
     chunk is poisoned, `scrub` poisons a call's buffers after it and checks that nothing else changed, and a returned
@@ -133,6 +140,7 @@ class Arena:
         for c in self.chunks: c.fill_(POISON)
         self.live, self.mapped, self.at = [], set(), (0, 0)
 
+# %% ../nbs/03b_judge.ipynb #2ad79f0c
 def acquire_arena(device) -> Arena:
     "A free arena for `device` (its last worker is dead), or a new one."
     with _ARENA_LOCK:
@@ -140,6 +148,7 @@ def acquire_arena(device) -> Arena:
             if a.device == torch.device(device): return _ARENAS.pop(i)
     return Arena(device)
 
+# %% ../nbs/03b_judge.ipynb #ea3ea1e3
 def return_arena(a: Arena):
     "Give `a` back for the next worker, poisoned whole: only once the worker that mapped it is dead."
     a.reset()
@@ -149,11 +158,13 @@ def return_arena(a: Arena):
 # %% ../nbs/03b_judge.ipynb #bc42414d
 GUARD = 4096      # bytes of POISON after each CPU buffer's file: the rest of the worker's last mapped page, and more
 
+# %% ../nbs/03b_judge.ipynb #6c80655e
 def _extent_bytes(t: torch.Tensor) -> int:
     "The bytes from `t`'s storage start to one past its last element."
     extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
     return (t.storage_offset() + extent) * t.element_size() if extent else 0
 
+# %% ../nbs/03b_judge.ipynb #e83dbfd0
 class Shared:
     """One buffer the judge shares with the worker (an arena view on the GPU, a file on the CPU). The judge never uses it
     in place: `write` copies a tensor in, `read` copies the worker's bytes out into the judge's memory, `intact` says
@@ -193,6 +204,7 @@ class Shared:
         if self.view is not None: return same_bits(self.view, self.src)
         return self._bytes() == self.image
 
+# %% ../nbs/03b_judge.ipynb #14dadfba
 class Session:
     "The judge's end of one worker."
     def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=()):
@@ -306,6 +318,7 @@ _ATTN = ('aten::scaled_dot_product_attention', 'aten::_scaled_dot_product_attent
 CONTAINING = {'matmul': _CONV, 'attention': _CONV, 'layernorm': _NORMS, 'add_layernorm': _NORMS, 'rmsnorm': _NORMS,
               'softmax': _ATTN, 'cross_entropy': _ATTN}
 
+# %% ../nbs/03b_judge.ipynb #bafa5d51
 def banned_ops(kind) -> list[str]:
     "Every ATen op a candidate of `kind` may not call."
     return list(dict.fromkeys([*kind.aten_ops, *CONTAINING.get(kind.name, ())]))
@@ -314,6 +327,7 @@ _PROBES = {'aten::_softmax': (-1, False), 'aten::tanh': (), 'aten::sigmoid': (),
            'aten::sum': (), 'aten::mean': (), 'aten::mm': None, 'aten::native_layer_norm': ([2], None, None, 1e-5),
            'aten::native_group_norm': None}
 
+# %% ../nbs/03b_judge.ipynb #7e4bc4d1
 def probe_op(kind):
     "`(op, extra args)`: a banned op the worker can call on a 2x2 float tensor to see that its guard still fires."
     ops_ = banned_ops(kind)
@@ -323,14 +337,17 @@ def probe_op(kind):
 # %% ../nbs/03b_judge.ipynb #9e719117
 _INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
+# %% ../nbs/03b_judge.ipynb #6a5e8af9
 def bits(t: torch.Tensor) -> torch.Tensor:
     "The raw bits of `t` as integers of the same width."
     if t.dtype == torch.bool or not (t.is_floating_point() or t.is_complex()): return t
     return t.view(_INT_OF_SIZE[t.element_size()])
 
+# %% ../nbs/03b_judge.ipynb #635dbd3e
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and torch.equal(bits(a), bits(b))
 
+# %% ../nbs/03b_judge.ipynb #98f1cefd
 def flat_tensors(obj) -> list:
     "The tensors in a tensor / tuple / list / dict, in order."
     if isinstance(obj, torch.Tensor): return [obj]
@@ -338,6 +355,7 @@ def flat_tensors(obj) -> list:
     if isinstance(obj, dict): return [t for o in obj.values() for t in flat_tensors(o)]
     return []
 
+# %% ../nbs/03b_judge.ipynb #509c8f54
 def is_contiguous(shape, stride) -> bool:
     "Whether `stride` is the row-major layout of `shape` (size-1 dims ignored)."
     want = 1
@@ -346,6 +364,7 @@ def is_contiguous(shape, stride) -> bool:
         want *= s
     return True
 
+# %% ../nbs/03b_judge.ipynb #43733ee6
 def stride_ok(shape, stride, ref: torch.Tensor) -> bool:
     "The stride contract for one output against the reference's output `ref`."
     return is_contiguous(shape, stride) or (not ref.is_contiguous() and list(stride) == list(ref.stride()))
@@ -359,6 +378,7 @@ class Context:
         self.checks, self.first_call_s, self.calls = 0, None, 0
         self.threads = sess.threads0 if sess else 0
 
+# %% ../nbs/03b_judge.ipynb #fc72e246
 def check_process(ctx, when=''):
     "Reject new threads or processes of the worker (read from /proc by the judge)."
     s = ctx.sess
@@ -369,6 +389,7 @@ def check_process(ctx, when=''):
         if ctx.calls == 1 and core.is_gpu(ctx.device) and when == '': ctx.threads = n    # a first GPU compile's own threads
         else: raise reject('thread', f"kernel_fn left {n - ctx.threads} thread(s) running{when}: work must run in the call")
 
+# %% ../nbs/03b_judge.ipynb #fd50844c
 def _check_meta(m: dict, ref: torch.Tensor, device, where=''):
     if not m.get('plain'): raise reject('subclass', f"kernel_fn returned a {str(m.get('type'))[:40]}, not a plain torch.Tensor")
     if m.get('lazy') or m.get('internal_overlap'):
@@ -387,6 +408,7 @@ def _check_meta(m: dict, ref: torch.Tensor, device, where=''):
         raise fail('stride', f"output strides are {str(m.get('stride'))[:60]}, expected contiguous "
                    f"{[int(s) for s in torch.empty(ref.shape).stride()]}{where}")
 
+# %% ../nbs/03b_judge.ipynb #56f9738d
 def judged_call(ctx, args, kwargs, ref, where=''):
     "One call of the candidate, judged from outside; returns the outputs (the judge's copies)."
     s, refs = ctx.sess, flat_tensors(ref)
@@ -416,6 +438,7 @@ def judged_call(ctx, args, kwargs, ref, where=''):
 # %% ../nbs/03b_judge.ipynb #80b4a6b7
 EAGER_FACTOR = 4.0
 
+# %% ../nbs/03b_judge.ipynb #b7e2182f
 def no_worse_than_eager(out, eager, ref64, factor=EAGER_FACTOR) -> bool:
     "Same NaN/Inf positions as `ref64`, and a largest absolute error at most `factor` x eager's, for every output."
     for o, e, r in zip(flat_tensors(out), flat_tensors(eager), flat_tensors(ref64)):
@@ -427,6 +450,7 @@ def no_worse_than_eager(out, eager, ref64, factor=EAGER_FACTOR) -> bool:
         if (o[m] - r[m]).abs().max() > factor * (e[m] - r[m]).abs().max(): return False
     return True
 
+# %% ../nbs/03b_judge.ipynb #c6a0a2fc
 def compare_all(out, ref64, dtype) -> dict:
     "The worst of `ops.compare` over the output tensors."
     from autokernel import ops
@@ -440,6 +464,7 @@ def compare_all(out, ref64, dtype) -> dict:
 # %% ../nbs/03b_judge.ipynb #195ad6e7
 STABILITY_VARIANTS = ('large', 'tiny', 'mixed', 'constant_rows')
 
+# %% ../nbs/03b_judge.ipynb #7bda9242
 def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) -> torch.Tensor:
     "Rescale the float tensor `t` in place for one stability `variant`."
     if not t.is_floating_point() or t.numel() == 0: return t
@@ -471,18 +496,23 @@ def device_lock(device, shared=False):
             fcntl.flock(f, fcntl.LOCK_UN)
             if not shared: fcntl.flock(turn, fcntl.LOCK_UN)
 
+# %% ../nbs/03b_judge.ipynb #c6ae2650
 def _rand_seed() -> int: return int.from_bytes(os.urandom(4), 'little')
 
+# %% ../nbs/03b_judge.ipynb #2c42343d
 def _case_str(case, dtype) -> str:
     shapes = 'x'.join(str(list(i['shape'])) if i else 'None' for i in case.get('inputs', []))
     return f"{dtype} {shapes}" + (f" {case['args']}" if case.get('args') else '')
 
+# %% ../nbs/03b_judge.ipynb #392645c1
 def _clone(args): return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
 
+# %% ../nbs/03b_judge.ipynb #59337aca
 def check(ctx, case, dtype, variant=None, repeat=1, seed=None) -> dict:
     "One judged check of the candidate; raises `Judged` on anything wrong. Returns `{'max_rel_err', 'skipped'}`."
     with device_lock(ctx.device, shared=True): return _check(ctx, case, dtype, variant, repeat, seed)
 
+# %% ../nbs/03b_judge.ipynb #a4a0fab3
 def order_overflow(kind_name, args, kwargs, device='cpu') -> list:
     """Per output, a bool mask of the elements whose overflow depends on the order of summation: the float64 reference
     on the inputs' absolute values (a bound on every partial sum of a sum of products) exceeds float32's range."""
@@ -493,6 +523,7 @@ def order_overflow(kind_name, args, kwargs, device='cpu') -> list:
     except Exception: return []   # noqa: BLE001  (a kind whose reference rejects absolute values: nothing is forgiven)
     return [b.abs() > f32 for b in flat_tensors(bound)]
 
+# %% ../nbs/03b_judge.ipynb #7b09b68c
 def forgive_order_overflow(kind_name, args, kwargs, outs, ref64) -> list:
     """`outs` with an infinity or NaN replaced by the exact value where the exact value is finite but overflow depends
     on the summation order (`order_overflow`): a GEMM accumulating in float32 may overflow there in one order and not in
@@ -507,6 +538,7 @@ def forgive_order_overflow(kind_name, args, kwargs, outs, ref64) -> list:
         fixed.append(torch.where(m, r.to(o.device, o.dtype), o) if m.any() else o)
     return fixed
 
+# %% ../nbs/03b_judge.ipynb #b59c270b
 def _check(ctx, case, dtype, variant, repeat, seed):
     from autokernel import ops
     seed = _rand_seed() if seed is None else seed
@@ -534,13 +566,16 @@ def _check(ctx, case, dtype, variant, repeat, seed):
 # %% ../nbs/03b_judge.ipynb #2c0b41e9
 CONTRACT_FACTOR = 4
 
+# %% ../nbs/03b_judge.ipynb #d435638a
 def _next_prime(n: int) -> int:
     n = max(int(n), 2)
     while any(n % p == 0 for p in range(2, int(n ** 0.5) + 1)): n += 1
     return n
 
+# %% ../nbs/03b_judge.ipynb #bc5eaf30
 def _numel(case) -> int: return sum(math.prod(i['shape']) for i in case.get('inputs', []) if i)
 
+# %% ../nbs/03b_judge.ipynb #f4a8b90b
 def _scaled(case, old: int, new: int, last: bool):
     "`case` with the row length (`last`: the first input's last dim, and that size in the other inputs) or the rows scaled."
     from autokernel import ops
@@ -556,6 +591,7 @@ def _scaled(case, old: int, new: int, last: bool):
 
 _NO_LONG = ('attention', 'rotary', 'qkv_rotary')    # their last dim is a head dim: its size is part of the model
 
+# %% ../nbs/03b_judge.ipynb #13ccb696
 def contract_cases(spec, device) -> list:
     "The contract sizes of `spec` on `device` (see the rule above): [long, tall]."
     from autokernel import ops
@@ -582,12 +618,14 @@ def is_edge(case, profiled) -> bool:
     odd_prof = any(d > 1 and d % 2 for i in profiled.get('inputs', []) if i for d in i['shape'])
     return (odd and not odd_prof and case != profiled) or _numel(case) * 16 <= _numel(profiled)
 
+# %% ../nbs/03b_judge.ipynb #8c5fd8ac
 def _last_dim(case):
     ins = [i for i in case.get('inputs', []) if i]
     return ins[0]['shape'][-1] if ins and ins[0]['shape'] else None
 
 STAGES = ('smoke', 'sweep', 'stability', 'determinism', 'edges')
 
+# %% ../nbs/03b_judge.ipynb #cf238626
 def plan(spec, device='cpu') -> dict:
     "The checks of each stage: lists of `(case, dtype, variant, repeat)`."
     from autokernel import ops
@@ -606,6 +644,7 @@ def plan(spec, device='cpu') -> dict:
             'determinism': [(case, dtypes[0], None, 3)],
             'edges': [(c, d, None, 1) for c in edges for d in dtypes]}
 
+# %% ../nbs/03b_judge.ipynb #6620c3a3
 def run_stages(ctx, spec, on_stage=None, only=STAGES) -> dict:
     "Run the five stages (or those in `only`); returns `{'stages', 'verdict', 'cause', 'reason', 'stage'}`."
     stages, res = {}, {'verdict': 'pass', 'cause': None, 'reason': None, 'stage': None}
@@ -639,6 +678,7 @@ _OWN_WRITES: dict = {}      # files the judge itself wrote: {path: bytes}
 
 _pct = core.percentile   # the package's one percentile (linear between the closest ranks)
 
+# %% ../nbs/03b_judge.ipynb #a4d0a0c0
 def _time_simple(fn, args, reps, gpu):
     for _ in range(2): fn(*args)
     core.sync(args[0].device)
@@ -647,6 +687,7 @@ def _time_simple(fn, args, reps, gpu):
         t = _perf(); fn(*args); core.sync(args[0].device); ts.append((_perf() - t) * 1e3)
     return _pct(ts, .5) if gpu else min(ts)
 
+# %% ../nbs/03b_judge.ipynb #9f351457
 def _measure(device) -> dict:
     gpu = core.is_gpu(device)
     n = (1 << 28) if gpu else (1 << 23)
@@ -666,8 +707,10 @@ def _measure(device) -> dict:
     return {'device': core.device_name(device), 'torch': torch.__version__, 'copy_gbps': copy_gbps, 'read_gbps': read_gbps,
             'matmul_tflops': tf, 'comparable': gpu}
 
+# %% ../nbs/03b_judge.ipynb #a287cec8
 def ceilings_path() -> Path: return core.cache_dir() / 'judge' / 'ceilings.json'
 
+# %% ../nbs/03b_judge.ipynb #84bb1fec
 def measure_ceilings(device, refresh=False) -> dict:
     "This card's ceilings: measured once by the judge, cached in the judge's file, kept in memory after the first read."
     key = f"{core.device_name(device)}|{torch.__version__}".replace('/', '_')
@@ -683,6 +726,7 @@ def measure_ceilings(device, refresh=False) -> dict:
     _CEILINGS[key] = cache[key]
     return cache[key]
 
+# %% ../nbs/03b_judge.ipynb #cd2907a1
 def _plausible(c) -> bool:
     "Ceilings no real machine of ours falls outside (a rewritten file is re-measured)."
     try: return 0.1 < c['copy_gbps'] < 1e5 and 0.1 < c['read_gbps'] < 1e5 and all(1e-3 < v < 1e5 for v in c['matmul_tflops'].values())
@@ -690,6 +734,7 @@ def _plausible(c) -> bool:
 
 TOO_GOOD = 0.8      # measured < TOO_GOOD x the most generous floor: rejected
 
+# %% ../nbs/03b_judge.ipynb #e11e03b8
 def roofline(kind, case, ms, ceilings, dtype=None) -> dict:
     "`{'floor_ms', 'gbps', 'tflops', 'roofline_pct', 'bound', 'min_possible_ms'}` of `ms` for one call of `kind` on `case`."
     from autokernel import ops
@@ -713,8 +758,10 @@ def timing_sets(kind, case, device, per_set_bytes) -> int:
     budget = core.setting('bench_timing_gb', 4.0) * (1 << 30)
     return int(max(8, min(512, budget // max(per_set_bytes, 1))))
 
+# %% ../nbs/03b_judge.ipynb #95a89ff9
 def _fresh(kind, case, device): return kind.make_inputs(case, device, _rand_seed())
 
+# %% ../nbs/03b_judge.ipynb #b905c3e4
 def _refill(shared_sets, sets):
     "Copy the judge's input `sets` into the shared ones (`Shared.write`: the judge's stay private); returns `sets`."
     for sh, a in zip(shared_sets, sets):
@@ -722,6 +769,7 @@ def _refill(shared_sets, sets):
             if s is not None: s.write(t)
     return sets
 
+# %% ../nbs/03b_judge.ipynb #8e46be7c
 def time_rounds(run_round, n_rounds) -> list[float]:
     "Wall milliseconds of `n_rounds` calls of `run_round(i)` (which must return only when its work is done)."
     walls = []
@@ -729,6 +777,7 @@ def time_rounds(run_round, n_rounds) -> list[float]:
         t0 = _perf(); run_round(i); walls.append((_perf() - t0) * 1e3)
     return walls
 
+# %% ../nbs/03b_judge.ipynb #fdbc933b
 def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:
     "Time `fn` (a reference) in the judge's own process with the same rounds, slots and copies as the worker's."
     sets = [_fresh(kind, case, device)[0] for _ in range(S)]
@@ -741,6 +790,7 @@ def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:
     walls = time_rounds(rnd, n_rounds)
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls}
 
+# %% ../nbs/03b_judge.ipynb #16962b94
 def _cpu_ticks(pids) -> int:
     "utime + stime of `pids` (clock ticks), from /proc: the worker cannot fake it."
     n = 0
@@ -749,6 +799,7 @@ def _cpu_ticks(pids) -> int:
         except (OSError, ValueError, IndexError): pass
     return n
 
+# %% ../nbs/03b_judge.ipynb #2c87dd1f
 @contextmanager
 def frozen(sess):
     "The worker's whole tree stopped (SIGSTOP, SIGCONT after) while the judge times its own work; its deadline moves on."
@@ -769,6 +820,7 @@ def frozen(sess):
             except OSError: pass
         if sess is not None and sess.deadline is not None: sess.deadline += time.time() - t0
 
+# %% ../nbs/03b_judge.ipynb #41f6467c
 def copy_ms(out_like, device, S, in_like=(), out_copies=1) -> float:
     """The judge's own time per set for copying `in_like` in once and `out_like` out `out_copies` times: what a round costs
     besides the calls (subtracted from every per-call time)."""
@@ -832,6 +884,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
             'in_like': [a for a in args0 if isinstance(a, torch.Tensor)]}
 
+# %% ../nbs/03b_judge.ipynb #7370972d
 def time_stage(ctx, spec, baseline=None) -> dict:
     "Time the candidate and the eager / torch.compile baselines (unless `baseline` has them); judge the timing exploits."
     from autokernel import ops
@@ -881,6 +934,7 @@ def _flush_buffer(device):
     l2 = getattr(torch.cuda.get_device_properties(device), 'L2_cache_size', 50 << 20) or (50 << 20)
     return torch.empty(max(4 * l2, 256 << 20) // 4, dtype=torch.int32, device=device)
 
+# %% ../nbs/03b_judge.ipynb #299d6a37
 def _sleep_cycles(ms: float) -> int:
     "GPU clock cycles that `torch.cuda._sleep` needs to keep the GPU busy for about `ms` milliseconds."
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -889,6 +943,7 @@ def _sleep_cycles(ms: float) -> int:
 
 SLEEP_MARGIN, MAX_SLEEP_MS, MAX_EXPOSED = 10, 50.0, 0.1
 
+# %% ../nbs/03b_judge.ipynb #054cc50a
 def _timed_loop(fn, arg_sets, reps, flush, sleep_ms, refresh, keep):
     "One pass of `time_cuda`'s loop; a rep is *exposed* when the host took longer to enqueue it than the GPU slept."
     cycles = _sleep_cycles(sleep_ms)
@@ -911,6 +966,7 @@ def _timed_loop(fn, arg_sets, reps, flush, sleep_ms, refresh, keep):
         del out
     return times, leftovers, kept, exposed, (_perf() - t0) * 1e3
 
+# %% ../nbs/03b_judge.ipynb #19f0aa53
 def time_cuda(fn, arg_sets, reps=100, warmup=5, refresh=None, keep=()) -> dict:
     "Time `fn(*args, **kwargs)` over rotating `arg_sets` with CUDA events and an L2 flush: median and spread in ms."
     dev = flat_tensors(arg_sets)[0].device if flat_tensors(arg_sets) else torch.device('cuda')
@@ -943,6 +999,7 @@ def protected_paths() -> list[Path]:
     if kdir.is_dir(): paths += sorted(kdir.glob('*/*.py'))
     return list(dict.fromkeys(paths))
 
+# %% ../nbs/03b_judge.ipynb #46fec24e
 def protect() -> dict:
     "`{path: bytes or None}` of every protected file now."
     snap = {}
@@ -951,6 +1008,7 @@ def protect() -> dict:
         except OSError: snap[p] = None
     return snap
 
+# %% ../nbs/03b_judge.ipynb #197a73d0
 def tampered_files(snap: dict) -> list[str]:
     "The protected files changed since `snap` (restored to their snapshot)."
     bad = []
@@ -972,6 +1030,7 @@ HARNESS_ATTRS = ('_destroy', 'guard_alive')     # not '_lib': a CUDA candidate m
 _GENERIC = {'add', 'mul', 'cat', 'neg', 'sum', 'mean', 'dot', 'var', 'std', 'inner', 'outer', 'norm', 'tanh', 'erf', 'sigmoid'}
 _SAFE_ROOTS = ('triton', 'math', 'numpy', 'operator', 'builtins', 'functools', 'itertools', 'cmath', 'statistics')
 
+# %% ../nbs/03b_judge.ipynb #fc2d694c
 def _aliases(tree) -> dict:
     "Local name -> the full dotted module path it is bound to by an import."
     al = {}
@@ -982,6 +1041,7 @@ def _aliases(tree) -> dict:
             for a in n.names: al[a.asname or a.name] = f"{n.module}.{a.name}"
     return al
 
+# %% ../nbs/03b_judge.ipynb #a6faeef5
 def _dotted(node, al):
     "`a.b.c` with `a` resolved through the imports, or None when the chain does not end in a name."
     parts = []
@@ -989,12 +1049,15 @@ def _dotted(node, al):
     if not isinstance(node, ast.Name): return None
     return '.'.join([al.get(node.id, node.id), *reversed(parts)])
 
+# %% ../nbs/03b_judge.ipynb #b21958c4
 def _is_jit(fn) -> bool:
     return any('jit' in ast.unparse(d) for d in fn.decorator_list)
 
+# %% ../nbs/03b_judge.ipynb #5eea3540
 def _hits(name, banned) -> bool:
     return any(name == b or name.startswith(b + '.') for b in banned)
 
+# %% ../nbs/03b_judge.ipynb #27db30fe
 def scan_source(src: str, kind) -> Judged | None:
     "Judge-side static check of kernel.py, before the worker imports it: harness internals and direct forbidden-op calls."
     try: tree = ast.parse(src)
@@ -1034,6 +1097,7 @@ def load_kernel(sess, kind, kernel_path, ctx) -> None:
         raise Judged('error', 'import_error', str(r.get('msg') or 'kernel.py defines no kernel_fn')[:300])
     check_process(ctx, ' while kernel.py was imported')
 
+# %% ../nbs/03b_judge.ipynb #15ee9699
 def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None) -> dict:
     "Judge one candidate on the worker behind `sess`: `{'verdict', 'cause', 'reason', 'stage', 'stages', 'timing', 'elapsed_s'}`."
     from autokernel import ops
