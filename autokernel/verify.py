@@ -318,7 +318,8 @@ def deliver(selections: dict, timing: dict, final=None) -> dict:
     if win is None: return as_compile | {'why': f"no mode was selected in: the delivered configuration is plain {best_c}"}
     out = {'mode': win['mode'], 'config': win['config'], 'kernels': list(win['set']), 'ms': win['ms'], 'best_compile': bc}
     if best_c is None:
-        return out | {'why': f"{win['config']} was the fastest configuration measured ({_f(win['ms'])} ms); no torch.compile mode was measured here"}
+        return out | {'why': f"{win['config']} was the fastest configuration measured ({_f(win['ms'])} ms in the selection's own rounds, "
+                             f"not the table's); no torch.compile mode was measured here"}
     if (win['mode'], tuple(win['set'])) == (best_c, ()): return as_compile | {'why': f"plain {best_c} was the fastest configuration measured"}
     t_win, t_c = final(win, best_c) if final else (win['ms'], plain[best_c])
     if t_win is None or t_c is None or t_win >= t_c:
