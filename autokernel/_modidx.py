@@ -464,6 +464,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'autokernel.optimize.default_bench': ('optimize.html#default_bench', 'autokernel/optimize.py'),
                                      'autokernel.optimize.failing_stages': ('optimize.html#failing_stages', 'autokernel/optimize.py'),
                                      'autokernel.optimize.format_summary': ('optimize.html#format_summary', 'autokernel/optimize.py'),
+                                     'autokernel.optimize.gpu_shapes_on_cpu': ('optimize.html#gpu_shapes_on_cpu', 'autokernel/optimize.py'),
                                      'autokernel.optimize.live_plot': ('optimize.html#live_plot', 'autokernel/optimize.py'),
                                      'autokernel.optimize.make_row': ('optimize.html#make_row', 'autokernel/optimize.py'),
                                      'autokernel.optimize.new_locks': ('optimize.html#new_locks', 'autokernel/optimize.py'),

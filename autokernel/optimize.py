@@ -25,7 +25,7 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
            'profiled_model', 'plug_line', 'check_plugs', 'new_locks', 'worker_lost', 'run_experiment', 'recover',
-           'wall_spent', 'optimize', 'run_summary', 'format_summary', 'optimize_cmd']
+           'wall_spent', 'optimize', 'gpu_shapes_on_cpu', 'run_summary', 'format_summary', 'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
 def _rel_spread(b) -> float:
@@ -500,6 +500,15 @@ def _stop_reason(rows, n_running, max_exp, budget_s, spent) -> str | None:
     if spent + typical > budget_s: return f'budget of {budget_s:.0f}s spent (the next experiment would overrun it)'
     return None
 
+# %% ../nbs/05_optimize.ipynb #9b1c3e71
+def gpu_shapes_on_cpu(specs: dict, device) -> str | None:
+    "A one-line note when kernels extracted from a GPU profile are about to be benched on a CPU (None otherwise)."
+    if str(device).startswith('cuda'): return None
+    gpu = [n for n, s in specs.items() if (s.get('source') or {}).get('device_type') == 'cuda']
+    if not gpu: return None
+    return (f"note: {len(gpu)} of {len(specs)} kernels come from a GPU profile: on this CPU Triton's interpreter benches them "
+            "at those full shapes, minutes per candidate (a -tiny preset's kernels take seconds)")
+
 # %% ../nbs/05_optimize.ipynb #5eaf35bd
 def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, timing, confirm, progress, say, inflight,
           screening, on_row, model=None, inputs=None):
@@ -514,6 +523,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
     say(f"run {run_dir} | backend {backend} | device {dev} | proposer: {note} | budget {budget_s:.0f}s"
         + (f', {max_exp} experiments' if max_exp else '') + f' | {inflight} in flight' + (' | screening' if screening and timing else '')
         + (f' | resuming after {len(rows)} rows' if rows else ''))
+    if (why := gpu_shapes_on_cpu(specs, dev)): say(why)
     append_jsonl({'time': time.time(), 'decision': 'start', 'agent': agent_name, 'backend': backend, 'device': dev,
                   'budget_s': budget_s, 'max_experiments': max_exp, 'inflight': inflight, 'screening': bool(screening and timing),
                   'resumed_rows': len(rows)}, P['schedule'])
