@@ -30,11 +30,13 @@ def problem_number(path) -> int:
     m = re.match(r'(\d+)_', Path(path).name)
     return int(m.group(1)) if m else 10**9
 
+# %% ../nbs/09_kernelbench.ipynb #cd8589d4
 def level_of(path) -> str:
     "The level folder a problem lives in (`level1`), or `-` for a file outside one."
     p = Path(path).resolve().parent.name
     return p if re.fullmatch(r'level\d+', p) else '-'
 
+# %% ../nbs/09_kernelbench.ipynb #abf1d1a8
 def is_problem(path) -> bool:
     "A Python file that defines the three names of a KernelBench problem (read as text, not imported)."
     p = Path(path)
@@ -46,6 +48,7 @@ def is_problem(path) -> bool:
 def _levels(root: Path) -> list[Path]:
     return sorted((d for d in root.iterdir() if d.is_dir() and re.fullmatch(r'level\d+', d.name)), key=lambda d: int(d.name[5:]))
 
+# %% ../nbs/09_kernelbench.ipynb #6926fe8d
 def find_problems(path) -> list[Path]:
     "The problem files of a problem file, a level folder, or a checkout (levels in it or in its `KernelBench/`)."
     p = Path(path)
@@ -64,6 +67,7 @@ def set_seed(seed: int):
     "Seed torch's generators on every device, as KernelBench's `set_seed` does."
     torch.manual_seed(seed)
 
+# %% ../nbs/09_kernelbench.ipynb #ca5a1341
 def load_problem(path):
     "The imported problem module, checked for `Model`, `get_inputs` and `get_init_inputs`."
     mod = import_file(Path(path))
@@ -71,6 +75,7 @@ def load_problem(path):
     if missing: raise AutokernelError(f"{path}: not a KernelBench problem, it lacks {', '.join(missing)}")
     return mod
 
+# %% ../nbs/09_kernelbench.ipynb #40d30db0
 def build_problem(path, device='cpu', dtype=torch.float32, seed: int = KB_SEED):
     "`(model, inputs, module)` of a problem: weights and inputs seeded as KernelBench seeds them."
     mod = load_problem(path)
@@ -98,6 +103,7 @@ def trial_seeds(n: int = KB_TRIALS, seed: int = KB_SEED) -> list[int]:
     torch.manual_seed(seed)
     return [int(torch.randint(0, 2**32 - 1, (1,)).item()) for _ in range(n)]
 
+# %% ../nbs/09_kernelbench.ipynb #ef1a8218
 def kb_check(reference, candidate, get_inputs, n: int = KB_TRIALS, tol: float = KB_TOL, device='cpu', dtype=torch.float32,
              seed: int = KB_SEED) -> dict:
     "KernelBench's rule: same shape and `allclose(atol=rtol=tol)` on `n` seeded draws of `get_inputs()`."
@@ -122,6 +128,7 @@ LAYOUT_OPS = {'view', 'reshape', '_reshape_alias', 'transpose', 't', 'permute', 
 
 def _short(op: str) -> str: return op.split('::')[-1].split('.')[0]
 
+# %% ../nbs/09_kernelbench.ipynb #21804f42
 def kinds_found(prof: dict, backend: str = 'triton') -> dict:
     "`{'kinds': [...], 'no_kind': [{'op', 'fraction'}], 'not_extractable': [{'op', 'reason'}]}` of a profile."
     from autokernel.extract import candidates
@@ -141,6 +148,7 @@ def kinds_found(prof: dict, backend: str = 'triton') -> dict:
     return {'kinds': sorted(set(kinds)), 'no_kind': [{'op': o, 'fraction': f} for o, f in sorted(outer.items(), key=lambda x: -x[1])],
             'no_baseline': nobase, 'not_extractable': other}
 
+# %% ../nbs/09_kernelbench.ipynb #e17c66bd
 def no_kind_note(found: dict) -> str:
     "`no kind for aten::conv2d, aten::relu`, or ''."
     return ('no kind for ' + ', '.join(n['op'] for n in found['no_kind'])) if found['no_kind'] else ''
@@ -150,6 +158,7 @@ def _speedup(timing: dict, base: str, mode: str = 'patched'):
     a, b = (timing.get(base) or {}).get('median_ms'), (timing.get(mode) or {}).get('median_ms')
     return a / b if a and b else None
 
+# %% ../nbs/09_kernelbench.ipynb #021d8042
 def _patched_model(path, run_dir, device, dtype):
     from autokernel.runtime import Patcher, patch
     from autokernel.rundir import run_kernels
@@ -159,8 +168,10 @@ def _patched_model(path, run_dir, device, dtype):
         with patch(model, patcher): return model(*x)
     return call
 
+# %% ../nbs/09_kernelbench.ipynb #efc069d1
 def _device(d) -> torch.device: return d if isinstance(d, torch.device) else get_device(d)
 
+# %% ../nbs/09_kernelbench.ipynb #25986941
 def problem_name(path) -> str:
     "`level1/3_Softmax` (or the file's stem outside a level)."
     lv = level_of(path)
@@ -232,6 +243,7 @@ def fast_p(rows: list[dict], p: float, against: str = 'eager') -> float | None:
     if not rows: return None
     return sum(1 for r in rows if r.get('correct') and (r.get(f'speedup_{against}') or 0) > p) / len(rows)
 
+# %% ../nbs/09_kernelbench.ipynb #db42a761
 def scores(rows: list[dict], ps=FAST_P) -> dict:
     "Per level (and `all`): `n`, and `fast_<p>` against eager and against torch.compile."
     levels = sorted({r['level'] for r in rows}) + ['all']
@@ -243,13 +255,17 @@ def scores(rows: list[dict], ps=FAST_P) -> dict:
 
 # %% ../nbs/09_kernelbench.ipynb #fe9d3f56
 def _x(v): return '-' if v is None else f'{v:.2f}x'
+
+# %% ../nbs/09_kernelbench.ipynb #b4206ea1
 def _pct(v): return '-' if v is None else f'{v:.0%}'
 
+# %% ../nbs/09_kernelbench.ipynb #c8379bc9
 def _correct_str(r) -> str:
     if r['status'] != 'ok': return r['status']
     kb = r.get('kb') or {}
     return f"{'yes' if r['correct'] else 'NO'} (ours {'ok' if r['ours_ok'] else 'FAIL'}, KB {kb.get('passed', 0)}/{kb.get('trials', 0)})"
 
+# %% ../nbs/09_kernelbench.ipynb #27e0cbf3
 def results_table(res: dict) -> str:
     "The per-problem table and the fast_p table of a `kernelbench` result."
     rows = res['problems']
@@ -270,6 +286,7 @@ def problem_line(i: int, n: int, r: dict) -> str:
     return (f"[{i}/{n}] {r['problem']}: kinds {kinds} | {_correct_str(r)} | {_x(r['speedup_eager'])} eager, "
             f"{_x(r['speedup_compile'])} compile | {r['elapsed_s']:.0f}s" + (f" | {r['note'][:90]}" if r['note'] else ''))
 
+# %% ../nbs/09_kernelbench.ipynb #ca220aac
 def run_set(path, out, budget='2m', max_experiments=None, device=None, backend=None, trials: int = KB_TRIALS,
             tol: float = KB_TOL, compile: bool | None = None, say=print) -> dict:
     "Run every problem under `path`; returns (and writes to `out/kernelbench.json`) the rows, scores and environment."
@@ -301,6 +318,7 @@ def _parser():
     ap.add_argument('--no-compile', action='store_true', help='do not time torch.compile (on a GPU it is timed by default)')
     return ap
 
+# %% ../nbs/09_kernelbench.ipynb #fd95d8be
 def check_args(a) -> dict:
     "Validate every argument before work starts; returns the problems, out folder and device."
     probs = find_problems(a.path)
@@ -310,6 +328,7 @@ def check_args(a) -> dict:
     if out.exists() and not out.is_dir(): raise AutokernelError(f'--out {out} is a file, not a folder')
     return {'problems': probs, 'out': out, 'device': get_device(a.device)}
 
+# %% ../nbs/09_kernelbench.ipynb #acf83178
 def kernelbench_cmd(argv: list[str]) -> int:
     "`autokernel kernelbench PATH ...`"
     a = _parser().parse_args(argv)
