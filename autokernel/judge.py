@@ -529,12 +529,13 @@ def forgive_order_overflow(kind_name, args, kwargs, outs, ref64) -> list:
     on the summation order (`order_overflow`): a GEMM accumulating in float32 may overflow there in one order and not in
     another, so no order is wrong. Only the stability stage's `large` inputs get there; every other element is judged."""
     r64 = flat_tensors(ref64)
-    if all(o.isfinite().all() or not (~o.isfinite() & r.isfinite()).any() for o, r in zip(outs, r64)): return outs
-    masks = order_overflow(kind_name, args, kwargs, r64[0].device if r64 else 'cpu')
+    lost = [~o.isfinite() & r.to(o.device).isfinite() for o, r in zip(outs, r64)]   # non-finite where the exact value is not
+    if not any(m.any() for m in lost): return outs
+    masks = order_overflow(kind_name, args, kwargs, r64[0].device)
     if len(masks) != len(outs): return outs
     fixed = []
-    for o, r, m in zip(outs, r64, masks):
-        m = m.to(o.device) & ~o.isfinite() & r.isfinite()
+    for o, r, m, lo in zip(outs, r64, masks, lost):
+        m = m.to(o.device) & lo
         fixed.append(torch.where(m, r.to(o.device, o.dtype), o) if m.any() else o)
     return fixed
 
