@@ -109,7 +109,8 @@ class Arena:
     def take(self, shape, stride, dtype, offset: int = 0) -> torch.Tensor:
         "A tensor of `shape`/`stride`/`dtype` (values POISON) in a chunk, 256-byte aligned, after everything taken so far."
         esz = dtype.itemsize
-        extent = offset + 1 + sum((s - 1) * st for s, st in zip(shape, stride)) if all(shape) else 0
+        from autokernel.ops import storage_extent
+        extent = offset + storage_extent(shape, stride) if all(shape) else 0
         nbytes = extent * esz
         ci, off = self.at
         off = -(-off // 256) * 256
@@ -161,7 +162,8 @@ GUARD = 4096      # bytes of POISON after each CPU buffer's file: the rest of th
 # %% ../nbs/03b_judge.ipynb #6c80655e
 def _extent_bytes(t: torch.Tensor) -> int:
     "The bytes from `t`'s storage start to one past its last element."
-    extent = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) if t.numel() else 0
+    from autokernel.ops import storage_extent
+    extent = storage_extent(t.shape, t.stride())
     return (t.storage_offset() + extent) * t.element_size() if extent else 0
 
 # %% ../nbs/03b_judge.ipynb #e83dbfd0

@@ -21,10 +21,11 @@ from .core import AutokernelError, dtype_name, kernels_dir, setting, to_dtype
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'KINDS', 'BACKENDS', 'KIND_FILE', 'COMPARE_CHUNK', 'contiguous_stride', 'tensor_meta',
-           'transposed_meta', 'restride', 'draw', 'materialize', 'gelu_tanh', 'npot_hidden', 'row_test_cases', 'Kind',
-           'inputs_from_roles', 'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind', 'row_kind', 'rebuild_case',
-           'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'baseline_path', 'load_kernel_module', 'load_kind',
-           'discover_kinds', 'register_kind', 'tolerance', 'reference64', 'compare', 'check_kernel']
+           'transposed_meta', 'restride', 'draw', 'storage_extent', 'materialize', 'gelu_tanh', 'npot_hidden',
+           'row_test_cases', 'Kind', 'inputs_from_roles', 'bytes_from_outputs', 'same_as_x', 'per_elem', 'make_kind',
+           'row_kind', 'rebuild_case', 'get_kind', 'make_case', 'make_inputs', 'with_dtype', 'baseline_path',
+           'load_kernel_module', 'load_kind', 'discover_kinds', 'register_kind', 'tolerance', 'reference64', 'compare',
+           'check_kernel']
 
 # %% ../nbs/02_ops.ipynb #cd4fe439
 def contiguous_stride(shape) -> list[int]:
@@ -91,7 +92,8 @@ def draw(role: str, shape, device='cpu', seed=0, case=None) -> torch.Tensor:
     raise AutokernelError(f"unknown input role {role!r}")
 
 # %% ../nbs/02_ops.ipynb #1ac21782
-def _extent(shape, stride) -> int:
+def storage_extent(shape, stride) -> int:
+    "Elements from a strided view's first element to one past its last (0 for an empty shape)."
     if any(s == 0 for s in shape): return 0
     return 1 + sum((s - 1) * st for s, st in zip(shape, stride))
 
@@ -103,8 +105,8 @@ def materialize(meta: dict, role: str, device='cpu', seed=0, case=None) -> torch
     bcast = [st == 0 and s > 1 for s, st in zip(shape, stride)]
     small = [1 if b else s for s, b in zip(shape, bcast)]
     vals = draw(role, small, device, seed, case)
-    store = torch.full((_extent(small, stride),), float('nan'), device=device, dtype=dtype) if dtype.is_floating_point else \
-        torch.zeros((_extent(small, stride),), device=device, dtype=dtype)
+    store = torch.full((storage_extent(small, stride),), float('nan'), device=device, dtype=dtype) if dtype.is_floating_point else \
+        torch.zeros((storage_extent(small, stride),), device=device, dtype=dtype)
     view = store.as_strided(small, stride)
     view.copy_(vals.to(dtype))
     return view.expand(*shape) if any(bcast) else view

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from autokernel.core import to_dtype
-from autokernel.ops import (_extent, _gen, _odd, contiguous_stride, inputs_from_roles, make_kind, npot_hidden, rebuild_case,
+from autokernel.ops import (_gen, _odd, contiguous_stride, inputs_from_roles, make_kind, npot_hidden, rebuild_case, storage_extent,
                             same_as_x, tensor_meta)
 
 
@@ -120,7 +120,7 @@ def attn_bias(meta, device='cpu', seed=0) -> torch.Tensor:
     idx = torch.arange(min(small[-2:]), device=device)
     keep[..., idx, idx] = True
     vals = keep if dtype == torch.bool else vals.masked_fill(~keep, torch.finfo(dtype).min)
-    view = torch.zeros(_extent(small, stride), dtype=dtype, device=device).as_strided(small, stride)
+    view = torch.zeros(storage_extent(small, stride), dtype=dtype, device=device).as_strided(small, stride)
     view.copy_(vals)
     return view.expand(*shape) if small != shape else view
 
