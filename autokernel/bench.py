@@ -193,10 +193,9 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     if rc is None and res is None and not timed_out:   # its pipe closed first: give the exit status a moment to arrive
         try: rc = worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired: pass
-    clean = res is not None and res.get('cause') not in FAULTS      # the worker answered to the end, without a GPU fault
     tree = {worker.pid, *J.descendants(worker.proc.pid)} - {None}     # every process that may have mapped the arena
     worker.kill()
-    if sess is not None: sess.close(reuse=clean and all(_gone(p) for p in tree))
+    if sess is not None: sess.close(dead=all(_gone(p) for p in tree))
     log = worker.log_tail()
     if res is None and not started:
         res = _record('error', 'worker_start', f"the bench worker failed to start (exit {rc}): "

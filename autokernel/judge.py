@@ -24,13 +24,14 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 # %% auto #0
 __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES',
            'TOO_GOOD', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged',
-           'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply', 'poison_', 'Arena', 'acquire_arena',
-           'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors',
-           'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager',
-           'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow',
-           'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline',
-           'timing_sets', 'time_rounds', 'time_local', 'frozen', 'copy_ms', 'time_candidate', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena',
+           'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits',
+           'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
+           'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow',
+           'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path',
+           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local', 'frozen', 'copy_ms',
+           'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source',
+           'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -76,18 +77,32 @@ def parse_reply(line: bytes) -> dict:
 # %% ../nbs/03b_judge.ipynb #2a0d8691
 ARENA_CHUNK = 256 << 20            # bytes: the smallest allocation an arena makes (each is its own cudaMalloc segment)
 POISON = 0xFF                      # the byte under every shared byte not in use: NaN in every float dtype, -1 in every int
-_ARENA_LOCK, _ARENAS, _POOLS = threading.Lock(), [], {}
+_ARENA_LOCK, _IPC, _QUARANTINE = threading.Lock(), {}, []   # chunk pointer -> (IPC handle, pointer, device); arenas kept
 _INT_OF_WIDTH = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 # %% ../nbs/03b_judge.ipynb #178ffdcb
-def _pool_alloc(nbytes: int, device) -> torch.Tensor:
-    "`nbytes` (a 2 MiB multiple) of uint8 from the judge's private CUDA pool, which holds only arena chunks and never frees."
-    index = torch.device(device).index
-    index = torch.cuda.current_device() if index is None else index    # the pool API wants a device number, not 'cuda'
-    with _ARENA_LOCK:
-        pool = _POOLS.get(index) or _POOLS.setdefault(index, torch.cuda.MemPool())
-        with torch.cuda.use_mem_pool(pool, device=index):
-            return torch.empty(-(-nbytes // (2 << 20)) * (2 << 20), dtype=torch.uint8, device=f'cuda:{index}')
+def ipc_alloc(nbytes: int, device) -> torch.Tensor:
+    """`nbytes` (rounded up to 2 MiB) of uint8 in an allocation of its own: cudaMalloc outside torch's allocator, so no
+    other judge tensor shares its IPC handle and nothing keeps it alive after `ipc_free`. Its handle is recorded."""
+    import ctypes
+    from .worker import IpcHandle, cuda_check, cudart, device_tensor
+    device, nbytes = torch.device(device), -(-nbytes // (2 << 20)) * (2 << 20)
+    ptr, handle = ctypes.c_void_p(), IpcHandle()
+    with torch.cuda.device(device):
+        cuda_check(cudart().cudaMalloc(ctypes.byref(ptr), nbytes), 'cudaMalloc')
+        cuda_check(cudart().cudaIpcGetMemHandle(ctypes.byref(handle), ptr), 'cudaIpcGetMemHandle')
+    t = device_tensor(ptr.value, nbytes)
+    with _ARENA_LOCK: _IPC[t.data_ptr()] = (bytes(handle), ptr.value, device)
+    return t
+
+def ipc_free(t: torch.Tensor):
+    "Free an `ipc_alloc` chunk: only once every process that mapped it is gone (the judge drops its views first)."
+    with _ARENA_LOCK: entry = _IPC.pop(t.data_ptr(), None)
+    if entry is None: return
+    from .worker import cuda_check, cudart
+    with torch.cuda.device(entry[2]):
+        torch.cuda.current_stream().synchronize()
+        cuda_check(cudart().cudaFree(entry[1]), 'cudaFree')
 
 # %% ../nbs/03b_judge.ipynb #aa06bc0c
 def poison_(t: torch.Tensor) -> torch.Tensor:
@@ -99,10 +114,10 @@ def poison_(t: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/03b_judge.ipynb #26e767f7
 class Arena:
-    """GPU memory the judge shares with one worker at a time. Every byte of it that no live buffer holds is POISON: a new
-    chunk is poisoned, `scrub` poisons a call's buffers after it and checks that nothing else changed, and a returned
-    arena is poisoned whole, so a worker finds neither the last worker's data nor room to write unseen."""
-    def __init__(self, device, alloc=_pool_alloc, chunk=ARENA_CHUNK):
+    """GPU memory the judge shares with one worker, freed once that worker is gone. Every byte of it that no live buffer
+    holds is POISON: a new chunk is poisoned, and `scrub` poisons a call's buffers after it and checks that nothing else
+    changed, so a worker finds neither what the memory last held nor room to write unseen."""
+    def __init__(self, device, alloc=ipc_alloc, chunk=ARENA_CHUNK):
         self.device, self.alloc, self.chunk, self.chunks, self.at = torch.device(device), alloc, chunk, [], (0, 0)
         self.live, self.mapped = [], set()    # the buffers taken since the last scrub; chunks this worker was handed
 
@@ -121,6 +136,18 @@ class Arena:
         t = self.chunks[ci].view(dtype).as_strided(tuple(shape), tuple(stride), off // esz + offset)
         self.live.append(t)
         return t
+
+    def describe(self, t: torch.Tensor) -> dict:
+        "How a worker finds `t`: its chunk's IPC handle and size, then `t`'s dtype, shape, strides and offset in it."
+        p = t.untyped_storage().data_ptr()
+        chunk = next(c for c in self.chunks if c.untyped_storage().data_ptr() == p)
+        return {'ipc': _IPC.get(chunk.data_ptr(), (None,))[0], 'nbytes': chunk.numel(), 'device': str(self.device),
+                'dtype': core.dtype_name(t.dtype), 'shape': list(t.shape), 'stride': list(t.stride()), 'offset': t.storage_offset()}
+
+    def free(self):
+        "Give every chunk back to the driver (only once no process that mapped them is alive)."
+        chunks, self.chunks, self.live, self.mapped, self.at = self.chunks, [], [], set(), (0, 0)
+        for c in chunks: ipc_free(c)
 
     def owns(self, t: torch.Tensor) -> bool:
         "Is `t`'s whole storage one of this arena's chunks?"
@@ -143,18 +170,13 @@ class Arena:
 
 # %% ../nbs/03b_judge.ipynb #2ad79f0c
 def acquire_arena(device) -> Arena:
-    "A free arena for `device` (its last worker is dead), or a new one."
-    with _ARENA_LOCK:
-        for i, a in enumerate(_ARENAS):
-            if a.device == torch.device(device): return _ARENAS.pop(i)
+    "A new arena for `device`: a worker never maps memory that another worker had."
     return Arena(device)
 
 # %% ../nbs/03b_judge.ipynb #ea3ea1e3
 def return_arena(a: Arena):
-    "Give `a` back for the next worker, poisoned whole: only once the worker that mapped it is dead."
-    a.reset()
-    if a.device.type == 'cuda': torch.cuda.synchronize(a.device)
-    with _ARENA_LOCK: _ARENAS.append(a)
+    "Free `a`: only once every process of the worker that mapped it is dead."
+    a.free()
 
 # %% ../nbs/03b_judge.ipynb #bc42414d
 GUARD = 4096      # bytes of POISON after each CPU buffer's file: the rest of the worker's last mapped page, and more
@@ -216,19 +238,18 @@ class Session:
         self.threads0 = self.tasks()
 
     def send(self, msg):
-        import torch.multiprocessing  # noqa: F401  (registers the reducers: CUDA tensors cross as IPC handles)
         from multiprocessing.reduction import ForkingPickler
         import struct
         import io
         from torch.multiprocessing.reductions import reduce_tensor
-        def arena_only(t):   # by construction: a CUDA tensor crosses only from this worker's arena, never the judge's memory
-            if t.is_cuda and not (self.arena and self.arena.owns(t)): raise RuntimeError("judge bug: a CUDA tensor outside the arena")
+        def no_cuda(t):   # by construction: GPU buffers cross only as arena descriptions, never as the judge's tensors
+            if t.is_cuda: raise RuntimeError("judge bug: a CUDA tensor in a message to the worker")
             return reduce_tensor(t)
-        if self.arena is not None:   # the arena's writes are async on our stream, and a worker that has mapped a chunk
-            torch.cuda.current_stream(self.device).synchronize()   # before reuses it without waiting on torch's IPC event
+        if self.arena is not None:   # the arena's writes are async on our stream: done before the worker reads them
+            torch.cuda.current_stream(self.device).synchronize()
         f = io.BytesIO()
         p = ForkingPickler(f)
-        p.dispatch_table[torch.Tensor] = p.dispatch_table[torch.nn.Parameter] = arena_only
+        p.dispatch_table[torch.Tensor] = p.dispatch_table[torch.nn.Parameter] = no_cuda
         p.dump(msg)
         b = f.getvalue()
         try: self.p.stdin.write(struct.pack('<Q', len(b)) + b); self.p.stdin.flush()
@@ -257,7 +278,7 @@ class Session:
             sh = Shared(t, view=self.arena.take(t.shape, t.stride(), t.dtype, t.storage_offset()))
             sh.write(t)
             self.live.append(sh)
-            return {'cuda': sh.view}, sh
+            return self.arena.describe(sh.view), sh
         name = f"buf{os.urandom(8).hex()}.bin"          # unguessable, created here (never a link the worker planted),
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         sh = Shared(t, fd=fd)                            # and used through our own descriptor, so a later rename or
@@ -281,11 +302,15 @@ class Session:
         "Processes below the worker's launcher that are not the launcher chain or the worker: what kernel.py started."
         return [p for p in descendants(self.p.pid) if p not in self.chain]
 
-    def close(self, reuse: bool):
-        """The job is over. `reuse`: the worker is dead and ended cleanly, so its arena goes back for the next worker;
-        otherwise (alive, or it died of a fault while it had the arena mapped) the arena is never used again."""
+    def close(self, dead: bool):
+        """The job is over. `dead`: every process of the worker's tree is gone, so its arena is freed; otherwise one
+        may still map it, and it is kept, never freed nor reused."""
         self.release(check=False)
-        if self.arena is not None and reuse: return_arena(self.arena)
+        if self.arena is not None:
+            self.live = []
+            if dead: return_arena(self.arena)
+            else:
+                with _ARENA_LOCK: _QUARANTINE.append(self.arena)
         self.arena = None
 
     def release(self, check=True):

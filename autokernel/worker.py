@@ -4,6 +4,7 @@
 
 # %% ../nbs/03c_worker.ipynb #7669458e
 from __future__ import annotations
+import ctypes
 import importlib.util
 import json
 import os
@@ -14,9 +15,9 @@ import time
 import torch
 
 # %% auto #0
-__all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive',
-           'flat', 'describe_output', 'write_out', 'do_load', 'do_call', 'do_prepare', 'do_go', 'warm_up', 'serve',
-           'main']
+__all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'IpcHandle', 'cudart', 'cuda_check', 'device_tensor',
+           'ipc_open', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive', 'flat', 'describe_output', 'write_out',
+           'do_load', 'do_call', 'do_prepare', 'do_go', 'warm_up', 'serve', 'main']
 
 # %% ../nbs/03c_worker.ipynb #28e0d859
 MAX_REPLY = 1 << 16
@@ -38,12 +39,68 @@ def reply(f, obj):
     "Worker side: one JSON line (cut to `MAX_REPLY` bytes)."
     f.write((json.dumps(obj, default=str)[:MAX_REPLY - 2] + '\n').encode()); f.flush()
 
+# %% ../nbs/03c_worker.ipynb #554c1fa1
+class IpcHandle(ctypes.Structure):
+    "cudaIpcMemHandle_t: 64 opaque bytes that name one cudaMalloc allocation to another process."
+    _fields_ = [('reserved', ctypes.c_char * 64)]
+
+_rt: list = []
+_opened: dict = {}
+
+def cudart():
+    """The CUDA runtime library torch loaded, through ctypes: the arena's memory and IPC handles are made and opened
+    with it directly, because torch's own IPC keeps a shared block alive until every consumer releases it."""
+    if not _rt:
+        torch.cuda.init()
+        import glob
+        maps = [ln.split()[-1] for ln in open('/proc/self/maps') if 'libcudart.so' in ln.rsplit('/', 1)[-1]]
+        wheels = glob.glob(os.path.join(os.path.dirname(torch.__file__), '..', 'nvidia', '**', 'libcudart.so*'), recursive=True)
+        for path in maps + sorted(wheels) + ['libcudart.so.13', 'libcudart.so.12', 'libcudart.so']:
+            try: lib = ctypes.CDLL(path); break
+            except OSError: continue
+        else: raise OSError("no CUDA runtime library (libcudart) found")
+        P = ctypes.POINTER
+        for name, args in {'cudaMalloc': [P(ctypes.c_void_p), ctypes.c_size_t], 'cudaFree': [ctypes.c_void_p],
+                           'cudaIpcGetMemHandle': [P(IpcHandle), ctypes.c_void_p],
+                           'cudaIpcOpenMemHandle': [P(ctypes.c_void_p), IpcHandle, ctypes.c_uint],
+                           'cudaGetErrorString': [ctypes.c_int]}.items():
+            getattr(lib, name).argtypes = args
+        lib.cudaGetErrorString.restype = ctypes.c_char_p
+        _rt.append(lib)
+    return _rt[0]
+
+def cuda_check(rc: int, what: str):
+    if rc: raise RuntimeError(f"{what} failed: {cudart().cudaGetErrorString(rc).decode()}")
+
+class _DeviceMemory:
+    "Raw device memory as the CUDA array interface, for `torch.as_tensor` (the tensor does not own it)."
+    def __init__(self, ptr: int, nbytes: int):
+        self.__cuda_array_interface__ = {'shape': (nbytes,), 'typestr': '|u1', 'data': (ptr, False), 'version': 2}
+
+def device_tensor(ptr: int, nbytes: int) -> torch.Tensor:
+    "A uint8 tensor over `nbytes` of device memory at `ptr` (neither copied nor freed by torch)."
+    return torch.as_tensor(_DeviceMemory(ptr, nbytes))
+
+def ipc_open(handle: bytes, nbytes: int, device) -> torch.Tensor:
+    "Worker side: the judge's allocation named by `handle`, as `nbytes` of uint8 (opened once per worker)."
+    device = torch.device(device)
+    key = (bytes(handle), device.index)
+    if key not in _opened:
+        ptr = ctypes.c_void_p()
+        with torch.cuda.device(device):
+            cuda_check(cudart().cudaIpcOpenMemHandle(ctypes.byref(ptr), IpcHandle.from_buffer_copy(bytes(handle)), 1),
+                       'cudaIpcOpenMemHandle')
+        _opened[key] = device_tensor(ptr.value, nbytes)
+    return _opened[key]
+
 # %% ../nbs/03c_worker.ipynb #c8b7db94
 def _dtype(name: str) -> torch.dtype: return getattr(torch, name)
 
 def open_buffer(desc: dict, root: str) -> torch.Tensor:
     "The tensor a buffer description names (mapped, never copied)."
-    if 'cuda' in desc: return desc['cuda']
+    if 'ipc' in desc:
+        chunk = ipc_open(desc['ipc'], desc['nbytes'], desc['device'])
+        return chunk.view(_dtype(desc['dtype'])).as_strided(desc['shape'], desc['stride'], desc.get('offset', 0))
     raw = torch.from_file(os.path.join(root, desc['file']), shared=True, size=max(int(desc['nbytes']), 1), dtype=torch.uint8)
     t = raw.view(_dtype(desc['dtype'])) if desc['nbytes'] else raw[:0].view(_dtype(desc['dtype']))
     return t.as_strided(desc['shape'], desc['stride'], desc.get('offset', 0))
@@ -51,7 +108,7 @@ def open_buffer(desc: dict, root: str) -> torch.Tensor:
 # %% ../nbs/03c_worker.ipynb #0299e77d
 def open_args(args, root):
     "Call arguments: buffer descriptions become tensors, other values pass as they are."
-    return tuple(open_buffer(a, root) if isinstance(a, dict) and ('file' in a or 'cuda' in a) else a for a in args)
+    return tuple(open_buffer(a, root) if isinstance(a, dict) and ('file' in a or 'ipc' in a) else a for a in args)
 
 # %% ../nbs/03c_worker.ipynb #4b5b1c7f
 _hits: list = []

@@ -1,9 +1,9 @@
 """Does a GPU worker still get the judge's buffers (CUDA IPC, the arena) after other workers died of faults, and does a
-reused arena chunk hold nothing of the last worker's?
+new arena chunk hold nothing of the last worker's?
 
 Session 5 on the H200 saw every worker after a faulting one fail with `CUDA error: mapping of buffer object failed`
 (`results/gpu_exploits_h200_s5.log`). This runs honest softmax baselines around a CUDA illegal address and an abort,
-and the planted attacks on the shared buffers right after an honest worker (so they get its arena chunk: stale data,
+and the planted attacks on the shared buffers right after an honest worker (stale data in a chunk the driver gave back,
 reading past the input, writing past the buffers), one worker at a time, and prints for each job its verdict, whether it
 is the expected one, the worker's last error, the seconds it took and the judge's reserved GPU memory: the first GPU
 command of a session that changes the judge.
@@ -33,9 +33,9 @@ SEQUENCE = ["honest", "stale_chunk", "honest", "peek_chunk", "illegal_address", 
             "abort", "honest"]
 
 
-def right(name, r) -> bool:
+def right(name, r, gpu=True) -> bool:
     if name == "honest": return r["verdict"] == "pass"
-    if name in ATTACKS: return matches(r, name)
+    if name in ATTACKS: return matches(r, name, gpu)
     return r["verdict"] == "error" and r.get("cause") in {"illegal_address", "crash", "segfault"}
 
 
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
             (k / "kernel.py").write_text(src or ops.baseline_path("softmax", "triton").read_text())
             t0 = time.time()
             r = pool.bench(k, spec, False)
-            rows.append({"job": i, "candidate": name, "verdict": r["verdict"], "cause": r.get("cause"), "right": right(name, r),
+            rows.append({"job": i, "candidate": name, "verdict": r["verdict"], "cause": r.get("cause"), "right": right(name, r, gpu),
                          "seconds": round(time.time() - t0, 2), "worker_error": B.last_error(r.get("stderr_tail") or "")[:90],
                          "judge_reserved_gb": round(torch.cuda.memory_reserved(dev) / 2**30, 2) if gpu else None})
             print(f"[{i + 1}/{len(SEQUENCE)}] {name}: {r['verdict']} {r.get('cause') or ''} ({rows[-1]['seconds']} s)", flush=True)

@@ -64,6 +64,10 @@ EXPECT = {
     "late_grandchild": ("rejected", {"process"}, "smoke"),        # the judge compares its own copies; /proc shows it
     "truncate_shared": ("rejected", {"out_of_bounds"}, "smoke"),  # a short read, never the judge's SIGBUS
 }
+ON_GPU = {   # where a GPU's shared buffers (the arena, no files) make another outcome the right one
+    "truncate_shared": ("fail", {"wrong"}, "smoke"),                # no file to truncate: its zeros are a wrong result
+    "peek_chunk": ("fail", {"wrong", "exception"}, "smoke"),        # its walk past the chunk may raise: it finds nothing
+}
 KIND = {"conv_for_matmul": "matmul", "groupnorm_for_layernorm": "layernorm"}    # the others are softmax candidates
 CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery", "patch_torch_where": "unwatched module patch",
          "patch_random_sample": "unwatched module patch", "rewrite_ceilings": "ceilings on disk", "poison_next": "judge code on disk",
@@ -80,9 +84,9 @@ TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "
 TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
 
 
-def matches(res: dict, name: str) -> bool:
-    "Whether a bench result says what EXPECT says about `name`."
-    verdict, causes, stage = EXPECT[name]
+def matches(res: dict, name: str, gpu: bool = False) -> bool:
+    "Whether a bench result says what EXPECT (ON_GPU first, on a GPU) says about `name`."
+    verdict, causes, stage = (ON_GPU if gpu else {}).get(name) or EXPECT[name]
     return (res["verdict"] in ((verdict,) if isinstance(verdict, str) else verdict) and res.get("cause") in causes
             and (stage is None or res.get("stage") == stage))
 
