@@ -164,6 +164,7 @@ def main(argv=None) -> int:
                 rows.append({"model": n, "preset": n in PRESETS, "error": f"exit {p.returncode}"})
             else: rows.append(json.loads(Path(f.name).read_text()))
         save(path, rows + kept, a.tiny)                                  # after every model: a killed session keeps what it measured
+        write_out("e2e_vs_compile.json", save(None, rows + kept, a.tiny))
     rows += kept
     card = next((r["card"] for r in rows if r.get("card")), None)
     print(f"\nend to end on {card}: the delivered configuration vs the best torch.compile mode ({time.time() - t0:.0f}s)\n")
