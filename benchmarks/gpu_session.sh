@@ -35,9 +35,30 @@ case "${1:-}" in
             step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
               tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
             step cuda_mma 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu ;;   # the tensor-core paths
+  smoke)    setup   # one call that finds what is broken on the GPU before the long measurements
+            step ipc_check 60 python3 benchmarks/ipc_check.py
+            step cuda_mma 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu &
+            step gpu_tests 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
+              tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
+            wait
+            step gpu_exploits 220 python3 benchmarks/gpu_exploits.py
+            step harness_pace 60 python3 benchmarks/harness_pace.py --n 30 --workers 3 ;;
+  ipc)      setup   # the arena's IPC first; the judge's suites only if it holds, else the presets' profiles (no judge needed)
+            step ipc_probe 60 python3 benchmarks/ipc_probe.py
+            step ipc_check 60 python3 benchmarks/ipc_check.py
+            if grep -q '"ok": true' "$out/ipc_check.json" 2>/dev/null; then
+              step arena_tests 60 python3 -m pytest -q -p no:cacheprovider tests/test_judge_arena.py
+              step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
+              step harness_pace 60 python3 benchmarks/harness_pace.py --n 30 --workers 3
+            else
+              step profile_presets 300 python3 benchmarks/profile_presets.py --out-dir presets
+              cp presets/*.profile.json "$out"/ 2> /dev/null
+            fi ;;
+  e2e_short) setup   # the presets end to end on short optimize runs (what is left of a session's device time)
+            step e2e 250 python3 benchmarks/e2e_vs_compile.py --models "${MODELS:-gpt2,llama}" --budget "${BUDGET:-15s}" --runs-dir /tmp/e2e --merge ;;
   judge)    setup
             step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
-            step harness_pace 180 python3 benchmarks/harness_pace.py --n 60 --workers 3
+            step harness_pace 240 python3 benchmarks/harness_pace.py --n 30 --workers 3
             step sandbox_cost 120 python3 benchmarks/sandbox_cost.py --device cuda --n 5 ;;
   e2e)      setup   # MODELS=gpt2,llama,bert,qwen2,t5,vit BUDGET=8m; --merge keeps the rows of models run in earlier calls
             step e2e 560 python3 benchmarks/e2e_vs_compile.py --models "${MODELS:-gpt2,qwen2}" --budget "${BUDGET:-60s}" --runs-dir /tmp/e2e --merge
@@ -53,7 +74,7 @@ case "${1:-}" in
   profile)  setup
             step profile_presets 400 python3 benchmarks/profile_presets.py --out-dir presets
             cp presets/*.profile.json "$out"/ 2> /dev/null ;;
-  *) echo "usage: $0 prepare|check|judge|e2e|kernels|loop|kernelbench|multi|profile" >&2; exit 2 ;;
+  *) echo "usage: $0 prepare|smoke|ipc|e2e_short|check|judge|e2e|kernels|loop|kernelbench|multi|profile" >&2; exit 2 ;;
 esac
 tar czf "$out/results.tgz" benchmarks/results 2> /dev/null
 el end

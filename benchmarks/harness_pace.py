@@ -13,6 +13,7 @@ import re
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import time
 from pathlib import Path
 
@@ -64,7 +65,13 @@ def main(argv=None):
             for w in pool.idle: w.wait_ready()
             ready = time.time() - t_pool
             t0 = time.time()
-            results = pool.map(dirs, spec)
+            results = [None] * len(dirs)
+            with ThreadPoolExecutor(pool.n) as ex:   # one line per judged candidate: a run cut short still shows its pace
+                futs = {ex.submit(pool.bench, dd, spec): i for i, dd in enumerate(dirs)}
+                for k, f in enumerate(as_completed(futs)):
+                    results[futs[f]] = r = f.result()
+                    print(f"[{k + 1}/{len(dirs)} {time.time() - t0:.0f}s, {(k + 1) / (time.time() - t0) * 3600:.0f}/h] "
+                          f"{r['verdict']} {r.get('cause') or ''}", flush=True)
             wall = time.time() - t0
     rows = []
     for i, r in enumerate(results):
