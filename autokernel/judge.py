@@ -29,9 +29,9 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STAB
            'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
            'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow',
            'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path',
-           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'time_local', 'frozen', 'copy_ms',
-           'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source',
-           'load_kernel', 'judge_job']
+           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graph_round', 'time_local', 'frozen',
+           'copy_ms', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
+           'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -805,18 +805,36 @@ def time_rounds(run_round, n_rounds) -> list[float]:
         t0 = _perf(); run_round(i); walls.append((_perf() - t0) * 1e3)
     return walls
 
+# %% ../nbs/03b_judge.ipynb #5742291d
+def graph_round(body, device):
+    """`body()` (a round of calls and copies on fixed buffers) captured as a CUDA graph after one run on a side stream,
+    or None: not a GPU, `bench_graphs` off, or not capturable. The worker captures the candidate's round the same way."""
+    if not (core.is_gpu(device) and core.setting('bench_graphs', True, bool)): return None
+    try:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side): body()
+        torch.cuda.current_stream(device).wait_stream(side)
+        core.sync(device)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g): body()
+        core.sync(device)
+        return g
+    except Exception:   # noqa: BLE001  (the round is then run call by call)
+        return None
+
 # %% ../nbs/03b_judge.ipynb #fdbc933b
 def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:
     "Time `fn` (a reference) in the judge's own process with the same rounds, slots and copies as the worker's."
     sets = [_fresh(kind, case, device)[0] for _ in range(S)]
     slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S)]
-    def rnd(_):
+    def body():
         for a, sl in zip(sets, slots):
             for t, s in zip(flat_tensors(fn(*a, **kwargs)), sl): s.view(t.shape).copy_(t)
-        core.sync(device)
-    rnd(0)                                   # warm-up (a compile's first call)
-    walls = time_rounds(rnd, n_rounds)
-    return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls}
+    body(); core.sync(device)                # warm-up (a compile's first call)
+    g = graph_round(body, device)            # as the worker's round is: the device's time, not Python's
+    walls = time_rounds(lambda _: (g.replay() if g else body(), core.sync(device)), n_rounds)
+    return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'graphed': g is not None}
 
 # %% ../nbs/03b_judge.ipynb #16962b94
 def _cpu_ticks(pids) -> int:
@@ -855,14 +873,31 @@ def copy_ms(out_like, device, S, in_like=(), out_copies=1) -> float:
     srcs, ins = [r.clone() for r in out_like], [t.clone() for t in in_like]
     slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S * out_copies)]
     into = [[torch.empty_like(t) for t in ins] for _ in range(S)]
-    def rnd(_):
+    def body():
         for sl in into:
             for t, s in zip(ins, sl): s.copy_(t)
         for sl in slots:
             for t, s in zip(srcs, sl): s.view(t.shape).copy_(t)
+    body(); core.sync(device)
+    g = graph_round(body, device)            # the baselines' rounds are graphed: so are their copies
+    return _pct(time_rounds(lambda _: (g.replay() if g else body(), core.sync(device)), 5), .5) / S
+
+# %% ../nbs/03b_judge.ipynb #1018873f
+def time_protocol(shared, slots, kind, case, device, S, n_rounds) -> float:
+    """The judge's own share of a timed round, per set: the same copies in (fresh inputs), the same sync and the same
+    copies out as `time_candidate`'s rounds, without the worker (call it with the worker stopped). Measured, not
+    estimated, so that what is subtracted is exactly what the clock counted besides the worker's calls."""
+    walls = []
+    for _ in range(n_rounds + 1):
+        fresh = [_fresh(kind, case, device)[0] for _ in range(S)]
         core.sync(device)
-    rnd(0)
-    return _pct(time_rounds(rnd, 5), .5) / S
+        t0 = _perf()
+        _refill([[t for _, t in sh] for sh in shared], fresh)
+        core.sync(device)                          # where `Session.send` syncs before the worker's `go`
+        [[t.read() for _, t in sl] for sl in slots]
+        core.sync(device)
+        walls.append((_perf() - t0) * 1e3)
+    return _pct(walls[1:], .5) / S
 
 # %% ../nbs/03b_judge.ipynb #52b2244c
 def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
@@ -872,9 +907,13 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     out_like = flat_tensors(kind.reference(*_clone(args0), **kwargs))
     shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in _fresh(kind, c, dev)[0]] for _ in range(S)]
     slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
+    graph = core.is_gpu(dev) and core.setting('bench_graphs', True, bool)
     r = s.ask({'op': 'prepare', 'sets': [[d for d, _ in sh] for sh in shared], 'slots': [[d for d, _ in sl] for sl in slots],
-               'kwargs': kwargs})
+               'kwargs': kwargs, 'graph': graph})
     if not r.get('ok'): raise classify_error(r)
+    if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
+    if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
+    graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
     rng, walls, verified = random.SystemRandom(), [], 0
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
         fresh = [_fresh(kind, c, dev)[0] for _ in range(S)]     # the round's inputs, private until the clock runs
@@ -908,9 +947,10 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
                              "wrong when timed: results cached, or skipped work?)")
             verified += 1
         if rnd: walls.append(wall)
+    with frozen(s): protocol = time_protocol(shared, slots, kind, c, dev, S, n_rounds)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
-            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)]}
+            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, **graphed}
 
 # %% ../nbs/03b_judge.ipynb #7370972d
 def time_stage(ctx, spec, baseline=None) -> dict:
@@ -927,7 +967,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
         with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
             cp = copy_ms(cand['out_like'], ctx.device, S)       # a baseline's round: its outputs copied out once
-            cpc = copy_ms(cand['out_like'], ctx.device, S, cand['in_like'], 2)   # the worker's: inputs in, outputs out twice
+            cpc = cand['protocol_ms'] + cp     # the judge's copies in and out, measured as they ran, and the worker's copy out
             eager_ms = (baseline or {}).get('eager_ms')
             if eager_ms is None:
                 eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
@@ -953,7 +993,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
             'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
-                     "copy out, less the judge's own copies",
+                     "copy out, less the judge's own copies (timed alone, the worker stopped)",
+            'graphed': cand['graphed'], 'graph_error': cand['graph_error'],
             'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
             'timing_note': None, 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 

@@ -32,13 +32,13 @@ case "${1:-}" in
             du -sh .whl .gpu ;;
   check)    setup
             step ipc_check 240 python3 benchmarks/ipc_check.py
-            step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
+            step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py tests/test_graph_timing.py \
               tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
             step cuda_mma 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu ;;   # the tensor-core paths
   smoke)    setup   # one call that finds what is broken on the GPU before the long measurements
             step ipc_check 60 python3 benchmarks/ipc_check.py
             step cuda_mma 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu &
-            step gpu_tests 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py \
+            step gpu_tests 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py tests/test_graph_timing.py \
               tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
             wait
             step gpu_exploits 220 python3 benchmarks/gpu_exploits.py
@@ -47,7 +47,7 @@ case "${1:-}" in
             step ipc_probe 60 python3 benchmarks/ipc_probe.py
             step ipc_check 60 python3 benchmarks/ipc_check.py
             if grep -q '"ok": true' "$out/ipc_check.json" 2>/dev/null; then
-              step arena_tests 60 python3 -m pytest -q -p no:cacheprovider tests/test_judge_arena.py
+              step arena_tests 90 python3 -m pytest -q -p no:cacheprovider tests/test_judge_arena.py tests/test_graph_timing.py
               step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
               step harness_pace 60 python3 benchmarks/harness_pace.py --n 30 --workers 3
             else

@@ -1,0 +1,55 @@
+"""Timing rounds as CUDA graphs (setting `bench_graphs`): the worker captures its round of calls and replays it on the
+judge's fresh inputs; the judge captures the baselines' rounds the same way. Off the GPU every round runs call by call."""
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from autokernel import bench as B
+from autokernel import judge as J
+from autokernel import ops
+from autokernel import worker as W
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+sys.path.insert(0, str(Path(__file__).parent / "planted"))
+
+
+def test_graph_round_is_none_off_the_gpu():
+    ran = []
+    assert J.graph_round(lambda: ran.append(1), torch.device("cpu")) is None and not ran
+
+
+def test_round_calls_copies_each_output_and_counts_aliases(tmp_path):
+    st = W._State(torch.device("cpu"), str(tmp_path))
+    xs = [torch.randn(3, 5) for _ in range(2)]
+    slots = [[torch.full((15,), float("nan"))] for _ in xs]
+    st.timing, st.fn = ([(x,) for x in xs], slots, {}), lambda x: x * 2 + 1
+    assert W.round_calls(st) == 0
+    assert all(torch.equal(s.view(3, 5), x * 2 + 1) for x, (s,) in zip(xs, slots))
+    st.fn = lambda x: x                                                   # returns its input: one alias per call
+    assert W.round_calls(st) == 2
+
+
+@gpu
+def test_gpu_a_captured_round_recomputes_on_fresh_inputs():
+    st = W._State(torch.device("cuda", torch.cuda.current_device()), "")
+    xs = [torch.randn(64, 130, device="cuda") for _ in range(3)]
+    slots = [[torch.full((64 * 130,), float("nan"), device="cuda")] for _ in xs]
+    st.timing, st.fn = ([(x,) for x in xs], slots, {}), lambda x: torch.softmax(x, -1)
+    g, alias = W.capture_round(st)
+    for x in xs: x.copy_(torch.randn_like(x))                           # the judge refills the same buffers
+    g.replay()
+    torch.cuda.synchronize()
+    assert alias == 0 and all(torch.allclose(s.view(64, 130), torch.softmax(x, -1)) for x, (s,) in zip(xs, slots))
+
+
+@gpu
+def test_gpu_bench_times_the_baseline_and_its_peers_as_graphs(tmp_path):
+    from expected import planted_spec
+    shutil.copy(ops.baseline_path("softmax", "triton"), tmp_path / "kernel.py")
+    res = B.bench(tmp_path, planted_spec("baseline_softmax"), device="cuda", timeout=300, verbose=False)
+    assert res["verdict"] == "pass", res.get("reason")
+    t = res["timing"]
+    assert t["graphed"] is True and t["graph_error"] is None and t["protocol_ms"] >= t["copy_ms"] > 0
