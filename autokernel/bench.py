@@ -195,7 +195,9 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
         except subprocess.TimeoutExpired: pass
     tree = {worker.pid, *J.descendants(worker.proc.pid)} - {None}     # every process that may have mapped the arena
     worker.kill()
-    if sess is not None: sess.close(dead=all(_gone(p) for p in tree))
+    if sess is not None:
+        try: sess.close(dead=all(_gone(p) for p in tree))
+        except Exception: pass   # noqa: BLE001, S110  (freeing the arena failed: the verdict still stands, the memory stays)
     log = worker.log_tail()
     if res is None and not started:
         res = _record('error', 'worker_start', f"the bench worker failed to start (exit {rc}): "
@@ -296,7 +298,8 @@ class BenchPool:
         timing = self.timing if timing is None else timing
         res = run_on(self._take(), kernel_dir / 'kernel.py', spec, timing, timeout or self.timeout, self.baselines.get(key))
         t = res.get('timing')
-        if t and key not in self.baselines: self.baselines[key] = {'compile_ms': t.get('compile_ms'), 'eager_ms': t['eager_ms']}
+        if t and key not in self.baselines: self.baselines[key] = {'compile_ms': t.get('compile_ms'), 'eager_ms': t['eager_ms'],
+                                                                      'baseline_graphed': t.get('baseline_graphed')}
         return finish(res, kernel_dir, spec, self.device)
 
     def map(self, kernel_dirs, spec=None, timing=None) -> list[dict]:

@@ -810,18 +810,26 @@ def graph_round(body, device):
     """`body()` (a round of calls and copies on fixed buffers) captured as a CUDA graph after one run on a side stream,
     or None: not a GPU, `bench_graphs` off, or not capturable. The worker captures the candidate's round the same way."""
     if not (core.is_gpu(device) and core.setting('bench_graphs', True, bool)): return None
-    try:
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side): body()
-        torch.cuda.current_stream(device).wait_stream(side)
-        core.sync(device)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g): body()
-        core.sync(device)
-        return g
-    except Exception:   # noqa: BLE001  (the round is then run call by call)
-        return None
+    device = torch.device(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    with torch.cuda.device(index):              # judge threads bench on several devices: capture on this one
+        side, pool, g = torch.cuda.Stream(index), torch.cuda.graph_pool_handle(), torch.cuda.CUDAGraph()
+        side.wait_stream(torch.cuda.current_stream(index))
+        try:
+            with torch.cuda.stream(side):
+                body()
+                side.synchronize()
+                g.capture_begin(pool=pool, capture_error_mode='thread_local')   # other judge threads keep working
+                try: body()
+                finally: g.capture_end()
+            torch.cuda.current_stream(index).wait_stream(side)
+            core.sync(device)
+            return g
+        except Exception:   # noqa: BLE001  (the round is then run call by call; the capture's pool is given back)
+            for undo in (torch._C._cuda_endAllocateToPool, torch._C._cuda_releasePool):
+                try: undo(index, pool)
+                except Exception: pass   # noqa: BLE001, S110
+            return None
 
 # %% ../nbs/03b_judge.ipynb #fdbc933b
 def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:
@@ -968,16 +976,16 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
             cp = copy_ms(cand['out_like'], ctx.device, S)       # a baseline's round: its outputs copied out once
             cpc = cand['protocol_ms'] + cp     # the judge's copies in and out, measured as they ran, and the worker's copy out
-            eager_ms = (baseline or {}).get('eager_ms')
+            eager_ms, base_graphed = (baseline or {}).get('eager_ms'), dict((baseline or {}).get('baseline_graphed') or {})
             if eager_ms is None:
                 eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
-                eager_ms = max(eager['per_call_ms'] - cp, 1e-6)
+                eager_ms, base_graphed['eager'] = max(eager['per_call_ms'] - cp, 1e-6), eager['graphed']
             comp_ms, comp_note = (baseline or {}).get('compile_ms'), None
             if comp_ms is None and gpu:
                 try:
                     comp = time_local(torch.compile(ctx.kind.reference, dynamic=False), ctx.kind, c, ctx.device, S, n_rounds,
                                       cand['kwargs'], cand['out_like'])
-                    comp_ms = max(comp['per_call_ms'] - cp, 1e-6)
+                    comp_ms, base_graphed['compile'] = max(comp['per_call_ms'] - cp, 1e-6), comp['graphed']
                 except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
             elif comp_ms is None: comp_note = 'torch.compile not timed on the CPU'
     ms = max(cand['per_call_ms'] - cpc, 1e-6)
@@ -994,9 +1002,10 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
                      "copy out, less the judge's own copies (timed alone, the worker stopped)",
-            'graphed': cand['graphed'], 'graph_error': cand['graph_error'],
+            'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
-            'timing_note': None, 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
+            'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
+                            if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7
 def _flush_buffer(device):

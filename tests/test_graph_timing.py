@@ -53,3 +53,4 @@ def test_gpu_bench_times_the_baseline_and_its_peers_as_graphs(tmp_path):
     assert res["verdict"] == "pass", res.get("reason")
     t = res["timing"]
     assert t["graphed"] is True and t["graph_error"] is None and t["protocol_ms"] >= t["copy_ms"] > 0
+    assert t["baseline_graphed"] == {"eager": True, "compile": True} and t["timing_note"] is None
