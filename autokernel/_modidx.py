@@ -756,7 +756,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.verify.Optimized._run': ('verify.html#optimized._run', 'autokernel/verify.py'),
                                    'autokernel.verify.Optimized.extra_repr': ('verify.html#optimized.extra_repr', 'autokernel/verify.py'),
                                    'autokernel.verify.Optimized.forward': ('verify.html#optimized.forward', 'autokernel/verify.py'),
-                                   'autokernel.verify._clone_out': ('verify.html#_clone_out', 'autokernel/verify.py'),
                                    'autokernel.verify._dynamo_limits': ('verify.html#_dynamo_limits', 'autokernel/verify.py'),
                                    'autokernel.verify._f': ('verify.html#_f', 'autokernel/verify.py'),
                                    'autokernel.verify._float64_copy': ('verify.html#_float64_copy', 'autokernel/verify.py'),

@@ -503,13 +503,6 @@ def verify_cmd(argv: list[str]) -> int:
     print(f"wrote {run/'verify.json'}")
     return 0 if res['ok'] else 1
 
-# %% ../nbs/06_verify.ipynb #ec5a6015
-def _clone_out(o):
-    if isinstance(o, torch.Tensor): return o.clone()
-    if isinstance(o, dict): return type(o)(**{k: _clone_out(v) for k, v in o.items()}) if type(o) is not dict else {k: _clone_out(v) for k, v in o.items()}
-    if isinstance(o, (tuple, list)): return type(o)(_clone_out(v) for v in o)
-    return o
-
 # %% ../nbs/06_verify.ipynb #92a05f8b
 class Optimized(torch.nn.Module):
     "`model` run in one configuration: a mode of `MODES` and a kernel set (see `optimized`)."
