@@ -798,6 +798,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'autokernel.worker._raiser': ('worker.html#_raiser', 'autokernel/worker.py'),
                                    'autokernel.worker._span': ('worker.html#_span', 'autokernel/worker.py'),
                                    'autokernel.worker._sync': ('worker.html#_sync', 'autokernel/worker.py'),
+                                   'autokernel.worker.capture': ('worker.html#capture', 'autokernel/worker.py'),
                                    'autokernel.worker.capture_round': ('worker.html#capture_round', 'autokernel/worker.py'),
                                    'autokernel.worker.cuda_check': ('worker.html#cuda_check', 'autokernel/worker.py'),
                                    'autokernel.worker.cudart': ('worker.html#cudart', 'autokernel/worker.py'),

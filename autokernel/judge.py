@@ -810,26 +810,9 @@ def graph_round(body, device):
     """`body()` (a round of calls and copies on fixed buffers) captured as a CUDA graph after one run on a side stream,
     or None: not a GPU, `bench_graphs` off, or not capturable. The worker captures the candidate's round the same way."""
     if not (core.is_gpu(device) and core.setting('bench_graphs', True, bool)): return None
-    device = torch.device(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    with torch.cuda.device(index):              # judge threads bench on several devices: capture on this one
-        side, pool, g = torch.cuda.Stream(index), torch.cuda.graph_pool_handle(), torch.cuda.CUDAGraph()
-        side.wait_stream(torch.cuda.current_stream(index))
-        try:
-            with torch.cuda.stream(side):
-                body()
-                side.synchronize()
-                g.capture_begin(pool=pool, capture_error_mode='thread_local')   # other judge threads keep working
-                try: body()
-                finally: g.capture_end()
-            torch.cuda.current_stream(index).wait_stream(side)
-            core.sync(device)
-            return g
-        except Exception:   # noqa: BLE001  (the round is then run call by call; the capture's pool is given back)
-            for undo in (torch._C._cuda_endAllocateToPool, torch._C._cuda_releasePool):
-                try: undo(index, pool)
-                except Exception: pass   # noqa: BLE001, S110
-            return None
+    from .worker import capture
+    try: return capture(body, device)   # on this bench's device and a side stream: other judge threads keep working
+    except Exception: return None       # noqa: BLE001  (the round is then run call by call)
 
 # %% ../nbs/03b_judge.ipynb #fdbc933b
 def time_local(fn, kind, case, device, S, n_rounds, kwargs, out_like) -> dict:

@@ -17,7 +17,8 @@ import torch
 # %% auto #0
 __all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'IpcHandle', 'cudart', 'cuda_check', 'device_tensor',
            'ipc_open', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive', 'flat', 'describe_output', 'write_out',
-           'do_load', 'do_call', 'round_calls', 'capture_round', 'do_prepare', 'do_go', 'warm_up', 'serve', 'main']
+           'do_load', 'do_call', 'round_calls', 'capture', 'capture_round', 'do_prepare', 'do_go', 'warm_up', 'serve',
+           'main']
 
 # %% ../nbs/03c_worker.ipynb #28e0d859
 MAX_REPLY = 1 << 16
@@ -269,19 +270,37 @@ def round_calls(st) -> int:
         prev = ts
     return alias
 
+def capture(body, device) -> torch.cuda.CUDAGraph:
+    """`body()` captured as a CUDA graph on `device`, after one run on a side stream (compilation, workspaces); raises
+    where it cannot be captured, having given the capture's memory pool back. Thread-local capture mode, so that other
+    threads' CUDA calls neither fail nor spoil it. The judge captures its baselines' rounds with it too."""
+    device = torch.device(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    with torch.cuda.device(index):
+        side, pool, g = torch.cuda.Stream(index), torch.cuda.graph_pool_handle(), torch.cuda.CUDAGraph()
+        side.wait_stream(torch.cuda.current_stream(index))
+        try:
+            with torch.cuda.stream(side):
+                body()
+                side.synchronize()
+                g.capture_begin(pool=pool, capture_error_mode='thread_local')
+                try: body()
+                finally: g.capture_end()
+            torch.cuda.current_stream(index).wait_stream(side)
+            torch.cuda.synchronize(index)
+            return g
+        except BaseException:
+            for undo in (torch._C._cuda_endAllocateToPool, torch._C._cuda_releasePool):
+                try: undo(index, pool)
+                except Exception: pass   # noqa: BLE001, S110
+            raise
+
 def capture_round(st):
-    """`(graph, alias)`: one round captured as a CUDA graph, after one round on a side stream (compilation, workspaces).
-    Replaying it costs the device's time only, as the model's CUDA-graph modes will; the judge refills the same buffers."""
-    dev = st.device
-    side = torch.cuda.Stream(dev)
-    side.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(side): round_calls(st)
-    torch.cuda.current_stream(dev).wait_stream(side)
-    _sync(dev)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g): alias = round_calls(st)
-    _sync(dev)
-    return g, alias
+    """`(graph, alias)`: one timing round captured as a CUDA graph. Replaying it costs the device's time only, as the
+    model's CUDA-graph modes will; the judge refills the same buffers."""
+    alias = [0]
+    g = capture(lambda: alias.__setitem__(0, round_calls(st)), st.device)
+    return g, alias[0]
 
 # %% ../nbs/03c_worker.ipynb #d6ffd1f6
 def do_prepare(st, msg) -> dict:
