@@ -26,8 +26,8 @@ from . import judge as J
 from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa: F401  (the public names other stages use)
 
 # %% auto #0
-__all__ = ['WORKER_ARGV', 'FAULTS', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub',
-           'last_error', 'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'start_line', 'bench_cmd']
+__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'last_error',
+           'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'start_line', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
@@ -152,8 +152,6 @@ def last_error(log: str, n: int = 200) -> str:
     lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.strip().startswith(_BOILERPLATE)]
     hit = next((ln for ln in reversed(lines) if _ERROR_LINE.match(ln)), lines[-1] if lines else '')
     return hit[:n]
-
-FAULTS = ('illegal_address', 'oom', 'segfault', 'crash', 'timeout')   # a worker that ended so never passes its GPU memory on
 
 # %% ../nbs/03_bench.ipynb #8cc9a818
 def _gone(pid, wait: float = 5.0) -> bool:

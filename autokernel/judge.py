@@ -29,9 +29,9 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STAB
            'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
            'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow',
            'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path',
-           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graph_round', 'time_local', 'frozen',
-           'copy_ms', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
-           'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round', 'time_local',
+           'frozen', 'copy_ms', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths',
+           'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -806,10 +806,14 @@ def time_rounds(run_round, n_rounds) -> list[float]:
     return walls
 
 # %% ../nbs/03b_judge.ipynb #5742291d
+def graphs_on(device) -> bool:
+    "Are timing rounds CUDA graphs on `device`? (a GPU, and the `bench_graphs` setting)"
+    return core.is_gpu(device) and core.setting('bench_graphs', True, bool)
+
 def graph_round(body, device):
     """`body()` (a round of calls and copies on fixed buffers) captured as a CUDA graph after one run on a side stream,
     or None: not a GPU, `bench_graphs` off, or not capturable. The worker captures the candidate's round the same way."""
-    if not (core.is_gpu(device) and core.setting('bench_graphs', True, bool)): return None
+    if not graphs_on(device): return None
     from .worker import capture
     try: return capture(body, device)   # on this bench's device and a side stream: other judge threads keep working
     except Exception: return None       # noqa: BLE001  (the round is then run call by call)
@@ -858,15 +862,12 @@ def frozen(sess):
         if sess is not None and sess.deadline is not None: sess.deadline += time.time() - t0
 
 # %% ../nbs/03b_judge.ipynb #41f6467c
-def copy_ms(out_like, device, S, in_like=(), out_copies=1) -> float:
-    """The judge's own time per set for copying `in_like` in once and `out_like` out `out_copies` times: what a round costs
-    besides the calls (subtracted from every per-call time)."""
-    srcs, ins = [r.clone() for r in out_like], [t.clone() for t in in_like]
-    slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S * out_copies)]
-    into = [[torch.empty_like(t) for t in ins] for _ in range(S)]
+def copy_ms(out_like, device, S) -> float:
+    """The time per set for copying `out_like` into a slot once: the copy every timed call makes besides its work
+    (subtracted from the baselines' and the candidate's per-call times alike)."""
+    srcs = [r.clone() for r in out_like]
+    slots = [[torch.empty(r.numel(), dtype=r.dtype, device=device) for r in out_like] for _ in range(S)]
     def body():
-        for sl in into:
-            for t, s in zip(ins, sl): s.copy_(t)
         for sl in slots:
             for t, s in zip(srcs, sl): s.view(t.shape).copy_(t)
     body(); core.sync(device)
@@ -898,7 +899,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     out_like = flat_tensors(kind.reference(*_clone(args0), **kwargs))
     shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in _fresh(kind, c, dev)[0]] for _ in range(S)]
     slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
-    graph = core.is_gpu(dev) and core.setting('bench_graphs', True, bool)
+    graph = graphs_on(dev)
     r = s.ask({'op': 'prepare', 'sets': [[d for d, _ in sh] for sh in shared], 'slots': [[d for d, _ in sl] for sl in slots],
                'kwargs': kwargs, 'graph': graph})
     if not r.get('ok'): raise classify_error(r)
