@@ -136,11 +136,20 @@ def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
-def bench_rows(jobs, device, workers, timeout):
-    "Bench every (preset, kind, backend, case) in the pool: verdict, kernel / eager / compile ms, roofline."
-    from concurrent.futures import ThreadPoolExecutor
+def _judged(r) -> dict:
+    t = r.get("timing") or {}
+    return {"correct": r["verdict"] == "pass", "verdict": r["verdict"] + (f" ({r['cause']})" if r.get("cause") else ""),
+            "kernel_ms": t.get("kernel_ms"), "eager_ms": t.get("eager_ms"), "compile_ms": t.get("compile_ms"),
+            "roofline_pct": t.get("roofline_pct"), "reason": (r.get("reason") or "")[:120], "graphed": t.get("graphed")}
+
+
+def bench_rows(jobs, device, workers, timeout, on_row=None):
+    """Bench every (preset, kind, backend, case) in the pool: verdict, kernel / eager / compile ms, roofline.
+    `on_row(i, judged)` as each finishes (a run cut short keeps what it measured)."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
     from autokernel import bench as B
     ceilings = B.measure_ceilings(device)
+    out = [None] * len(jobs)
     with tempfile.TemporaryDirectory() as d:
         specs = []
         for i, (preset, kind, backend, case) in enumerate(jobs):
@@ -150,13 +159,11 @@ def bench_rows(jobs, device, workers, timeout):
             k = ops.KINDS[kind]
             specs.append((kd, {"kind": kind, "backend": backend, "case": case, "dtypes": list(k.dtypes), "test_cases": k.test_cases(case)}))
         with B.BenchPool(workers=workers, device=device, timeout=timeout) as pool, ThreadPoolExecutor(workers) as ex:
-            results = list(ex.map(lambda s: pool.bench(*s), specs))
-    out = []
-    for (preset, kind, backend, case), r in zip(jobs, results):
-        t = r.get("timing") or {}
-        out.append({"correct": r["verdict"] == "pass", "verdict": r["verdict"] + (f" ({r['cause']})" if r.get("cause") else ""),
-                    "kernel_ms": t.get("kernel_ms"), "eager_ms": t.get("eager_ms"), "compile_ms": t.get("compile_ms"),
-                    "roofline_pct": t.get("roofline_pct"), "reason": (r.get("reason") or "")[:120]})
+            futs = {ex.submit(pool.bench, *s): i for i, s in enumerate(specs)}
+            for f in as_completed(futs):
+                i = futs[f]
+                out[i] = _judged(f.result())
+                if on_row: on_row(i, out[i])
     return out, ceilings
 
 
@@ -182,6 +189,7 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--device", default="auto")
     p.add_argument("--tiny", action="store_true", help="each kind's tiny case (implied on the CPU)")
+    p.add_argument("--merge", action="store_true", help="keep the rows of the results file that this run does not measure")
     p.add_argument("--out", default=None, help="results file (default: benchmarks/results/kernels_vs_peers.json on a GPU, none on the CPU)")
     a = p.parse_args(argv)
     only, backends = set(filter(None, a.only.split(","))), [b for b in a.backends.split(",") if b]
@@ -193,36 +201,76 @@ def main(argv=None):
     todo = [(pr, kind, b, c) for pr, kind, c in cases(a.tiny or not gpu, only) for b in backends if ops.baseline_path(kind, b).exists()]
     print(f"{len(todo)} benches on {core.device_name(device)}{'' if gpu else ' (CPU smoke: interpreter, tiny cases, no GPU numbers)'}")
     t0 = time.time()
-    judged, ceilings = bench_rows(todo, device, a.workers, a.timeout) if gpu else (smoke_rows(todo, device), None)
-    rows = []
-    for (preset, kind, backend, case), j in zip(todo, judged):
-        args, kw = ops.make_inputs(kind, ops.with_dtype(case, case["inputs"][0]["dtype"]), device, 7)
-        row = {"preset": preset, "kind": kind, "shape": " ".join("x".join(map(str, m["shape"])) for m in case["inputs"] if m),
-               "backend": backend, **{k: j[k] for k in ("correct", "kernel_ms", "eager_ms", "compile_ms", "roofline_pct")},
-               "liger_ms": time_peer(liger_fn(kind, args, kw), device) if gpu else None,
-               "vendor_ms": time_peer(vendor_fn(kind, args, kw), device) if gpu else None, "verdict": j["verdict"], "reason": j["reason"]}
-        row["ratio_best_peer"] = ratio_best_peer(row) if row["correct"] else None
-        rows.append(row)
-    g = geomean([r["ratio_best_peer"] for r in rows])
+    out = a.out or (str(ROOT / "benchmarks" / "results" / "kernels_vs_peers.json") if gpu else None)
     card = core.device_name(device) if gpu else f"{core.device_name(device)} (CPU smoke, not GPU numbers)"
+    old = [r for r in (_load(out)["rows"] if a.merge and out and Path(out).exists() else []) if _key(r) not in {_key(_row(*t)) for t in todo}]
+    seen = {}    # before the pool starts, while the GPU is idle; once per case (the backends share it)
+    peers = [seen.setdefault((pr, kind, repr(case)), peer_times(kind, case, device) if gpu else (None, None)) for pr, kind, _, case in todo]
+    rows = {}
+
+    def on_row(i, j):
+        preset, kind, backend, case = todo[i]
+        row = {**_row(preset, kind, backend, case), **{k: j[k] for k in ("correct", "kernel_ms", "eager_ms", "compile_ms", "roofline_pct")},
+               "liger_ms": peers[i][0], "vendor_ms": peers[i][1], "verdict": j["verdict"], "reason": j["reason"], "graphed": j.get("graphed")}
+        row["ratio_best_peer"] = ratio_best_peer(row) if row["correct"] else None
+        rows[i] = row
+        print(f"[{len(rows)}/{len(todo)} {time.time() - t0:.0f}s] {preset} {kind} {backend} {row['shape']}: {row['verdict']} "
+              f"kernel {_ms(row['kernel_ms'])} eager {_ms(row['eager_ms'])} compile {_ms(row['compile_ms'])} liger {_ms(row['liger_ms'])} "
+              f"vendor {_ms(row['vendor_ms'])}" + (f" {row['ratio_best_peer']:.2f}x" if row["ratio_best_peer"] else ""), flush=True)
+        if out: _save(out, card, old + [rows[k] for k in sorted(rows)], complete=len(rows) == len(todo))
+
+    if gpu: judged, ceilings = bench_rows(todo, device, a.workers, a.timeout, on_row)
+    else:
+        judged, ceilings = smoke_rows(todo, device), None
+        for i, j in enumerate(judged): on_row(i, j)
+    rows = old + [rows[k] for k in sorted(rows)]
+    g = geomean([r["ratio_best_peer"] for r in rows])
     print(f"{card}; {len(rows)} rows in {time.time() - t0:.0f} s" +
           (f"; ceilings: copy {ceilings['copy_gbps']:.0f} GB/s, matmul TFLOP/s {ceilings['matmul_tflops']}" if ceilings else ""))
     print(table(rows, ["preset", "kind", "shape", "backend", "verdict", "kernel_ms", "eager_ms", "compile_ms", "liger_ms", "vendor_ms",
                        "ratio_best_peer", "roofline_pct"]))
     print(f"\ngeomean over rows of kernel vs the best of eager / torch.compile / Liger: {g:.3f}x" if g else "\nno ratio (no timed row)")
     for r in rows:
-        if not r["correct"]: print(f"- {r['preset']} {r['kind']} {r['backend']}: {r['verdict']} {r['reason']}")
-    result = {"card": card, "rows": [{k: r[k] for k in ("preset", "kind", "shape", "backend", "correct", "kernel_ms", "eager_ms", "compile_ms",
-                                                       "liger_ms", "vendor_ms", "ratio_best_peer", "roofline_pct")} for r in rows],
-              "geomean_ratio_best_peer": g}
-    out = a.out or (str(ROOT / "benchmarks" / "results" / "kernels_vs_peers.json") if gpu else None)
-    if out:
-        import json
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(result, indent=1))
-        print(f"wrote {out}")
+        if not r["correct"]: print(f"- {r['preset']} {r['kind']} {r['backend']}: {r.get('verdict')} {r.get('reason', '')}")
+    result = _save(out, card, rows, complete=True) if out else _result(card, rows, True)
+    if out: print(f"wrote {out}")
     write_out("kernels_vs_peers.json", result)
     return 0 if all(r["correct"] for r in rows) else 1
+
+
+FIELDS = ("preset", "kind", "shape", "backend", "correct", "kernel_ms", "eager_ms", "compile_ms", "liger_ms", "vendor_ms",
+          "ratio_best_peer", "roofline_pct")
+
+
+def _ms(v): return f"{v:.4f}" if isinstance(v, (int, float)) else "-"
+def _key(r): return (r["preset"], r["kind"], r["shape"], r["backend"])
+def _row(preset, kind, backend, case):
+    return {"preset": preset, "kind": kind, "shape": " ".join("x".join(map(str, m["shape"])) for m in case["inputs"] if m), "backend": backend}
+
+
+def peer_times(kind, case, device):
+    "(Liger ms, vendor ms) on this case, each None where it does not apply or fails."
+    args, kw = ops.make_inputs(kind, ops.with_dtype(case, case["inputs"][0]["dtype"]), device, 7)
+    return time_peer(liger_fn(kind, args, kw), device), time_peer(vendor_fn(kind, args, kw), device)
+
+
+def _result(card, rows, complete):
+    return {"card": card, "rows": [{k: r.get(k) for k in FIELDS} | {"verdict": r.get("verdict"), "graphed": r.get("graphed")} for r in rows],
+            "geomean_ratio_best_peer": geomean([r["ratio_best_peer"] for r in rows]), "complete": complete}
+
+
+def _load(path):
+    import json
+    return json.loads(Path(path).read_text())
+
+
+def _save(path, card, rows, complete):
+    "The results file, rewritten after every row (`complete` false until the last)."
+    import json
+    res = _result(card, rows, complete)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(res, indent=1))
+    return res
 
 
 if __name__ == "__main__":

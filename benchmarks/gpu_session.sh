@@ -2,7 +2,8 @@
 # The GPU runs behind BENCHMARKS.md, in stages that each fit one 10-minute command on the lent H200.
 #   here, once a session:   bash benchmarks/gpu_session.sh prepare     (wheels -> .whl/, bubblewrap -> .gpu/; both git-ignored
 #                           through .git/info/exclude; carry both: run(..., carry=[".whl", ".gpu"]))
-#   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE       (STAGE below; logs and JSON under $OUT)
+#   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE...    (STAGEs below, one after another in one call; logs and
+#                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit)
 # Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
 # others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
@@ -23,19 +24,23 @@ setup() {
   el "setup: $(python3 -c 'import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())' 2>&1)"
   el "sandbox: $(python3 -c 'from autokernel import sandbox; print(sandbox.sandbox_level())' 2>&1)"
 }
-case "${1:-}" in
+ready=
+setup_once() { [ -n "$ready" ] || setup; ready=1; }
+lim() { local v="LIMIT_${1}"; echo "${!v:-$2}"; }
+stage() {
+case "$1" in
   prepare)  bash ../shared/device/wheelhouse.sh .whl papermill ipykernel nbclient nbformat nbconvert openai nbdev kernels liger-kernel
             rm -f .whl/huggingface_hub-* .whl/hf_xet-* .whl/tqdm-*          # keep the image's own (transformers needs its hub)
             mkdir -p .gpu/lib && cp "$(command -v bwrap)" .gpu/ && for l in $(ldd "$(command -v bwrap)" | awk '/=>/ {print $3}'); do
               case $l in */libc.so*) ;; *) cp -L "$l" .gpu/lib/ ;; esac; done
             grep -qx '/.whl/' .git/info/exclude 2>/dev/null || printf '/.whl/\n/.gpu/\n' >> .git/info/exclude
             du -sh .whl .gpu ;;
-  check)    setup
+  check)    setup_once
             step ipc_check 240 python3 benchmarks/ipc_check.py
             step gpu_tests 420 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py tests/test_graph_timing.py \
               tests/test_export.py tests/test_triton_kernels.py -k "gpu or cuda or inductor"
             step cuda_mma 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu ;;   # the tensor-core paths
-  smoke)    setup   # one call that finds what is broken on the GPU before the long measurements
+  smoke)    setup_once   # one call that finds what is broken on the GPU before the long measurements
             step ipc_check 60 python3 benchmarks/ipc_check.py
             step cuda_mma 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_kernels.py -k gpu &
             step gpu_tests 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_gpu.py tests/test_runtime.py tests/test_sandbox.py tests/test_judge_arena.py tests/test_graph_timing.py \
@@ -43,7 +48,7 @@ case "${1:-}" in
             wait
             step gpu_exploits 220 python3 benchmarks/gpu_exploits.py
             step harness_pace 60 python3 benchmarks/harness_pace.py --n 30 --workers 3 ;;
-  ipc)      setup   # the arena's IPC first; the judge's suites only if it holds, else the presets' profiles (no judge needed)
+  ipc)      setup_once   # the arena's IPC first; the judge's suites only if it holds, else the presets' profiles (no judge needed)
             step ipc_probe 60 python3 benchmarks/ipc_probe.py
             step ipc_check 60 python3 benchmarks/ipc_check.py
             if grep -q '"ok": true' "$out/ipc_check.json" 2>/dev/null; then
@@ -54,27 +59,40 @@ case "${1:-}" in
               step profile_presets 300 python3 benchmarks/profile_presets.py --out-dir presets
               cp presets/*.profile.json "$out"/ 2> /dev/null
             fi ;;
-  e2e_short) setup   # the presets end to end on short optimize runs (what is left of a session's device time)
+  e2e_short) setup_once   # the presets end to end on short optimize runs (what is left of a session's device time)
             step e2e 250 python3 benchmarks/e2e_vs_compile.py --models "${MODELS:-gpt2,llama}" --budget "${BUDGET:-15s}" --runs-dir /tmp/e2e --merge ;;
-  judge)    setup
+  judge)    setup_once
             step gpu_exploits 240 python3 benchmarks/gpu_exploits.py
             step harness_pace 240 python3 benchmarks/harness_pace.py --n 30 --workers 3
             step sandbox_cost 120 python3 benchmarks/sandbox_cost.py --device cuda --n 5 ;;
-  e2e)      setup   # MODELS=gpt2,llama,bert,qwen2,t5,vit BUDGET=8m; --merge keeps the rows of models run in earlier calls
+  e2e)      setup_once   # MODELS=gpt2,llama,bert,qwen2,t5,vit BUDGET=8m; --merge keeps the rows of models run in earlier calls
             step e2e 560 python3 benchmarks/e2e_vs_compile.py --models "${MODELS:-gpt2,qwen2}" --budget "${BUDGET:-60s}" --runs-dir /tmp/e2e --merge
             tar czf "$out/e2e_runs.tgz" -C /tmp e2e 2> /dev/null ;;
-  kernels)  setup
+  kernels)  setup_once
             step baselines 560 python3 benchmarks/baselines.py --backends triton,cuda ;;
-  loop)     setup
+  loop)     setup_once
             step loop_pace 600 python3 benchmarks/loop_pace.py --preset gpt2 --budget "${BUDGET:-8m}" ;;
-  kernelbench) setup
+  kernelbench) setup_once
             step kernelbench 560 python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
-  multi)    setup   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)
+  multi)    setup_once   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)
             step multi_gpu_pace 560 python3 benchmarks/multi_gpu_pace.py --preset gpt2 --budget "${BUDGET:-2m}" --no-ray ;;
-  profile)  setup
+  profile)  setup_once
             step profile_presets 400 python3 benchmarks/profile_presets.py --out-dir presets
             cp presets/*.profile.json "$out"/ 2> /dev/null ;;
-  *) echo "usage: $0 prepare|smoke|ipc|e2e_short|check|judge|e2e|kernels|loop|kernelbench|multi|profile" >&2; exit 2 ;;
+  graph)    setup_once   # the graph-timed rounds and the IPC arena, on the GPU
+            step graph_tests "$(lim graph 100)" python3 -m pytest -q -p no:cacheprovider tests/test_graph_timing.py tests/test_judge_arena.py ;;
+  kernels_triton) setup_once
+            step baselines_triton "$(lim kernels_triton 300)" python3 benchmarks/baselines.py --backends triton --merge ;;
+  kernels_cuda) setup_once
+            step baselines_cuda "$(lim kernels_cuda 300)" python3 benchmarks/baselines.py --backends cuda --merge ;;
+  exploits) setup_once
+            step gpu_exploits "$(lim exploits 200)" python3 benchmarks/gpu_exploits.py ;;
+  pace)     setup_once
+            step harness_pace "$(lim pace 120)" python3 benchmarks/harness_pace.py --n 30 --workers 3 ;;
+  *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits pace loop kernelbench multi profile)" >&2; exit 2 ;;
 esac
+}
+[ $# -gt 0 ] || { stage ""; }
+for s in "$@"; do stage "$s"; [ "$s" = prepare ] && exit 0; done
 tar czf "$out/results.tgz" benchmarks/results 2> /dev/null
 el end

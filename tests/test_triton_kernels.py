@@ -307,8 +307,9 @@ def test_baselines_cpu_smoke(tmp_path):
     res = json.loads(out.read_text())
     assert 'CPU smoke' in res['card'] and res['rows'] and res['geomean_ratio_best_peer'] is not None
     row = res['rows'][0]
-    assert set(row) == {'preset', 'kind', 'shape', 'backend', 'correct', 'kernel_ms', 'eager_ms', 'compile_ms', 'liger_ms', 'vendor_ms',
-                        'ratio_best_peer', 'roofline_pct'}
+    assert set(row) >= {'preset', 'kind', 'shape', 'backend', 'correct', 'kernel_ms', 'eager_ms', 'compile_ms', 'liger_ms', 'vendor_ms',
+                        'ratio_best_peer', 'roofline_pct'}       # the fields, and the verdict and graphed flag beside them
+    assert res['complete'] is True and row['verdict'] == 'pass'
     assert (row['kind'], row['backend'], row['correct']) == ('add_rmsnorm', 'triton', True) and row['kernel_ms'] > 0
     bad = subprocess.run([sys.executable, str(root / 'benchmarks' / 'baselines.py'), '--device', 'cpu', '--only', 'nope'],
                          capture_output=True, text=True, timeout=600)
