@@ -270,10 +270,13 @@ def round_calls(st) -> int:
         prev = ts
     return alias
 
-def capture(body, device) -> torch.cuda.CUDAGraph:
+def capture(body, device, no_syncs=False) -> torch.cuda.CUDAGraph:
     """`body()` captured as a CUDA graph on `device`, after one run on a side stream (compilation, workspaces); raises
     where it cannot be captured, having given the capture's memory pool back. Thread-local capture mode, so that other
-    threads' CUDA calls neither fail nor spoil it. The judge captures its baselines' rounds with it too."""
+    threads' CUDA calls neither fail nor spoil it. The judge captures its baselines' rounds with it too.
+    `no_syncs`: that first run raises at any host synchronisation (`.item()`, `.cpu()`, `synchronize`: PyTorch's sync
+    debug mode, which is process-wide: the single-threaded worker only), so that a round that cannot be captured never
+    starts a capture (a capture broken by a host sync may abort the process)."""
     device = torch.device(device)
     index = device.index if device.index is not None else torch.cuda.current_device()
     with torch.cuda.device(index):
@@ -281,7 +284,10 @@ def capture(body, device) -> torch.cuda.CUDAGraph:
         side.wait_stream(torch.cuda.current_stream(index))
         try:
             with torch.cuda.stream(side):
-                body()
+                mode = torch.cuda.get_sync_debug_mode()
+                if no_syncs: torch.cuda.set_sync_debug_mode('error')
+                try: body()
+                finally: torch.cuda.set_sync_debug_mode(mode)
                 side.synchronize()
                 g.capture_begin(pool=pool, capture_error_mode='thread_local')
                 try: body()
@@ -299,7 +305,7 @@ def capture_round(st):
     """`(graph, alias)`: one timing round captured as a CUDA graph. Replaying it costs the device's time only, as the
     model's CUDA-graph modes will; the judge refills the same buffers."""
     alias = [0]
-    g = capture(lambda: alias.__setitem__(0, round_calls(st)), st.device)
+    g = capture(lambda: alias.__setitem__(0, round_calls(st)), st.device, no_syncs=True)
     return g, alias[0]
 
 # %% ../nbs/03c_worker.ipynb #d6ffd1f6

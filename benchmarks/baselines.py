@@ -255,7 +255,8 @@ def peer_times(kind, case, device):
 
 
 def _result(card, rows, complete):
-    return {"card": card, "rows": [{k: r.get(k) for k in FIELDS} | {"verdict": r.get("verdict"), "graphed": r.get("graphed")} for r in rows],
+    return {"card": card, "rows": [{k: r.get(k) for k in FIELDS} | {"verdict": r.get("verdict"), "reason": r.get("reason"), "graphed": r.get("graphed")}
+                     for r in rows],
             "geomean_ratio_best_peer": geomean([r["ratio_best_peer"] for r in rows]), "complete": complete}
 
 

@@ -3,7 +3,8 @@
 #   here, once a session:   bash benchmarks/gpu_session.sh prepare     (wheels -> .whl/, bubblewrap -> .gpu/; both git-ignored
 #                           through .git/info/exclude; carry both: run(..., carry=[".whl", ".gpu"]))
 #   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE...    (STAGEs below, one after another in one call; logs and
-#                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit)
+#                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit; ONLY=kinds
+#                           for kernels_*, EXPLOITS=names for exploits, N=candidates for pace)
 # Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
 # others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
@@ -82,13 +83,13 @@ case "$1" in
   graph)    setup_once   # the graph-timed rounds and the IPC arena, on the GPU
             step graph_tests "$(lim graph 100)" python3 -m pytest -q -p no:cacheprovider tests/test_graph_timing.py tests/test_judge_arena.py ;;
   kernels_triton) setup_once
-            step baselines_triton "$(lim kernels_triton 300)" python3 benchmarks/baselines.py --backends triton --merge ;;
+            step baselines_triton "$(lim kernels_triton 300)" python3 benchmarks/baselines.py --backends triton --merge ${ONLY:+--only "$ONLY"} ;;
   kernels_cuda) setup_once
-            step baselines_cuda "$(lim kernels_cuda 300)" python3 benchmarks/baselines.py --backends cuda --merge ;;
+            step baselines_cuda "$(lim kernels_cuda 300)" python3 benchmarks/baselines.py --backends cuda --merge ${ONLY:+--only "$ONLY"} ;;
   exploits) setup_once
-            step gpu_exploits "$(lim exploits 200)" python3 benchmarks/gpu_exploits.py ;;
+            step gpu_exploits "$(lim exploits 200)" python3 benchmarks/gpu_exploits.py ${EXPLOITS:+--only "$EXPLOITS"} ;;
   pace)     setup_once
-            step harness_pace "$(lim pace 120)" python3 benchmarks/harness_pace.py --n 30 --workers 3 ;;
+            step harness_pace "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers 3 ;;
   *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits pace loop kernelbench multi profile)" >&2; exit 2 ;;
 esac
 }
