@@ -27,11 +27,11 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STAB
            'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply', 'ipc_alloc', 'ipc_free',
            'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits',
            'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
-           'no_worse_than_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow',
-           'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path',
-           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round', 'time_local',
-           'frozen', 'copy_ms', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda', 'protected_paths',
-           'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'no_worse_than_eager', 'as_good_as_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check',
+           'order_overflow', 'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages',
+           'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round',
+           'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda',
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -478,13 +478,22 @@ def no_worse_than_eager(out, eager, ref64, factor=EAGER_FACTOR) -> bool:
     return True
 
 # %% ../nbs/03b_judge.ipynb #c6a0a2fc
+def as_good_as_eager(cmp, out, eager, ref64, dtype, variant=False) -> bool:
+    """Forgive a failed `compare_all` where PyTorch itself does no better: the output is `no_worse_than_eager` and (except
+    on the stability variants' extreme inputs) its relative norm error is within tolerance. The fixed elementwise bound
+    cannot hold at every element of a long float32 reduction whose result cancels to near zero (a gated MLP at K = 4096
+    on the H200); the bar is then PyTorch's own error on the same inputs, never a looser fixed one."""
+    from autokernel import ops
+    return (variant or cmp['rel_norm_err'] <= ops.tolerance(dtype)['rel']) and no_worse_than_eager(out, eager, ref64)
+
 def compare_all(out, ref64, dtype) -> dict:
     "The worst of `ops.compare` over the output tensors."
     from autokernel import ops
-    res = {'ok': True, 'max_rel_err': 0.0, 'detail': ''}
+    res = {'ok': True, 'max_rel_err': 0.0, 'rel_norm_err': 0.0, 'detail': ''}
     for o, r in zip(flat_tensors(out), flat_tensors(ref64)):
         c = ops.compare(o, r, dtype)
         res['max_rel_err'] = max(res['max_rel_err'], float(c.get('max_rel_err') or 0.0))
+        res['rel_norm_err'] = max(res['rel_norm_err'], float(c.get('rel_norm_err') if c.get('rel_norm_err') is not None else float('inf')))
         if not c['ok'] and res['ok']: res.update(ok=False, detail=c.get('detail', ''))
     return res
 
@@ -587,7 +596,7 @@ def _check(ctx, case, dtype, variant, repeat, seed):
     if variant and not compare_all(ref, ref64, dtype)['ok']: return {'max_rel_err': 0.0, 'skipped': True}
     if variant: first = forgive_order_overflow(ctx.kind_name, args, kwargs, first, ref64)
     cmp = compare_all(first, ref64, dtype)
-    if not cmp['ok'] and variant and no_worse_than_eager(first, ref, ref64): return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
+    if not cmp['ok'] and as_good_as_eager(cmp, first, ref, ref64, dtype, variant): return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
     if not cmp['ok']: raise fail('wrong', f"wrong result on {where}: {cmp['detail']}")
     return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
 
@@ -874,22 +883,66 @@ def copy_ms(out_like, device, S) -> float:
     g = graph_round(body, device)            # the baselines' rounds are graphed: so are their copies
     return _pct(time_rounds(lambda _: (g.replay() if g else body(), core.sync(device)), 5), .5) / S
 
+# %% ../nbs/03b_judge.ipynb #450c47b1
+class Copies:
+    """The judge's own share of a timed round: its fresh inputs copied into the shared buffers (`refill`), the output
+    slots copied into its private `seen` buffers (`read`). On a GPU with `bench_graphs` each is one CUDA graph of fixed
+    buffers (`srcs` -> shared, slots -> `seen`): a replay costs the device's copy time, and not the judge's Python, which
+    other judge threads (the GIL, a pool's other benches) would make noisy. Elsewhere they run as loops."""
+    def __init__(self, shared, slots, sets, device):
+        self.shared, self.slots, self.device = shared, slots, device
+        self.srcs = [[t if sh is not None else None for (_, sh), t in zip(shs, a)] for shs, a in zip(shared, sets)]
+        self.g_in = self.g_out = None
+        if graphs_on(device):
+            ins = [(sh.view, t) for shs, ss in zip(shared, self.srcs) for (_, sh), t in zip(shs, ss) if sh is not None]
+            self.seen = [[torch.empty_like(t.view) for _, t in sl] for sl in slots]
+            outs = [(t.view, d) for sl, ds in zip(slots, self.seen) for (_, t), d in zip(sl, ds)]
+            self.g_in = graph_round(lambda: [v.copy_(s) for v, s in ins], device)
+            self.g_out = graph_round(lambda: [d.copy_(v) for v, d in outs], device) if self.g_in is not None else None
+            if self.g_out is None: self.g_in = None
+            for shs, ss in zip(shared, self.srcs):   # what `intact` compares with: the private buffers, refilled each round
+                for (_, sh), t in zip(shs, ss):
+                    if sh is not None: sh.src = t
+
+    @property
+    def graphed(self) -> bool: return self.g_out is not None
+
+    def load(self, sets):
+        "Before the clock: the round's fresh input `sets` (an iterable: one set alive at a time when graphed) become the sources."
+        if not self.graphed: self.srcs = list(sets); return
+        for ss, a in zip(self.srcs, sets):
+            for s, t in zip(ss, a):
+                if s is not None: s.copy_(t)
+
+    def refill(self):
+        "The sources into the shared buffers; returns the judge's private inputs of the round."
+        if self.graphed: self.g_in.replay()
+        else: _refill([[t for _, t in sh] for sh in self.shared], self.srcs)
+        return self.srcs
+
+    def read(self) -> list:
+        "The judge's copy of every output slot now."
+        if self.graphed: self.g_out.replay(); return self.seen
+        return [[t.read() for _, t in sl] for sl in self.slots]
+
+
 # %% ../nbs/03b_judge.ipynb #1018873f
-def time_protocol(shared, slots, kind, case, device, S, n_rounds) -> float:
+def time_protocol(copies, kind, case, device, S, n_rounds) -> float:
     """The judge's own share of a timed round, per set: the same copies in (fresh inputs), the same sync and the same
     copies out as `time_candidate`'s rounds, without the worker (call it with the worker stopped). Measured, not
     estimated, so that what is subtracted is exactly what the clock counted besides the worker's calls."""
     walls = []
     for _ in range(n_rounds + 1):
-        fresh = [_fresh(kind, case, device)[0] for _ in range(S)]
+        copies.load(_fresh(kind, case, device)[0] for _ in range(S))
         core.sync(device)
         t0 = _perf()
-        _refill([[t for _, t in sh] for sh in shared], fresh)
+        copies.refill()
         core.sync(device)                          # where `Session.send` syncs before the worker's `go`
-        [[t.read() for _, t in sl] for sl in slots]
+        copies.read()
         core.sync(device)
         walls.append((_perf() - t0) * 1e3)
     return min(walls[1:]) / S     # the least it took: noise (other processes' GPU work) may only make the candidate slower
+
 
 # %% ../nbs/03b_judge.ipynb #52b2244c
 def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
@@ -907,15 +960,16 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
     graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
     rng, walls, verified = random.SystemRandom(), [], 0
+    copies = Copies(shared, slots, [_fresh(kind, c, dev)[0] for _ in range(S)], dev)
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
-        fresh = [_fresh(kind, c, dev)[0] for _ in range(S)]     # the round's inputs, private until the clock runs
+        copies.load(_fresh(kind, c, dev)[0] for _ in range(S))     # the round's inputs, private until the clock runs
         for sl in slots:
             for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
         core.sync(dev)
         t0 = _perf()                                   # the clock runs from before the worker can see an input ...
-        mine = _refill([[t for _, t in sh] for sh in shared], fresh)
+        mine = copies.refill()
         r = s.ask({'op': 'go'})
-        seen = [[t.read() for _, t in sl] for sl in slots]     # ... until the judge holds a copy of every output
+        seen = copies.read()                           # ... until the judge holds a copy of every output
         core.sync(dev)
         wall = (_perf() - t0) * 1e3
         pick = sorted(rng.sample(range(S), min(S, verify_n)))
@@ -934,15 +988,16 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
         for i in pick:
             ref64 = ops.reference64(ctx.kind_name, mine[i], kwargs, device=dev if core.is_gpu(dev) else 'cpu')
             outs = [t.view(rt.shape) for rt, t in zip(out_like, seen[i])]
-            if not compare_all(outs, flat_tensors(ref64), dtype)['ok']:
+            cmp = compare_all(outs, flat_tensors(ref64), dtype)
+            if not cmp['ok'] and not as_good_as_eager(cmp, outs, kind.reference(*_clone(mine[i]), **kwargs), ref64, dtype):
                 raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
                              "wrong when timed: results cached, or skipped work?)")
             verified += 1
         if rnd: walls.append(wall)
-    with frozen(s): protocol = time_protocol(shared, slots, kind, c, dev, S, n_rounds)
+    with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
-            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, **graphed}
+            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, **graphed}
 
 # %% ../nbs/03b_judge.ipynb #7370972d
 COMPILE_LOCK = threading.Lock()

@@ -270,6 +270,12 @@ def round_calls(st) -> int:
         prev = ts
     return alias
 
+def _sync_debug(mode):
+    import warnings
+    with warnings.catch_warnings():      # (its "prototype feature" warning, once per worker)
+        warnings.simplefilter('ignore')
+        torch.cuda.set_sync_debug_mode(mode)
+
 def capture(body, device, no_syncs=False) -> torch.cuda.CUDAGraph:
     """`body()` captured as a CUDA graph on `device`, after one run on a side stream (compilation, workspaces); raises
     where it cannot be captured, having given the capture's memory pool back. Thread-local capture mode, so that other
@@ -285,9 +291,9 @@ def capture(body, device, no_syncs=False) -> torch.cuda.CUDAGraph:
         try:
             with torch.cuda.stream(side):
                 mode = torch.cuda.get_sync_debug_mode()
-                if no_syncs: torch.cuda.set_sync_debug_mode('error')
+                if no_syncs: _sync_debug('error')
                 try: body()
-                finally: torch.cuda.set_sync_debug_mode(mode)
+                finally: _sync_debug(mode)
                 side.synchronize()
                 g.capture_begin(pool=pool, capture_error_mode='thread_local')
                 try: body()

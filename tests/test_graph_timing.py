@@ -54,3 +54,42 @@ def test_gpu_bench_times_the_baseline_and_its_peers_as_graphs(tmp_path):
     t = res["timing"]
     assert t["graphed"] is True and t["graph_error"] is None and t["protocol_ms"] >= t["copy_ms"] > 0
     assert t["baseline_graphed"] == {"eager": True, "compile": True} and t["timing_note"] is None
+
+
+def _copies(device):
+    "A `Copies` over plain tensors standing in for the arena's shared views (two sets: an input and a non-tensor; one output)."
+    sets = [(torch.randn(4, 9, device=device), 3) for _ in range(2)]
+    shared = [[(None, J.Shared(a, view=torch.empty_like(a))), (n, None)] for a, n in sets]
+    slots = [[(None, J.Shared(torch.empty(36, device=device), view=torch.full((36,), float("nan"), device=device)))] for _ in sets]
+    return J.Copies(shared, slots, [list(s) for s in sets], device), shared, slots
+
+
+def test_copies_off_the_gpu_are_loops():
+    c, _, _ = _copies(torch.device("cpu"))
+    assert not c.graphed
+
+
+@gpu
+def test_gpu_sync_debug_mode_stops_a_host_sync_before_a_capture():
+    "The worker's first run of a round to be captured raises at a host sync instead of starting a broken capture."
+    x = torch.randn(8, device="cuda")
+    with pytest.raises(RuntimeError):
+        W.capture(lambda: x.sum().item(), x.device, no_syncs=True)
+    assert torch.cuda.get_sync_debug_mode() == 0 and W.capture(lambda: x.mul_(1), x.device, no_syncs=True) is not None
+
+
+@gpu
+def test_gpu_judge_copies_are_graphs_that_move_fresh_data():
+    c, shared, slots = _copies(torch.device("cuda", torch.cuda.current_device()))
+    assert c.graphed
+    for _ in range(2):                                                    # new contents each round, the same buffers
+        fresh = [(torch.randn(4, 9, device="cuda"), 3) for _ in range(2)]
+        c.load(iter(fresh))
+        mine = c.refill()
+        torch.cuda.synchronize()
+        for (a, _), m, sh in zip(fresh, mine, shared):
+            assert torch.equal(m[0], a) and torch.equal(sh[0][1].view, a) and sh[0][1].intact()
+        for (_, t), (a, _) in zip([sl[0] for sl in slots], fresh): t.view.copy_(a.flatten() * 2)
+        seen = c.read()
+        torch.cuda.synchronize()
+        assert all(torch.equal(s[0], a.flatten() * 2) for s, (a, _) in zip(seen, fresh))
