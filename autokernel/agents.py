@@ -19,10 +19,10 @@ from urllib.parse import urlparse
 from .core import AutokernelError, setting, append_jsonl
 
 # %% auto #0
-__all__ = ['SYSTEM_PROMPT', 'BACKEND_RULES', 'parse', 'read_dict', 'params_line', 'write_params', 'source_hash', 'body_hash',
-           'failure_kind', 'failure_model', 'pass_odds', 'radius_from_roofline', 'autotune_seeds', 'surrogate',
-           'predict', 'effective_fn', 'eff_key', 'search_propose', 'llm_settings', 'llm_client', 'build_messages',
-           'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose', 'make_proposer']
+__all__ = ['TILE_CONFIGS', 'SYSTEM_PROMPT', 'BACKEND_RULES', 'parse', 'read_dict', 'params_line', 'write_params', 'source_hash',
+           'body_hash', 'failure_kind', 'failure_model', 'pass_odds', 'radius_from_roofline', 'autotune_seeds',
+           'surrogate', 'predict', 'effective_fn', 'eff_key', 'search_propose', 'llm_settings', 'llm_client',
+           'build_messages', 'MalformedAnswer', 'extract_code', 'llm_cost', 'llm_propose', 'make_proposer']
 
 # %% ../nbs/05a_agents.ipynb #1051fe10
 _AST_LOCK = threading.Lock()   # CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth mismatch")
@@ -158,6 +158,12 @@ def _nearest(values: list, v):
     return min(nums, key=lambda x: (abs(x - v), x)) if nums else None
 
 # %% ../nbs/05a_agents.ipynb #9e984b09
+# the autotune configs of Triton's matmul tutorial (and the two larger tiles Hopper likes): a tile and its warps together,
+# never a 128 x 128 tile on 2 warps (which spills, 50x slower: the first H200 loop's seeds)
+TILE_CONFIGS = [dict(BLOCK_M=m, BLOCK_N=n, BLOCK_K=k, num_warps=w, num_stages=s) for m, n, k, w, s in (
+    (128, 256, 64, 8, 3), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4),
+    (128, 32, 32, 4, 4), (64, 32, 32, 2, 5), (32, 64, 32, 2, 5), (128, 128, 64, 8, 3), (256, 128, 64, 8, 3))]
+
 def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
     "Starting points in the style of Triton's autotune configs: `[(params, why)]`, the structural alternatives first."
     out = []
@@ -166,7 +172,12 @@ def autotune_seeds(space: dict, params: dict) -> list[tuple[dict, str]]:
     for k in (k for k in _ROW_KNOBS if k in space):         # more rows (heads) per program: fewer, fuller programs
         out += [({**params, k: v}, f'{k}={v}') for v in space[k] if isinstance(v, int) and v > (params.get(k) or 1)][:3]
     blk = next((k for k in _BLOCK_KNOBS if k in space), None)
-    if blk and 'num_warps' in space:                        # a block and the warps the tutorials pair with it
+    if all(k in space for k in ('BLOCK_M', 'BLOCK_N', 'num_warps')):     # a 2-D tile: Triton's tutorial configs it allows
+        for cfg in TILE_CONFIGS:
+            cfg = {k: v for k, v in cfg.items() if k in space}
+            if all(v in space[k] for k, v in cfg.items()):
+                out.append(({**params, **cfg}, 'tile ' + ' '.join(f'{k}={v}' for k, v in cfg.items())))
+    elif blk and 'num_warps' in space:                      # a block and the warps the tutorials pair with it
         for b in space[blk]:
             w = _nearest(space['num_warps'], min(max(b // 256, 1), 8))
             out.append(({**params, blk: b, 'num_warps': w}, f'{blk}={b} with num_warps={w}'))

@@ -1023,7 +1023,9 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                 compiled = torch.compile(ctx.kind.reference, dynamic=False)
                 compiled(*a0, **k0); core.sync(ctx.device)
         except Exception as e: compiled, comp_note = None, f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
+    t_lock = _perf()
     with device_lock(ctx.device):
+        t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
         with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
         with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
@@ -1039,6 +1041,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                     comp = time_local(compiled, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
                     comp_ms, base_graphed['compile'] = max(comp['per_call_ms'] - cp, 1e-6), comp['graphed']
                 except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
+        t_held = _perf() - t_locked
     ms = max(cand['per_call_ms'] - cpc, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
@@ -1055,6 +1058,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                      "copy out, less the judge's own copies (timed alone, the worker stopped)",
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
+            'lock_wait_s': t_locked - t_lock, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
@@ -1249,5 +1253,6 @@ def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None
         try: res['timing'] = time_stage(ctx, spec, baseline)
         except Judged as j: res.update(verdict=j.verdict, cause=j.cause, reason=f"timing: {j.reason}", stage='timing')
         res['elapsed_s']['timing'] = _perf() - t3
+        if res['timing']: res['elapsed_s'].update(timing_lock_wait=res['timing']['lock_wait_s'], timing_locked=res['timing']['locked_s'])
     res['elapsed_s']['total'] = _perf() - t0
     return res

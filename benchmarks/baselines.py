@@ -111,6 +111,16 @@ def vendor_fn(kind, args, kw):
     return None
 
 
+def warm_clocks(device, seconds=1.0):
+    "Keep the GPU busy for about `seconds` before the first peer is timed: a cold card's clocks made Liger's layernorm read 2x slow."
+    import torch
+    a = torch.randn(4096, 4096, device=device, dtype=torch.bfloat16)
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        for _ in range(20): a @ a
+        torch.cuda.synchronize(device)
+
+
 def time_peer(fn, device, reps=50):
     "Median ms of `fn` (the bench's CUDA timing on a GPU), or None where it fails."
     if fn is None: return None
@@ -204,6 +214,7 @@ def main(argv=None):
     out = a.out or (str(ROOT / "benchmarks" / "results" / "kernels_vs_peers.json") if gpu else None)
     card = core.device_name(device) if gpu else f"{core.device_name(device)} (CPU smoke, not GPU numbers)"
     old = [r for r in (_load(out)["rows"] if a.merge and out and Path(out).exists() else []) if _key(r) not in {_key(_row(*t)) for t in todo}]
+    if gpu: warm_clocks(device)
     seen = {}    # before the pool starts, while the GPU is idle; once per case (the backends share it)
     peers = [seen.setdefault((pr, kind, repr(case)), peer_times(kind, case, device) if gpu else (None, None)) for pr, kind, _, case in todo]
     rows = {}

@@ -72,7 +72,8 @@ case "$1" in
   kernels)  setup_once
             step baselines 560 python3 benchmarks/baselines.py --backends triton,cuda ;;
   loop)     setup_once
-            step loop_pace 600 python3 benchmarks/loop_pace.py --preset gpt2 --budget "${BUDGET:-8m}" ;;
+            step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py --preset gpt2 --budget "${BUDGET:-8m}"
+            for r in "$out"/loop-*; do [ -d "$r" ] && tar czf "$r.tgz" -C "$out" "$(basename "$r")" && rm -rf "$r"; done ;;   # every candidate's record
   kernelbench) setup_once
             step kernelbench 560 python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
   multi)    setup_once   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)

@@ -70,8 +70,13 @@ def main(argv=None):
                 futs = {ex.submit(pool.bench, dd, spec): i for i, dd in enumerate(dirs)}
                 for k, f in enumerate(as_completed(futs)):
                     results[futs[f]] = r = f.result()
+                    e = r.get("elapsed_s") or {}
                     print(f"[{k + 1}/{len(dirs)} {time.time() - t0:.0f}s, {(k + 1) / (time.time() - t0) * 3600:.0f}/h] "
-                          f"{r['verdict']} {r.get('cause') or ''}", flush=True)
+                          f"{r['verdict']} {r.get('cause') or ''} " + " ".join(f"{n} {v:.1f}s" for n, v in e.items() if isinstance(v, (int, float))),
+                          flush=True)
+                    if gpu:   # a run cut short keeps what it measured, with each candidate's breakdown
+                        write_out("harness_pace_partial.json", {"card": core.device_name(device), "done": k + 1, "n": len(dirs),
+                                                                "wall_s": time.time() - t0, "elapsed_s": [x.get("elapsed_s") for x in results if x]})
             wall = time.time() - t0
     rows = []
     for i, r in enumerate(results):
