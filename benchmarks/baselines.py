@@ -210,6 +210,8 @@ def main(argv=None):
     if not gpu: backends = [b for b in backends if b == "triton"]   # the CPU runs Triton's interpreter only
     todo = [(pr, kind, b, c) for pr, kind, c in cases(a.tiny or not gpu, only) for b in backends if ops.baseline_path(kind, b).exists()]
     print(f"{len(todo)} benches on {core.device_name(device)}{'' if gpu else ' (CPU smoke: interpreter, tiny cases, no GPU numbers)'}")
+    full = [_key(_row(pr, kind, b, c)) for pr, kind, c in cases(a.tiny or not gpu, set()) for b in (["triton", "cuda"] if gpu else ["triton"])
+            if ops.baseline_path(kind, b).exists()]
     t0 = time.time()
     out = a.out or (str(ROOT / "benchmarks" / "results" / "kernels_vs_peers.json") if gpu else None)
     card = core.device_name(device) if gpu else f"{core.device_name(device)} (CPU smoke, not GPU numbers)"
@@ -228,7 +230,7 @@ def main(argv=None):
         print(f"[{len(rows)}/{len(todo)} {time.time() - t0:.0f}s] {preset} {kind} {backend} {row['shape']}: {row['verdict']} "
               f"kernel {_ms(row['kernel_ms'])} eager {_ms(row['eager_ms'])} compile {_ms(row['compile_ms'])} liger {_ms(row['liger_ms'])} "
               f"vendor {_ms(row['vendor_ms'])}" + (f" {row['ratio_best_peer']:.2f}x" if row["ratio_best_peer"] else ""), flush=True)
-        if out: _save(out, card, old + [rows[k] for k in sorted(rows)], complete=len(rows) == len(todo))
+        if out: _save(out, card, old + [rows[k] for k in sorted(rows)], complete=False, full=full)
 
     if gpu: judged, ceilings = bench_rows(todo, device, a.workers, a.timeout, on_row)
     else:
@@ -243,7 +245,7 @@ def main(argv=None):
     print(f"\ngeomean over rows of kernel vs the best of eager / torch.compile / Liger: {g:.3f}x" if g else "\nno ratio (no timed row)")
     for r in rows:
         if not r["correct"]: print(f"- {r['preset']} {r['kind']} {r['backend']}: {r.get('verdict')} {r.get('reason', '')}")
-    result = _save(out, card, rows, complete=True) if out else _result(card, rows, True)
+    result = _save(out, card, rows, complete=True, full=full) if out else _result(card, rows, True, full)
     if out: print(f"wrote {out}")
     write_out("kernels_vs_peers.json", result)
     return 0 if all(r["correct"] for r in rows) else 1
@@ -265,10 +267,13 @@ def peer_times(kind, case, device):
     return time_peer(liger_fn(kind, args, kw), device), time_peer(vendor_fn(kind, args, kw), device)
 
 
-def _result(card, rows, complete):
+def _result(card, rows, complete, full=()):
+    "`complete`: this run measured all it set out to; `missing`: the rows of the whole table (every kind, case, backend) not in the file."
+    have = {_key(r) for r in rows}
     return {"card": card, "rows": [{k: r.get(k) for k in FIELDS} | {"verdict": r.get("verdict"), "reason": r.get("reason"), "graphed": r.get("graphed")}
                      for r in rows],
-            "geomean_ratio_best_peer": geomean([r["ratio_best_peer"] for r in rows]), "complete": complete}
+            "geomean_ratio_best_peer": geomean([r["ratio_best_peer"] for r in rows]), "complete": complete,
+            "missing": [" ".join(k) for k in full if k not in have]}
 
 
 def _load(path):
@@ -276,10 +281,10 @@ def _load(path):
     return json.loads(Path(path).read_text())
 
 
-def _save(path, card, rows, complete):
+def _save(path, card, rows, complete, full=()):
     "The results file, rewritten after every row (`complete` false until the last)."
     import json
-    res = _result(card, rows, complete)
+    res = _result(card, rows, complete, full)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(res, indent=1))
     return res
