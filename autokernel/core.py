@@ -131,9 +131,9 @@ def device_name(device) -> str:
 
 # %% ../nbs/00_core.ipynb #df36e068
 def sync(device=None):
-    "Wait for the device to finish its queued work."
+    "Wait for the device (`None`: the current GPU, if any) to finish its queued work."
     if device is None or is_gpu(device):
-        if torch.cuda.is_available(): torch.cuda.synchronize()
+        if torch.cuda.is_available(): torch.cuda.synchronize(device)   # that GPU's, not the thread's current one
 
 # %% ../nbs/00_core.ipynb #29cb9584
 DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float64': torch.float64,

@@ -22,16 +22,17 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 
 # %% auto #0
-__all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'STABILITY_VARIANTS', 'CONTRACT_FACTOR', 'STAGES',
-           'TOO_GOOD', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS',
-           'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply', 'ipc_alloc', 'ipc_free',
-           'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits',
-           'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
-           'no_worse_than_eager', 'as_good_as_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check',
-           'order_overflow', 'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages',
-           'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round',
-           'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol', 'time_candidate', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+__all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
+           'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED',
+           'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply',
+           'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session',
+           'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context',
+           'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
+           'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
+           'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
+           'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
+           'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source',
+           'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -208,6 +209,7 @@ class Shared:
         if os.pwrite(self.fd, self.image + bytes([POISON]) * GUARD, 0) != self.nbytes + GUARD: raise OSError("short write")
 
     def fill(self, value):
+        if self.view is not None: self.view.fill_(value); self.src = None; return    # (an output slot: no copy kept)
         self.write(torch.full(self.shape, value, dtype=self.dtype, device=self.device))
 
     def _bytes(self) -> bytes:
@@ -478,13 +480,28 @@ def no_worse_than_eager(out, eager, ref64, factor=EAGER_FACTOR) -> bool:
     return True
 
 # %% ../nbs/03b_judge.ipynb #c6a0a2fc
+ROWS_PER_CHUNK = 256
+
 def as_good_as_eager(cmp, out, eager, ref64, dtype, variant=False) -> bool:
-    """Forgive a failed `compare_all` where PyTorch itself does no better: the output is `no_worse_than_eager` and (except
-    on the stability variants' extreme inputs) its relative norm error is within tolerance. The fixed elementwise bound
-    cannot hold at every element of a long float32 reduction whose result cancels to near zero (a gated MLP at K = 4096
-    on the H200); the bar is then PyTorch's own error on the same inputs, never a looser fixed one."""
+    """Forgive a failed `compare_all` where PyTorch itself does no better. On a stability variant's extreme inputs: the
+    output is `no_worse_than_eager`. Elsewhere, float32 only: the relative norm error is within tolerance, everything is
+    finite, and every element is within its elementwise bound plus 4x eager's largest error *in its row*. The fixed bound
+    cannot hold at every element of a long float32 reduction that cancels to near zero (a gated MLP at K = 4096 on the
+    H200); the bar is then PyTorch's own error on the same inputs, row by row, never a looser fixed one."""
     from autokernel import ops
-    return (variant or cmp['rel_norm_err'] <= ops.tolerance(dtype)['rel']) and no_worse_than_eager(out, eager, ref64)
+    if variant: return no_worse_than_eager(out, eager, ref64)
+    tol = ops.tolerance(dtype)
+    if core.dtype_name(dtype) != 'float32' or not cmp['rel_norm_err'] <= tol['rel']: return False
+    for o, e, r in zip(flat_tensors(out), flat_tensors(eager), flat_tensors(ref64)):
+        if o.shape != r.shape or e.shape != r.shape: return False
+        rows = lambda t: t.reshape(-1, t.shape[-1] if t.dim() else 1)
+        o, e, r = rows(o.detach()), rows(e.detach()), rows(r.detach())
+        for s in range(0, r.shape[0], ROWS_PER_CHUNK):    # in float64 pieces: an LM head's logits would be gigabytes
+            oc, ec, rc = (t[s:s + ROWS_PER_CHUNK].to(device=r.device, dtype=torch.float64) for t in (o, e, r))
+            if not (torch.isfinite(oc).all() and torch.isfinite(ec).all() and torch.isfinite(rc).all()): return False
+            bound = tol['atol'] + tol['rtol'] * rc.abs() + EAGER_FACTOR * (ec - rc).abs().amax(1, keepdim=True)
+            if bool(((oc - rc).abs() > bound).any()): return False
+    return True
 
 def compare_all(out, ref64, dtype) -> dict:
     "The worst of `ops.compare` over the output tensors."
@@ -891,28 +908,34 @@ class Copies:
     other judge threads (the GIL, a pool's other benches) would make noisy. Elsewhere they run as loops."""
     def __init__(self, shared, slots, sets, device):
         self.shared, self.slots, self.device = shared, slots, device
-        self.srcs = [[t if sh is not None else None for (_, sh), t in zip(shs, a)] for shs, a in zip(shared, sets)]
-        self.g_in = self.g_out = None
+        self.srcs, self.g_in, self.g_out, self.seen = self._private(sets), None, None, None
         if graphs_on(device):
             ins = [(sh.view, t) for shs, ss in zip(shared, self.srcs) for (_, sh), t in zip(shs, ss) if sh is not None]
-            self.seen = [[torch.empty_like(t.view) for _, t in sl] for sl in slots]
-            outs = [(t.view, d) for sl, ds in zip(slots, self.seen) for (_, t), d in zip(sl, ds)]
             self.g_in = graph_round(lambda: [v.copy_(s) for v, s in ins], device)
-            self.g_out = graph_round(lambda: [d.copy_(v) for v, d in outs], device) if self.g_in is not None else None
-            if self.g_out is None: self.g_in = None
+            if self.g_in is not None:
+                self.seen = [[torch.empty_like(t.view) for _, t in sl] for sl in slots]
+                outs = [(t.view, d) for sl, ds in zip(slots, self.seen) for (_, t), d in zip(sl, ds)]
+                self.g_out = graph_round(lambda: [d.copy_(v) for v, d in outs], device)
+            if self.g_out is None: self.g_in, self.seen = None, None
             for shs, ss in zip(shared, self.srcs):   # what `intact` compares with: the private buffers, refilled each round
                 for (_, sh), t in zip(shs, ss):
                     if sh is not None: sh.src = t
+
+    def _private(self, sets) -> list:
+        "The judge's inputs of a round: its fresh tensors, and the non-tensor arguments the worker was given at `prepare`."
+        return [[t if sh is not None else d for (d, sh), t in zip(shs, a)] for shs, a in zip(self.shared, sets)]
 
     @property
     def graphed(self) -> bool: return self.g_out is not None
 
     def load(self, sets):
         "Before the clock: the round's fresh input `sets` (an iterable: one set alive at a time when graphed) become the sources."
-        if not self.graphed: self.srcs = list(sets); return
-        for ss, a in zip(self.srcs, sets):
-            for s, t in zip(ss, a):
-                if s is not None: s.copy_(t)
+        if not self.graphed:
+            self.srcs = None                   # the last round's inputs go before the next are made
+            self.srcs = self._private(sets); return
+        for shs, ss, a in zip(self.shared, self.srcs, sets):
+            for (_, sh), s, t in zip(shs, ss, a):
+                if sh is not None: s.copy_(t)
 
     def refill(self):
         "The sources into the shared buffers; returns the judge's private inputs of the round."
@@ -950,7 +973,8 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
     args0, kwargs = _fresh(kind, c, dev)
     out_like = flat_tensors(kind.reference(*_clone(args0), **kwargs))
-    shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in _fresh(kind, c, dev)[0]] for _ in range(S)]
+    sets0 = [_fresh(kind, c, dev)[0] for _ in range(S)]     # shared, and kept as the private sources of the judge's copies
+    shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in sets] for sets in sets0]
     slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
     graph = graphs_on(dev)
     r = s.ask({'op': 'prepare', 'sets': [[d for d, _ in sh] for sh in shared], 'slots': [[d for d, _ in sl] for sl in slots],
@@ -960,7 +984,8 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
     if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
     graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
     rng, walls, verified = random.SystemRandom(), [], 0
-    copies = Copies(shared, slots, [_fresh(kind, c, dev)[0] for _ in range(S)], dev)
+    copies = Copies(shared, slots, sets0, dev)
+    del sets0
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
         copies.load(_fresh(kind, c, dev)[0] for _ in range(S))     # the round's inputs, private until the clock runs
         for sl in slots:
@@ -1016,6 +1041,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     S = timing_sets(ctx.kind, c, ctx.device, per_set)
     n_rounds = int(core.setting('timing_rounds', 0)) or (5 if gpu else 3)    # 0: the device's default
     compiled, comp_note = None, ('torch.compile not timed on the CPU' if not gpu else None)
+    t_wait = _perf()
     if gpu and (baseline or {}).get('compile_ms') is None:
         try:    # compiled before the exclusive lock is taken, sharing the GPU as the correctness checks do: the
                 # compile's GPU work never runs while a timing does, and one compile at a time (dynamo is not thread-safe)
@@ -1026,6 +1052,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     t_lock = _perf()
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
+        if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
+
         with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
         with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile

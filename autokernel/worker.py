@@ -4,7 +4,9 @@
 
 # %% ../nbs/03c_worker.ipynb #7669458e
 from __future__ import annotations
+import contextlib
 import ctypes
+import functools
 import importlib.util
 import json
 import os
@@ -12,13 +14,14 @@ import pickle
 import struct
 import sys
 import time
+from contextlib import contextmanager
 import torch
 
 # %% auto #0
 __all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'IpcHandle', 'cudart', 'cuda_check', 'device_tensor',
            'ipc_open', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive', 'flat', 'describe_output', 'write_out',
-           'do_load', 'do_call', 'round_calls', 'capture', 'capture_round', 'do_prepare', 'do_go', 'warm_up', 'serve',
-           'main']
+           'do_load', 'do_call', 'round_calls', 'no_host_syncs', 'capture', 'capture_round', 'do_prepare', 'do_go',
+           'warm_up', 'serve', 'main']
 
 # %% ../nbs/03c_worker.ipynb #28e0d859
 MAX_REPLY = 1 << 16
@@ -270,41 +273,61 @@ def round_calls(st) -> int:
         prev = ts
     return alias
 
+_SYNC_CALLS = (('synchronize',), ('Event', 'synchronize'), ('Event', 'query'), ('Stream', 'synchronize'), ('Stream', 'query'))
+
 def _sync_debug(mode):
     import warnings
     with warnings.catch_warnings():      # (its "prototype feature" warning, once per worker)
         warnings.simplefilter('ignore')
         torch.cuda.set_sync_debug_mode(mode)
 
+@contextmanager
+def no_host_syncs():
+    """Inside: PyTorch's sync-debug error mode (`.item()`, `.cpu()`, a blocking copy raise), and the synchronising calls
+    it does not see (`torch.cuda.synchronize`, an event's or a stream's `synchronize` and `query`) raise too. Process-wide:
+    for the single-threaded worker only."""
+    def refuse(*a, **k): raise RuntimeError("a host synchronisation in a round to be captured as a CUDA graph")
+    owners = [(functools.reduce(getattr, path[:-1], torch.cuda), path[-1]) for path in _SYNC_CALLS]
+    saved, mode = [(o, n, getattr(o, n)) for o, n in owners], torch.cuda.get_sync_debug_mode()
+    try:
+        _sync_debug('error')
+        for o, n, _ in saved: setattr(o, n, refuse)
+        yield
+    finally:
+        for o, n, f in saved: setattr(o, n, f)
+        _sync_debug(mode)
+
 def capture(body, device, no_syncs=False) -> torch.cuda.CUDAGraph:
     """`body()` captured as a CUDA graph on `device`, after one run on a side stream (compilation, workspaces); raises
     where it cannot be captured, having given the capture's memory pool back. Thread-local capture mode, so that other
     threads' CUDA calls neither fail nor spoil it. The judge captures its baselines' rounds with it too.
-    `no_syncs`: that first run raises at any host synchronisation (`.item()`, `.cpu()`, `synchronize`: PyTorch's sync
-    debug mode, which is process-wide: the single-threaded worker only), so that a round that cannot be captured never
-    starts a capture (a capture broken by a host sync may abort the process)."""
+    `no_syncs`: that first run raises at any host synchronisation (`no_host_syncs`), so that a round that cannot be
+    captured never starts a capture. The capture's pool is given back only while no graph owns it: once `capture_end`
+    succeeded, the graph releases it (releasing it twice aborts the process)."""
     device = torch.device(device)
     index = device.index if device.index is not None else torch.cuda.current_device()
     with torch.cuda.device(index):
         side, pool, g = torch.cuda.Stream(index), torch.cuda.graph_pool_handle(), torch.cuda.CUDAGraph()
         side.wait_stream(torch.cuda.current_stream(index))
+        began = ended = False
         try:
             with torch.cuda.stream(side):
-                mode = torch.cuda.get_sync_debug_mode()
-                if no_syncs: _sync_debug('error')
-                try: body()
-                finally: _sync_debug(mode)
+                with no_host_syncs() if no_syncs else contextlib.nullcontext(): body()
                 side.synchronize()
                 g.capture_begin(pool=pool, capture_error_mode='thread_local')
+                began = True
                 try: body()
-                finally: g.capture_end()
+                finally:
+                    g.capture_end()
+                    ended = True
             torch.cuda.current_stream(index).wait_stream(side)
             torch.cuda.synchronize(index)
             return g
         except BaseException:
-            for undo in (torch._C._cuda_endAllocateToPool, torch._C._cuda_releasePool):
-                try: undo(index, pool)
-                except Exception: pass   # noqa: BLE001, S110
+            if began and not ended:      # a capture that did not end: its pool is still ours to give back
+                for undo in (torch._C._cuda_endAllocateToPool, torch._C._cuda_releasePool):
+                    try: undo(index, pool)
+                    except Exception: pass   # noqa: BLE001, S110
             raise
 
 def capture_round(st):

@@ -93,3 +93,19 @@ def test_gpu_judge_copies_are_graphs_that_move_fresh_data():
         seen = c.read()
         torch.cuda.synchronize()
         assert all(torch.equal(s[0], a.flatten() * 2) for s, (a, _) in zip(seen, fresh))
+
+
+def test_no_host_syncs_refuses_the_syncs_that_sync_debug_mode_misses(monkeypatch):
+    "Inside `no_host_syncs`, torch.cuda.synchronize and events' and streams' waits raise; after it, all is restored."
+    modes = []
+    monkeypatch.setattr(torch.cuda, "get_sync_debug_mode", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    before = (torch.cuda.synchronize, torch.cuda.Event.query, torch.cuda.Stream.synchronize)
+    with pytest.raises(ValueError, match="inside"):
+        with W.no_host_syncs():
+            for f in (torch.cuda.synchronize, torch.cuda.Event.synchronize, torch.cuda.Event.query, torch.cuda.Stream.query):
+                with pytest.raises(RuntimeError, match="host synchronisation"):
+                    f(None) if f is not torch.cuda.synchronize else f()
+            raise ValueError("inside")                                     # a failing body still restores everything
+    assert modes == ["error", 0]
+    assert (torch.cuda.synchronize, torch.cuda.Event.query, torch.cuda.Stream.synchronize) == before
