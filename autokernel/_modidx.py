@@ -327,6 +327,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.ipc_free': ('judge.html#ipc_free', 'autokernel/judge.py'),
                                   'autokernel.judge.is_contiguous': ('judge.html#is_contiguous', 'autokernel/judge.py'),
                                   'autokernel.judge.is_edge': ('judge.html#is_edge', 'autokernel/judge.py'),
+                                  'autokernel.judge.judge_alone': ('judge.html#judge_alone', 'autokernel/judge.py'),
                                   'autokernel.judge.judge_job': ('judge.html#judge_job', 'autokernel/judge.py'),
                                   'autokernel.judge.judged_call': ('judge.html#judged_call', 'autokernel/judge.py'),
                                   'autokernel.judge.load_kernel': ('judge.html#load_kernel', 'autokernel/judge.py'),

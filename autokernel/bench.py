@@ -173,13 +173,20 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     "Judge one candidate on `worker` (which is used up): the judge's result, or a failure record."
     timeout = float(timeout or core.setting('bench_timeout', 120.0))
     t0, snap, stage, res, timed_out, started, sess = time.time(), J.protect(), [None], None, False, False, None
+    tree = set()                           # every process that may have mapped the arena, seen before each kill
+
+    def stop():                            # the judge stops the worker itself once it needs it no more (its own timing)
+        tree.update({worker.pid, *J.descendants(worker.proc.pid)} - {None})
+        worker.kill()
+
     kdir = worker.dir / 'kernel'
     kdir.mkdir(exist_ok=True)
     shutil.copy(kernel_path, kdir / 'kernel.py')
     try:
         if worker.wait_ready(timeout=max(timeout, 300.0)):
             started = True
-            sess = J.Session(worker.proc, worker.dir, worker.device, worker.pid, deadline=time.time() + timeout, chain=worker.chain)
+            sess = J.Session(worker.proc, worker.dir, worker.device, worker.pid, deadline=time.time() + timeout, chain=worker.chain,
+                             stop=stop)
             res = J.judge_job(sess, kdir / 'kernel.py', spec, timing, baseline, on_stage=lambda s: stage.__setitem__(0, s))
     except J.WorkerGone as g: timed_out = g.how == 'timeout'
     except J.Judged as j: res = _record(j.verdict, j.cause, j.reason, stage[0])
@@ -191,7 +198,7 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     if rc is None and res is None and not timed_out:   # its pipe closed first: give the exit status a moment to arrive
         try: rc = worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired: pass
-    tree = {worker.pid, *J.descendants(worker.proc.pid)} - {None}     # every process that may have mapped the arena
+    tree |= {worker.pid, *J.descendants(worker.proc.pid)} - {None}
     worker.kill()
     if sess is not None:
         try: sess.close(dead=all(_gone(p) for p in tree))

@@ -31,8 +31,8 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS
            'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
-           'time_candidate', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source',
-           'load_kernel', 'judge_job']
+           'time_candidate', 'judge_alone', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files',
+           'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -233,8 +233,9 @@ class Shared:
 # %% ../nbs/03b_judge.ipynb #14dadfba
 class Session:
     "The judge's end of one worker."
-    def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=()):
+    def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=(), stop=None):
         self.p, self.dir, self.device, self.pid, self.deadline = proc, Path(rw_dir), torch.device(device), pid, deadline
+        self.stop = stop            # kills the worker's whole tree and waits for it (the judge then measures alone)
         self.chain, self.buf, self.n, self.live = set(chain) | {pid}, b'', 0, []
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
@@ -968,7 +969,7 @@ def time_protocol(copies, kind, case, device, S, n_rounds) -> float:
 
 
 # %% ../nbs/03b_judge.ipynb #52b2244c
-def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
+def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, protocol=True) -> dict:
     from autokernel import ops
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
     args0, kwargs = _fresh(kind, c, dev)
@@ -1019,10 +1020,37 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n) -> dict:
                              "wrong when timed: results cached, or skipped work?)")
             verified += 1
         if rnd: walls.append(wall)
-    with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
+    if protocol:                      # now, the worker stopped; else `judge_alone` measures it once the worker is gone
+        with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
+    else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
-            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, **graphed}
+            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed}
+
+# %% ../nbs/03b_judge.ipynb #d099c63e
+def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled) -> dict:
+    """The judge's own measurements after the candidate's rounds: the card's ceilings, the protocol's share of a round
+    (unless `time_candidate` measured it), one output copy, and the eager and torch.compile baselines (unless the pool
+    has them). Call it under the exclusive GPU lock, with the worker gone (on a GPU) or stopped (it is frozen here)."""
+    with frozen(ctx.sess) as fz:               # the worker may not burn the CPU meanwhile (a no-op once it is gone)
+        ceilings = measure_ceilings(ctx.device)
+        protocol = cand['protocol_ms'] if cand['protocol_ms'] is not None else \
+            time_protocol(cand['copies'], ctx.kind, c, ctx.device, S, n_rounds)
+        cp = copy_ms(cand['out_like'], ctx.device, S)       # a baseline's round: its outputs copied out once
+        eager_ms, base_graphed = (baseline or {}).get('eager_ms'), dict((baseline or {}).get('baseline_graphed') or {})
+        if eager_ms is None:
+            eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
+            eager_ms, base_graphed['eager'] = max(eager['per_call_ms'] - cp, 1e-6), eager['graphed']
+        comp_ms, note = (baseline or {}).get('compile_ms'), None
+        if comp_ms is None and compiled is not None:
+            try:
+                comp = time_local(compiled, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
+                comp_ms, base_graphed['compile'] = max(comp['per_call_ms'] - cp, 1e-6), comp['graphed']
+            except Exception as e: note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
+    # the judge's copies in and out, measured as they ran, and the worker's copy out
+    return {'ceilings': ceilings, 'copy_ms': cp, 'protocol_ms': protocol + cp, 'eager_ms': eager_ms, 'compile_ms': comp_ms,
+            'baseline_graphed': base_graphed, 'compile_note': note, 'frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks']}}
+
 
 # %% ../nbs/03b_judge.ipynb #7370972d
 COMPILE_LOCK = threading.Lock()
@@ -1050,34 +1078,30 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                 compiled(*a0, **k0); core.sync(ctx.device)
         except Exception as e: compiled, comp_note = None, f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
     t_lock = _perf()
+    alone = gpu and ctx.sess is not None and ctx.sess.stop is not None
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
         if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
-
-        with frozen(ctx.sess) as fz0: ceilings = measure_ceilings(ctx.device)
-        cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8))
-        with frozen(ctx.sess) as fz:           # the judge's own measurements: the worker may not burn the CPU meanwhile
-            cp = copy_ms(cand['out_like'], ctx.device, S)       # a baseline's round: its outputs copied out once
-            cpc = cand['protocol_ms'] + cp     # the judge's copies in and out, measured as they ran, and the worker's copy out
-            eager_ms, base_graphed = (baseline or {}).get('eager_ms'), dict((baseline or {}).get('baseline_graphed') or {})
-            if eager_ms is None:
-                eager = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
-                eager_ms, base_graphed['eager'] = max(eager['per_call_ms'] - cp, 1e-6), eager['graphed']
-            comp_ms = (baseline or {}).get('compile_ms')
-            if comp_ms is None and compiled is not None:
-                try:
-                    comp = time_local(compiled, ctx.kind, c, ctx.device, S, n_rounds, cand['kwargs'], cand['out_like'])
-                    comp_ms, base_graphed['compile'] = max(comp['per_call_ms'] - cp, 1e-6), comp['graphed']
-                except Exception as e: comp_note = f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
+        cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8), protocol=not alone)
+        if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled)
         t_held = _perf() - t_locked
+    try: check(ctx, case, dtype)               # the worker's last job: still correct after the timing
+    except Judged as j:
+        raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
+    if alone:     # on a GPU the judge's own measurements wait until the worker is gone: stopping its process would not
+        ctx.sess.stop()   # stop GPU work it had queued, and that work would inflate them; killed, its context goes with it
+        with device_lock(ctx.device):
+            t1 = _perf()
+            own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled)
+            t_held += _perf() - t1
+    ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
+                                                                                'compile_ms', 'baseline_graphed', 'frozen'))
+    comp_note = own['compile_note'] or comp_note
     ms = max(cand['per_call_ms'] - cpc, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
                      f"({rl['min_possible_ms']:.4f} ms on this card): too good to be true")
-    try: check(ctx, case, dtype)
-    except Judged as j:
-        raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
     spread = sorted(w / S - cpc for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
@@ -1085,7 +1109,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
                      "copy out, less the judge's own copies (timed alone, the worker stopped)",
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
-            'worker_frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks'] + fz0['cpu_ticks']}, 'verified_calls': cand['verified'],
+            'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
             'lock_wait_s': t_locked - t_lock, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}

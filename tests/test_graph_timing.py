@@ -54,6 +54,9 @@ def test_gpu_bench_times_the_baseline_and_its_peers_as_graphs(tmp_path):
     t = res["timing"]
     assert t["graphed"] is True and t["graph_error"] is None and t["protocol_ms"] >= t["copy_ms"] > 0
     assert t["baseline_graphed"] == {"eager": True, "compile": True} and t["timing_note"] is None
+    # the judge's own share measured as graphs too, and only once the worker was gone (none of its GPU work left)
+    assert t["judge_copies_graphed"] is True and t["worker_stopped_first"] is True and t["worker_frozen"]["pids"] == 0
+    assert t["lock_wait_s"] >= 0 and t["locked_s"] > 0
 
 
 def _copies(device):
