@@ -173,11 +173,14 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     "Judge one candidate on `worker` (which is used up): the judge's result, or a failure record."
     timeout = float(timeout or core.setting('bench_timeout', 120.0))
     t0, snap, stage, res, timed_out, started, sess = time.time(), J.protect(), [None], None, False, False, None
-    tree = set()                           # every process that may have mapped the arena, seen before each kill
+    tree, stopped = set(), []              # every process that may have mapped the arena, seen before the kill
 
     def stop():                            # the judge stops the worker itself once it needs it no more (its own timing)
         tree.update({worker.pid, *J.descendants(worker.proc.pid)} - {None})
         worker.kill()
+        stopped.append(True)
+        if not all(_gone(p, 10.0) for p in tree):   # its CUDA context, and any work it queued, live until it is gone
+            raise J.Judged('error', 'harness', "the worker's processes did not die within 10 s of being killed")
 
     kdir = worker.dir / 'kernel'
     kdir.mkdir(exist_ok=True)
@@ -198,7 +201,7 @@ def run_on(worker: Worker, kernel_path, spec: dict, timing=True, timeout=None, b
     if rc is None and res is None and not timed_out:   # its pipe closed first: give the exit status a moment to arrive
         try: rc = worker.proc.wait(timeout=5)
         except subprocess.TimeoutExpired: pass
-    tree |= {worker.pid, *J.descendants(worker.proc.pid)} - {None}
+    if not stopped: tree |= {worker.pid, *J.descendants(worker.proc.pid)} - {None}   # (once killed, its pids may be reused)
     worker.kill()
     if sess is not None:
         try: sess.close(dead=all(_gone(p) for p in tree))

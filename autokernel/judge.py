@@ -1028,11 +1028,12 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, protocol=True) -> dict:
             'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed}
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
-def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled) -> dict:
+def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
     """The judge's own measurements after the candidate's rounds: the card's ceilings, the protocol's share of a round
     (unless `time_candidate` measured it), one output copy, and the eager and torch.compile baselines (unless the pool
-    has them). Call it under the exclusive GPU lock, with the worker gone (on a GPU) or stopped (it is frozen here)."""
-    with frozen(ctx.sess) as fz:               # the worker may not burn the CPU meanwhile (a no-op once it is gone)
+    has them). Call it under the exclusive GPU lock, with the worker gone (on a GPU; `worker` None) or with `worker`, the
+    session, which is then stopped here."""
+    with frozen(worker) as fz:                 # the worker may not burn the CPU meanwhile
         ceilings = measure_ceilings(ctx.device)
         protocol = cand['protocol_ms'] if cand['protocol_ms'] is not None else \
             time_protocol(cand['copies'], ctx.kind, c, ctx.device, S, n_rounds)
@@ -1083,17 +1084,18 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
         if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
         cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8), protocol=not alone)
-        if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled)
+        if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
         t_held = _perf() - t_locked
     try: check(ctx, case, dtype)               # the worker's last job: still correct after the timing
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
     if alone:     # on a GPU the judge's own measurements wait until the worker is gone: stopping its process would not
         ctx.sess.stop()   # stop GPU work it had queued, and that work would inflate them; killed, its context goes with it
+        t1w = _perf()
         with device_lock(ctx.device):
             t1 = _perf()
-            own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled)
-            t_held += _perf() - t1
+            own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
+            t_held, t_lock = t_held + _perf() - t1, t_lock - (t1 - t1w)     # both waits count in lock_wait_s
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
