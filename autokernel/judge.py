@@ -511,7 +511,7 @@ def compare_all(out, ref64, dtype) -> dict:
     for o, r in zip(flat_tensors(out), flat_tensors(ref64)):
         c = ops.compare(o, r, dtype)
         res['max_rel_err'] = max(res['max_rel_err'], float(c.get('max_rel_err') or 0.0))
-        res['rel_norm_err'] = max(res['rel_norm_err'], float(c.get('rel_norm_err') if c.get('rel_norm_err') is not None else float('inf')))
+        res['rel_norm_err'] = max(res['rel_norm_err'], float(c['rel_norm_err']))
         if not c['ok'] and res['ok']: res.update(ok=False, detail=c.get('detail', ''))
     return res
 
@@ -969,11 +969,10 @@ def time_protocol(copies, kind, case, device, S, n_rounds) -> float:
 
 
 # %% ../nbs/03b_judge.ipynb #52b2244c
-def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, protocol=True) -> dict:
+def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, protocol=True) -> dict:
+    "The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case)."
     from autokernel import ops
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
-    args0, kwargs = _fresh(kind, c, dev)
-    out_like = flat_tensors(kind.reference(*_clone(args0), **kwargs))
     sets0 = [_fresh(kind, c, dev)[0] for _ in range(S)]     # shared, and kept as the private sources of the judge's copies
     shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in sets] for sets in sets0]
     slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
@@ -1025,7 +1024,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, protocol=True) -> dict:
     else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
-            'in_like': [a for a in args0 if isinstance(a, torch.Tensor)], 'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed}
+            'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed}
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
@@ -1063,10 +1062,9 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     case, dtype = spec['case'], (spec.get('dtypes') or ctx.kind.dtypes)[0]
     c = ops.with_dtype(case, dtype)
     a0, k0 = _fresh(ctx.kind, c, ctx.device)
-    with device_lock(ctx.device, shared=True): outs = flat_tensors(ctx.kind.reference(*_clone(a0), **k0))
+    with device_lock(ctx.device, shared=True): out_like = flat_tensors(ctx.kind.reference(*_clone(a0), **k0))
     # a set's bytes: its inputs and outputs, each twice (shared with the worker, and the judge's own copies)
-    per_set = 2 * sum(t.numel() * t.element_size() for t in flat_tensors(a0) + outs) or 1
-    del outs
+    per_set = 2 * sum(t.numel() * t.element_size() for t in flat_tensors(a0) + out_like) or 1
     S = timing_sets(ctx.kind, c, ctx.device, per_set)
     n_rounds = int(core.setting('timing_rounds', 0)) or (5 if gpu else 3)    # 0: the device's default
     compiled, comp_note = None, ('torch.compile not timed on the CPU' if not gpu else None)
@@ -1083,9 +1081,9 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
         if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
-        cand = time_candidate(ctx, c, dtype, S, n_rounds, verify_n=S if not gpu else min(S, 8), protocol=not alone)
+        cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
         if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
-        t_held = _perf() - t_locked
+        t_held, waited = _perf() - t_locked, t_locked - t_lock
     try: check(ctx, case, dtype)               # the worker's last job: still correct after the timing
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
@@ -1095,7 +1093,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         with device_lock(ctx.device):
             t1 = _perf()
             own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
-            t_held, t_lock = t_held + _perf() - t1, t_lock - (t1 - t1w)     # both waits count in lock_wait_s
+            t_held, waited = t_held + _perf() - t1, waited + t1 - t1w
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
@@ -1112,7 +1110,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                      "copy out, less the judge's own copies (timed alone, the worker stopped)",
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
-            'lock_wait_s': t_locked - t_lock, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
+            'lock_wait_s': waited, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 

@@ -14,7 +14,6 @@ import pickle
 import struct
 import sys
 import time
-from contextlib import contextmanager
 import torch
 
 # %% auto #0
@@ -281,7 +280,7 @@ def _sync_debug(mode):
         warnings.simplefilter('ignore')
         torch.cuda.set_sync_debug_mode(mode)
 
-@contextmanager
+@contextlib.contextmanager
 def no_host_syncs():
     """Inside: PyTorch's sync-debug error mode (`.item()`, `.cpu()`, a blocking copy raise), and the synchronising calls
     it does not see (`torch.cuda.synchronize`, an event's or a stream's `synchronize` and `query`) raise too. Process-wide:
