@@ -31,8 +31,8 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS
            'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
-           'time_candidate', 'judge_alone', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files',
-           'scan_source', 'load_kernel', 'judge_job']
+           'timing_setup', 'harness_cost', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda',
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -239,6 +239,7 @@ class Session:
         self.chain, self.buf, self.n, self.live = set(chain) | {pid}, b'', 0, []
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
+        self.harness = {'ms': 0.0, 'graphed': None}   # what the worker path adds to a call (`harness_cost`, before the candidate)
 
     def send(self, msg):
         from multiprocessing.reduction import ForkingPickler
@@ -968,6 +969,39 @@ def time_protocol(copies, kind, case, device, S, n_rounds) -> float:
     return min(walls[1:]) / S     # the least it took: noise (other processes' GPU work) may only make the candidate slower
 
 
+# %% ../nbs/03b_judge.ipynb #21270b6e
+def timing_setup(ctx, spec) -> tuple:
+    "`(case, dtype, args, kwargs, out_like, S, n_rounds)` of a timing of `spec` on `ctx`."
+    from autokernel import ops
+    case, dtype = spec['case'], (spec.get('dtypes') or ctx.kind.dtypes)[0]
+    c = ops.with_dtype(case, dtype)
+    a0, k0 = _fresh(ctx.kind, c, ctx.device)
+    with device_lock(ctx.device, shared=True): out_like = flat_tensors(ctx.kind.reference(*_clone(a0), **k0))
+    # a set's bytes: its inputs and outputs, each twice (shared with the worker, and the judge's own copies)
+    per_set = 2 * sum(t.numel() * t.element_size() for t in flat_tensors(a0) + out_like) or 1
+    S = timing_sets(ctx.kind, c, ctx.device, per_set)
+    n_rounds = int(core.setting('timing_rounds', 0)) or (5 if core.is_gpu(ctx.device) else 3)    # 0: the device's default
+    return c, dtype, a0, k0, out_like, S, n_rounds
+
+# %% ../nbs/03b_judge.ipynb #390b4941
+_HARNESS: dict = {}
+
+def harness_cost(sess, spec) -> dict:
+    "`{'ms', 'graphed'}`: per call, the worker path's time less the local time of the kind's reference on `spec`'s case."
+    ctx = Context(sess, spec['kind'], sess.device)
+    c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
+    key = (spec['kind'], repr(c), dtype, S, core.device_name(ctx.device))
+    if key not in _HARNESS:
+        if not sess.ask({'op': 'reference', 'kind': spec['kind']}).get('ok'): raise WorkerGone('died')
+        try:
+            with device_lock(ctx.device):
+                ref = time_candidate(ctx, c, dtype, S, n_rounds, 1, k0, out_like)
+                loc = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, k0, out_like)
+            _HARNESS[key] = {'ms': max(0.0, ref['per_call_ms'] - ref['protocol_ms'] - loc['per_call_ms']), 'graphed': ref['graphed']}
+        except Judged as j: _HARNESS[key] = {'ms': 0.0, 'graphed': None, 'error': j.reason}
+        sess.threads0 = sess.tasks()       # threads the reference started are the harness's, not the candidate's
+    return _HARNESS[key]
+
 # %% ../nbs/03b_judge.ipynb #52b2244c
 def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, protocol=True) -> dict:
     "The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case)."
@@ -983,7 +1017,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
     if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
     graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
-    rng, walls, verified = random.SystemRandom(), [], 0
+    rng, walls, verified, says = random.SystemRandom(), [], 0, []
     copies = Copies(shared, slots, sets0, dev)
     del sets0
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
@@ -1018,13 +1052,16 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
                 raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
                              "wrong when timed: results cached, or skipped work?)")
             verified += 1
-        if rnd: walls.append(wall)
+        if rnd:
+            walls.append(wall)
+            if isinstance(r.get('device_ms'), (int, float)): says.append(float(r['device_ms']) / S)
     if protocol:                      # now, the worker stopped; else `judge_alone` measures it once the worker is gone
         with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
     else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
-            'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed}
+            'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed,
+            'worker_says_ms': _pct(says, .5) if says else None}   # the worker's own clock: a diagnostic, never scored
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
@@ -1057,16 +1094,8 @@ COMPILE_LOCK = threading.Lock()
 
 def time_stage(ctx, spec, baseline=None) -> dict:
     "Time the candidate and the eager / torch.compile baselines (unless `baseline` has them); judge the timing exploits."
-    from autokernel import ops
     gpu = core.is_gpu(ctx.device)
-    case, dtype = spec['case'], (spec.get('dtypes') or ctx.kind.dtypes)[0]
-    c = ops.with_dtype(case, dtype)
-    a0, k0 = _fresh(ctx.kind, c, ctx.device)
-    with device_lock(ctx.device, shared=True): out_like = flat_tensors(ctx.kind.reference(*_clone(a0), **k0))
-    # a set's bytes: its inputs and outputs, each twice (shared with the worker, and the judge's own copies)
-    per_set = 2 * sum(t.numel() * t.element_size() for t in flat_tensors(a0) + out_like) or 1
-    S = timing_sets(ctx.kind, c, ctx.device, per_set)
-    n_rounds = int(core.setting('timing_rounds', 0)) or (5 if gpu else 3)    # 0: the device's default
+    c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
     compiled, comp_note = None, ('torch.compile not timed on the CPU' if not gpu else None)
     t_wait = _perf()
     if gpu and (baseline or {}).get('compile_ms') is None:
@@ -1084,7 +1113,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
         if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
         t_held, waited = _perf() - t_locked, t_locked - t_lock
-    try: check(ctx, case, dtype)               # the worker's last job: still correct after the timing
+    try: check(ctx, spec['case'], dtype)       # the worker's last job: still correct after the timing
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
     if alone:     # on a GPU the judge's own measurements wait until the worker is gone: stopping its process would not
@@ -1097,19 +1126,23 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
-    ms = max(cand['per_call_ms'] - cpc, 1e-6)
+    hc = getattr(ctx.sess, 'harness', None) or {}         # the worker path's own cost, measured on the reference alike
+    h = hc.get('ms', 0.0) if hc.get('graphed') == cand['graphed'] else 0.0
+    ms = max(cand['per_call_ms'] - cpc - h, 1e-6)
     rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
                      f"({rl['min_possible_ms']:.4f} ms on this card): too good to be true")
-    spread = sorted(w / S - cpc for w in cand['walls_ms'])
+    spread = sorted(w / S - cpc - h for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
-            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc,
+            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'harness_ms': h,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
-                     "copy out, less the judge's own copies (timed alone, the worker stopped)",
+                     "copy out, less the judge's own copies (timed alone, the worker stopped) and the worker path's own "
+                     "cost (the reference timed through the worker before the candidate loaded, less it timed locally)",
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
+            'per_set_wall_ms': cand['per_call_ms'], 'worker_says_ms': cand['worker_says_ms'],
             'lock_wait_s': waited, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
@@ -1290,6 +1323,7 @@ def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None
     emit = on_stage or (lambda s: None)
     ctx = Context(sess, spec['kind'], sess.device)
     t0 = _perf()
+    if timing: sess.harness = harness_cost(sess, spec)     # while the worker still runs only the harness's code
     emit('import')
     try: load_kernel(sess, ops.KINDS[spec['kind']], kernel_path, ctx)
     except Judged as j: return {**res, 'verdict': j.verdict, 'cause': j.cause, 'stage': 'import', 'reason': j.reason}

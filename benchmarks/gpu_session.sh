@@ -89,9 +89,11 @@ case "$1" in
             step baselines_cuda "$(lim kernels_cuda 300)" python3 benchmarks/baselines.py --backends cuda --merge ${ONLY:+--only "$ONLY"} ;;
   exploits) setup_once
             step gpu_exploits "$(lim exploits 200)" python3 benchmarks/gpu_exploits.py ${EXPLOITS:+--only "$EXPLOITS"} ;;
+  overhead) setup_once
+            step judge_overhead "$(lim overhead 240)" python3 benchmarks/judge_overhead.py ${ONLY:+--only "$ONLY"} ;;
   pace)     setup_once
             step harness_pace "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers 3 ;;
-  *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits pace loop kernelbench multi profile)" >&2; exit 2 ;;
+  *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits overhead pace loop kernelbench multi profile)" >&2; exit 2 ;;
 esac
 }
 [ $# -gt 0 ] || { stage ""; }

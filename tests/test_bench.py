@@ -209,3 +209,24 @@ def test_ipc_check_cpu(tmp_path):
     res = json.loads((tmp_path / "ipc_check.json").read_text())
     assert res["ok"] and [r["verdict"] for r in res["rows"]].count("error") == 2 and len(res["rows"]) == 10
     assert all(r["right"] for r in res["rows"]) and {r["candidate"] for r in res["rows"]} >= {"stale_chunk", "scribble_chunk"}
+
+
+def test_harness_cost_is_measured_before_the_candidate_loads(tmp_path, monkeypatch):
+    """The worker path's own cost is timed on the kind's reference while the worker runs only the harness (before
+    `load`), once per case; the candidate's time has it taken off and the record says how much."""
+    sent, ask = [], J.Session.ask
+    monkeypatch.setattr(J.Session, "ask", lambda self, msg: (sent.append(msg.get("op")), ask(self, msg))[1])
+    monkeypatch.setattr(J, "_HARNESS", {})
+    k = ops.KINDS["softmax"]
+    case = ops.make_case("softmax", [[3, 24]], "float32")
+    spec = {"kind": "softmax", "backend": "triton", "case": case, "dtypes": ["float32"], "test_cases": k.test_cases(case)}
+    d = tmp_path / "k"
+    d.mkdir()
+    (d / "kernel.py").write_text(ops.baseline_path("softmax", "triton").read_text())
+    r = B.bench(d, spec, device="cpu", verbose=False)
+    assert r["verdict"] == "pass", r["reason"]
+    assert sent.index("reference") < sent.index("load")
+    assert r["timing"]["harness_ms"] == J._HARNESS[next(iter(J._HARNESS))]["ms"] >= 0
+    n = len(sent)
+    r2 = B.bench(d, spec, device="cpu", verbose=False)
+    assert r2["verdict"] == "pass" and "reference" not in sent[n:] and len(J._HARNESS) == 1
