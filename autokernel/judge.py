@@ -988,10 +988,12 @@ _HARNESS: dict = {}
 
 def harness_cost(sess, spec) -> dict:
     "`{'ms', 'graphed'}`: per call, the worker path's time less the local time of the kind's reference on `spec`'s case."
+    from autokernel import ops
     ctx = Context(sess, spec['kind'], sess.device)
-    c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
-    key = (spec['kind'], repr(c), dtype, S, core.device_name(ctx.device))
+    dtype = (spec.get('dtypes') or ctx.kind.dtypes)[0]
+    key = (spec['kind'], repr(ops.with_dtype(spec['case'], dtype)), core.device_name(ctx.device))   # (the sets follow from it)
     if key not in _HARNESS:
+        c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
         if not sess.ask({'op': 'reference', 'kind': spec['kind']}).get('ok'): raise WorkerGone('died')
         try:
             with device_lock(ctx.device):
