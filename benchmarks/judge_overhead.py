@@ -49,12 +49,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as d, B.BenchPool(workers=1, device=device) as pool:
         for pr, kind, case in picks:
             k = ops.KINDS[kind]
-            c = ops.with_dtype(case, k.dtypes[0])             # as the bench times it
+            spec = {"kind": kind, "backend": "triton", "case": case, "dtypes": list(k.dtypes), "test_cases": k.test_cases(case)}
+            c, _, args, kw, out_like, S, _ = J.timing_setup(J.Context(None, kind, device), spec)    # as the bench times it
             fn = ops.load_kernel_module(ops.baseline_path(kind, "triton")).kernel_fn
-            args, kw = ops.make_inputs(kind, c, device, 3)
-            out_like = J.flat_tensors(k.reference(*args, **kw))
-            per_set = 2 * sum(t.numel() * t.element_size() for t in J.flat_tensors(args) + out_like)
-            S = J.timing_sets(k, c, device, per_set)
             cp = J.copy_ms(out_like, device, S)
             comp = torch.compile(k.reference, dynamic=False)
             row = {"preset": pr, "kind": kind, "S": S, "copy_ms": cp}
@@ -64,7 +61,7 @@ def main(argv=None):
             kd = Path(d) / f"{pr}_{kind}"
             kd.mkdir()
             (kd / "kernel.py").write_text(ops.baseline_path(kind, "triton").read_text())
-            r = pool.bench(kd, {"kind": kind, "backend": "triton", "case": case, "dtypes": list(k.dtypes), "test_cases": k.test_cases(case)})
+            r = pool.bench(kd, spec)
             t = r.get("timing") or {}
             row.update(verdict=r["verdict"], judged_ms=t.get("kernel_ms"), compile_judged_ms=t.get("compile_ms"),
                        protocol_ms=t.get("protocol_ms"), per_set_wall_ms=t.get("per_set_wall_ms"), worker_says_ms=t.get("worker_says_ms"),
