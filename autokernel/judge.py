@@ -32,7 +32,8 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
            'timing_setup', 'harness_cost', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'judge_job']
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling',
+           'precompile', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -1096,8 +1097,9 @@ COMPILE_LOCK = threading.Lock()
 
 def time_stage(ctx, spec, baseline=None) -> dict:
     "Time the candidate and the eager / torch.compile baselines (unless `baseline` has them); judge the timing exploits."
-    gpu = core.is_gpu(ctx.device)
+    gpu, t_setup = core.is_gpu(ctx.device), _perf()
     c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
+    t_setup = _perf() - t_setup
     compiled, comp_note = None, ('torch.compile not timed on the CPU' if not gpu else None)
     t_wait = _perf()
     if gpu and (baseline or {}).get('compile_ms') is None:
@@ -1119,8 +1121,10 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
     if alone:     # on a GPU the judge's own measurements wait until the worker is gone: stopping its process would not
-        ctx.sess.stop()   # stop GPU work it had queued, and that work would inflate them; killed, its context goes with it
+        t_stop = _perf()  # stop GPU work it had queued, and that work would inflate them; killed, its context goes with it
+        ctx.sess.stop()
         t1w = _perf()
+        t_stop = t1w - t_stop
         with device_lock(ctx.device):
             t1 = _perf()
             own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
@@ -1145,7 +1149,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
             'per_set_wall_ms': cand['per_call_ms'], 'worker_says_ms': cand['worker_says_ms'],
-            'lock_wait_s': waited, 'locked_s': t_held, 'judge_copies_graphed': cand['judge_copies_graphed'],
+            'lock_wait_s': waited, 'locked_s': t_held, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
@@ -1317,6 +1321,37 @@ def load_kernel(sess, kind, kernel_path, ctx) -> None:
         raise Judged('error', 'import_error', str(r.get('msg') or 'kernel.py defines no kernel_fn')[:300])
     check_process(ctx, ' while kernel.py was imported')
 
+# %% ../nbs/03b_judge.ipynb #fa9accbd
+def _layout(a):
+    if not isinstance(a, torch.Tensor): return a
+    return {'zeros': {'shape': list(a.shape), 'stride': list(a.stride()), 'offset': a.storage_offset(), 'dtype': core.dtype_name(a.dtype)}}
+
+def warm_calls(spec, device) -> list[dict]:
+    "The distinct calls of `spec`'s five stages: `{'args', 'kwargs'}`, each tensor as `{'zeros': layout}` (built on fake tensors)."
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from autokernel import ops
+    kind, calls, seen = ops.KINDS[spec['kind']], [], set()
+    for checks in plan(spec, device).values():
+        for case, dtype, _, _ in checks:
+            c = ops.with_dtype(case, dtype)
+            if repr(c) in seen: continue
+            seen.add(repr(c))
+            try:
+                with FakeTensorMode(): args, kwargs = kind.make_inputs(c, device, 0)
+            except Exception: continue      # noqa: BLE001  (a kind whose inputs need real values: compiled when checked)
+            calls.append({'args': [_layout(a) for a in args], 'kwargs': kwargs})
+    return calls
+
+# %% ../nbs/03b_judge.ipynb #a2e2469f
+def precompiling(spec, device) -> bool:
+    "Does the judge have the worker compile `spec`'s candidate before its checks? (setting `bench_precompile`)"
+    how = str(core.setting('bench_precompile', 'auto')).lower()
+    return how == 'always' or (how == 'auto' and core.is_gpu(device) and spec.get('backend', 'triton') == 'triton')
+
+def precompile(ctx, spec) -> dict:
+    "The worker's `warm` reply for every call of `spec`'s stages (`{'warmed', 'errors', 'seconds'}`)."
+    return ctx.sess.ask({'op': 'warm', 'calls': warm_calls(spec, ctx.device)})
+
 # %% ../nbs/03b_judge.ipynb #15ee9699
 def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None) -> dict:
     "Judge one candidate on the worker behind `sess`: `{'verdict', 'cause', 'reason', 'stage', 'stages', 'timing', 'elapsed_s'}`."
@@ -1329,6 +1364,9 @@ def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None
     emit('import')
     try: load_kernel(sess, ops.KINDS[spec['kind']], kernel_path, ctx)
     except Judged as j: return {**res, 'verdict': j.verdict, 'cause': j.cause, 'stage': 'import', 'reason': j.reason}
+    if precompiling(spec, ctx.device):   # kernel_fn's first calls: a fault or forbidden op here is the smoke stage's
+        emit('smoke')
+        t1 = _perf(); precompile(ctx, spec); res['elapsed_s']['precompile'] = _perf() - t1   # (the judge's clock)
     t2 = _perf()
     st = run_stages(ctx, spec, on_stage=emit, only=('smoke',) if timing == 'retime' else STAGES)
     res.update(st)
@@ -1341,6 +1379,7 @@ def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None
         try: res['timing'] = time_stage(ctx, spec, baseline)
         except Judged as j: res.update(verdict=j.verdict, cause=j.cause, reason=f"timing: {j.reason}", stage='timing')
         res['elapsed_s']['timing'] = _perf() - t3
-        if res['timing']: res['elapsed_s'].update(timing_lock_wait=res['timing']['lock_wait_s'], timing_locked=res['timing']['locked_s'])
+        if res['timing']: res['elapsed_s'].update(timing_lock_wait=res['timing']['lock_wait_s'], timing_locked=res['timing']['locked_s'],
+                                                  timing_stop=res['timing']['stop_s'])
     res['elapsed_s']['total'] = _perf() - t0
     return res

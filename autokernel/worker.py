@@ -20,7 +20,7 @@ import torch
 __all__ = ['MAX_REPLY', 'HANDLERS', 'send_msg', 'read_msg', 'reply', 'IpcHandle', 'cudart', 'cuda_check', 'device_tensor',
            'ipc_open', 'open_buffer', 'open_args', 'guard_ops', 'guard_alive', 'flat', 'describe_output', 'write_out',
            'do_load', 'do_call', 'round_calls', 'no_host_syncs', 'capture', 'capture_round', 'do_prepare', 'do_go',
-           'do_reference', 'warm_up', 'serve', 'main']
+           'do_reference', 'compile_only', 'zeros_like_desc', 'do_warm', 'warm_up', 'serve', 'main']
 
 # %% ../nbs/03c_worker.ipynb #28e0d859
 MAX_REPLY = 1 << 16
@@ -371,8 +371,39 @@ def do_reference(st, msg) -> dict:
     st.fn, st.probe = ops.KINDS[msg['kind']].reference, None
     return {'ok': True}
 
+# %% ../nbs/03c_worker.ipynb #44b3c331
+@contextlib.contextmanager
+def compile_only():
+    "Within: Triton launches `kernel[grid](...)` compile and return without running (an autotuner compiles every config)."
+    from triton.runtime.autotuner import Autotuner
+    from triton.runtime.jit import KernelInterface
+    orig = KernelInterface.__getitem__
+    def dry(self, grid):
+        if isinstance(self, Autotuner): return lambda *a, **k: self.warmup(*a, grid=grid, **k)
+        return lambda *a, **k: self.run(*a, grid=grid, warmup=True, **k)
+    KernelInterface.__getitem__ = dry
+    try: yield
+    finally: KernelInterface.__getitem__ = orig
+
+# %% ../nbs/03c_worker.ipynb #b57be8b9
+def zeros_like_desc(d: dict, device) -> torch.Tensor:
+    "Zeros in the layout of a `{'shape', 'stride', 'offset', 'dtype'}` description, on the worker's own device."
+    extent = d.get('offset', 0) + (1 + sum((n - 1) * s for n, s in zip(d['shape'], d['stride'])) if all(d['shape']) else 0)
+    return torch.zeros(max(extent, 1), dtype=_dtype(d['dtype']), device=device).as_strided(d['shape'], d['stride'], d.get('offset', 0))
+
+def do_warm(st, msg) -> dict:
+    t0, done, errors = time.perf_counter(), 0, []
+    for call in msg.get('calls', []):
+        try:
+            args = tuple(zeros_like_desc(a['zeros'], st.device) if isinstance(a, dict) and 'zeros' in a else a for a in call['args'])
+            with compile_only(): st.fn(*args, **call.get('kwargs', {}))
+            _sync(st.device)
+            done += 1
+        except BaseException as e: errors.append(_error(e)['msg'][:200])   # (the judged calls will say what is wrong)
+    return {'ok': True, 'warmed': done, 'errors': errors[:3], 'seconds': time.perf_counter() - t0}
+
 # %% ../nbs/03c_worker.ipynb #9ac73808
-HANDLERS = {'load': do_load, 'call': do_call, 'prepare': do_prepare, 'go': do_go, 'reference': do_reference, 'ping': lambda st, m: {'ok': True}}
+HANDLERS = {'load': do_load, 'call': do_call, 'warm': do_warm, 'prepare': do_prepare, 'go': do_go, 'reference': do_reference, 'ping': lambda st, m: {'ok': True}}
 
 # %% ../nbs/03c_worker.ipynb #a81a04df
 def warm_up(device):

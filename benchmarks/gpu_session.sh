@@ -4,7 +4,7 @@
 #                           through .git/info/exclude; carry both: run(..., carry=[".whl", ".gpu"]))
 #   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE...    (STAGEs below, one after another in one call; logs and
 #                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit; ONLY=kinds
-#                           for kernels_*, EXPLOITS=names for exploits, N=candidates for pace)
+#                           for kernels_*, EXPLOITS=names for exploits, N=candidates and WORKERS=pool sizes for pace)
 # Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
 # others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
@@ -72,7 +72,7 @@ case "$1" in
   kernels)  setup_once
             step baselines 560 python3 benchmarks/baselines.py --backends triton,cuda ;;
   loop)     setup_once
-            step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py --preset gpt2 --budget "${BUDGET:-8m}"
+            step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py ${MODEL:+--model "$MODEL"} $([ -n "${MODEL:-}" ] || echo --preset gpt2) --budget "${BUDGET:-8m}" ${INFLIGHT:+--inflight "$INFLIGHT"}
             for r in "$out"/loop-*; do [ -d "$r" ] && tar czf "$r.tgz" -C "$out" "$(basename "$r")" && rm -rf "$r"; done ;;   # every candidate's record
   kernelbench) setup_once
             step kernelbench 560 python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
@@ -92,7 +92,9 @@ case "$1" in
   overhead) setup_once
             step judge_overhead "$(lim overhead 240)" python3 benchmarks/judge_overhead.py ${ONLY:+--only "$ONLY"} ;;
   pace)     setup_once
-            step harness_pace "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers 3 ;;
+            for w in ${WORKERS:-3}; do   # WORKERS="3 8": one pace per pool size, each kept as harness_pace_w<N>.json
+              step harness_pace_w$w "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers "$w"
+              cp benchmarks/results/harness_pace.json "$out/harness_pace_w$w.json" 2> /dev/null; done ;;
   *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits overhead pace loop kernelbench multi profile)" >&2; exit 2 ;;
 esac
 }

@@ -84,13 +84,14 @@ def main(argv=None):
         t = r.get("timing") or {}
         rows.append({"cand": i, "verdict": r["verdict"], "cause": r.get("cause"), "kernel_ms": t.get("kernel_ms"),
                      "speedup_eager": t.get("speedup_eager"), "roofline_pct": t.get("roofline_pct"),
-                     "compile_s": e.get("compile"), "correct_s": e.get("correctness"), "timing_s": e.get("timing"), "wall_s": e.get("wall")})
+                     "precompile_s": e.get("precompile"), "compile_s": e.get("compile"), "correct_s": e.get("correctness"),
+                     "timing_s": e.get("timing"), "lock_wait_s": e.get("timing_lock_wait"), "stop_s": e.get("timing_stop"), "wall_s": e.get("wall")})
     med = lambda k: statistics.median([r[k] for r in rows if isinstance(r.get(k), (int, float))] or [float("nan")])
     summary = {"card": core.device_name(device), "device_type": device.type, "sandbox": B.isolation(gpu)["level"],
                "kind": a.kind, "case": case, "n": len(rows), "workers": pool.n,
                "pool_ready_s": ready, "wall_s": wall, "candidates_per_hour": len(rows) / wall * 3600,
                "median_worker_start_s": statistics.median(r["elapsed_s"].get("worker_start", 0) for r in results),
-               "median_compile_s": med("compile_s"), "median_correctness_s": med("correct_s"), "median_timing_s": med("timing_s"),
+               "median_precompile_s": med("precompile_s"), "median_compile_s": med("compile_s"), "median_correctness_s": med("correct_s"), "median_timing_s": med("timing_s"), "median_lock_wait_s": med("lock_wait_s"), "median_stop_s": med("stop_s"),
                "median_wall_s": med("wall_s"), "verdicts": {v: sum(r["verdict"] == v for r in rows) for v in ("pass", "fail", "rejected", "error")},
                "best_ms": min((r["kernel_ms"] for r in rows if r["kernel_ms"]), default=None),
                **({"judge_gpu_reserved_gb": torch.cuda.memory_reserved(device) / 2**30,

@@ -87,6 +87,7 @@ def main(argv=None):
     p.add_argument('--device', default='auto')
     p.add_argument('--agent', default='search', choices=['search', 'llm'])
     p.add_argument('--max-experiments', type=int, default=None)
+    p.add_argument('--inflight', type=int, default=None, help='candidates judged at once (default: settings loop_inflight)')
     p.add_argument('--run', default=None, help='run folder (default: $OUT/loop-<model> or runs/loop-<model>-<time>); fresh each time')
     p.add_argument('--out', default=None, help='results file (default: benchmarks/results/loop_pace.json, _cpu on the CPU)')
     a = p.parse_args(argv)
@@ -106,7 +107,7 @@ def main(argv=None):
     run = Path(a.run) if a.run else (Path(out_dir)/f'loop-{name}' if out_dir else core.runs_dir()/f"loop-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.rmtree(run, ignore_errors=True)
     t1 = time.time()
-    s = optimize(run, profile=prof, top_n=a.top, budget=a.budget, agent=a.agent, device=str(dev), max_experiments=a.max_experiments,
+    s = optimize(run, profile=prof, top_n=a.top, budget=a.budget, agent=a.agent, device=str(dev), max_experiments=a.max_experiments, inflight=a.inflight,
                  progress=None, say=lambda m: print(m, flush=True))
     row = pace_row(name, budget_s, s, time.time() - t1)
     print('\n' + table([{'kernel': k, 'x over library baseline': v, 'x eager': row['speedup_eager'][k]} for k, v in row['kernel_speedups'].items()],

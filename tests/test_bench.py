@@ -230,3 +230,37 @@ def test_harness_cost_is_measured_before_the_candidate_loads(tmp_path, monkeypat
     n = len(sent)
     r2 = B.bench(d, spec, device="cpu", verbose=False)
     assert r2["verdict"] == "pass" and "reference" not in sent[n:] and len(J._HARNESS) == 1
+
+
+def test_precompile_warms_every_checked_call_before_the_checks(tmp_path, monkeypatch):
+    """`bench_precompile`: after `load` and before the first judged call the worker gets one `warm` with every distinct
+    call of the five stages (layouts only); the candidate is then judged as before."""
+    sent, ask = [], J.Session.ask
+    monkeypatch.setattr(J.Session, "ask", lambda self, msg: (sent.append(msg), ask(self, msg))[1])
+    monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "always")
+    k = ops.KINDS["softmax"]
+    case = ops.make_case("softmax", [[3, 24]], "float32")
+    spec = {"kind": "softmax", "backend": "triton", "case": case, "dtypes": ["float32"], "test_cases": k.test_cases(case)}
+    d = tmp_path / "k"
+    d.mkdir()
+    (d / "kernel.py").write_text(ops.baseline_path("softmax", "triton").read_text())
+    r = B.bench(d, spec, device="cpu", timing=False, verbose=False)
+    assert r["verdict"] == "pass", r["reason"]
+    ops_sent = [m.get("op") for m in sent]
+    assert ops_sent.index("load") < ops_sent.index("warm") < ops_sent.index("call")
+    warm = next(m for m in sent if m.get("op") == "warm")
+    assert len(warm["calls"]) == len(J.warm_calls(spec, "cpu")) > 3
+    assert all("zeros" in a for c in warm["calls"] for a in c["args"] if isinstance(a, dict))
+    assert r["elapsed_s"]["precompile"] > 0
+    monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "never")
+    sent.clear()
+    assert B.bench(d, spec, device="cpu", timing=False, verbose=False)["verdict"] == "pass"
+    assert "warm" not in [m.get("op") for m in sent]
+
+
+@pytest.mark.parametrize("name", ["abort", "exit_early", "dynamic_softmax", "baseline_softmax"])
+def test_planted_alike_with_precompile(tmp_path, monkeypatch, name):
+    "With `bench_precompile` on (as on a GPU), a fault or forbidden op in kernel_fn's first calls is still the smoke stage's."
+    monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "always")
+    res = B.bench(_copy(name, tmp_path), planted_spec(name), device="cpu", timing=False, timeout=60, verbose=False)
+    assert matches(res, name), json.dumps({k: res.get(k) for k in ("verdict", "cause", "stage", "reason")})
