@@ -487,6 +487,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'autokernel.optimize.format_summary': ('optimize.html#format_summary', 'autokernel/optimize.py'),
                                      'autokernel.optimize.gpu_shapes_on_cpu': ('optimize.html#gpu_shapes_on_cpu', 'autokernel/optimize.py'),
                                      'autokernel.optimize.live_plot': ('optimize.html#live_plot', 'autokernel/optimize.py'),
+                                     'autokernel.optimize.loop_inflight': ('optimize.html#loop_inflight', 'autokernel/optimize.py'),
                                      'autokernel.optimize.make_row': ('optimize.html#make_row', 'autokernel/optimize.py'),
                                      'autokernel.optimize.new_locks': ('optimize.html#new_locks', 'autokernel/optimize.py'),
                                      'autokernel.optimize.optimize': ('optimize.html#optimize', 'autokernel/optimize.py'),

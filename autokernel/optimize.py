@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 from .core import (AutokernelError, positive_int, setting, parse_duration, save_json, load_json, append_jsonl,
-                             get_device, model_arg, duration_arg, non_negative_int, device_arg, new_run_dir, load_model)
+                             get_device, is_gpu, model_arg, duration_arg, non_negative_int, device_arg, new_run_dir, load_model)
 from .rundir import (run_paths, baseline_dirs, candidate_dir, candidate_dirs, next_candidate, read_results, append_result,
                                is_experiment, kernel_ms as _ms, passed, retime_passed, drop_slow_outliers, best_of, incumbent,
                                sync_best, best_dir, incumbent_bench, save_plug_check, read_plug_check, unpluggable)
@@ -25,7 +25,8 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
            'profiled_model', 'plug_line', 'check_plugs', 'new_locks', 'worker_lost', 'run_experiment', 'recover',
-           'wall_spent', 'optimize', 'gpu_shapes_on_cpu', 'run_summary', 'format_summary', 'optimize_cmd']
+           'wall_spent', 'loop_inflight', 'optimize', 'gpu_shapes_on_cpu', 'run_summary', 'format_summary',
+           'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
 def _rel_spread(b) -> float:
@@ -406,6 +407,12 @@ def wall_spent(rows: list[dict], before: float | None = None) -> float:
         elif b > end: total, end = total + b - end, b
     return total
 
+# %% ../nbs/05_optimize.ipynb #b641ee97
+def loop_inflight(device, value='auto') -> int:
+    "Candidates in flight: `value` as a number, or `auto` (3 on the CPU; on a GPU 8, at most half the host's cores, at least 2)."
+    if str(value).strip().lower() != 'auto': return max(1, int(value))
+    return max(2, min(8, (os.cpu_count() or 4) // 2)) if is_gpu(get_device(device)) else 3
+
 # %% ../nbs/05_optimize.ipynb #1999b6fb
 def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend=None, max_experiments=None, device=None,
              kernels=None, timing=True, bench_fn=None, confirm=None, progress=None, say=None, inflight=None, screening=None,
@@ -417,7 +424,7 @@ def optimize(run_dir, profile=None, top_n=None, budget=None, agent=None, backend
     the one the profile names, see `check_plugs`)."""
     run_dir = Path(run_dir)
     budget_s = parse_duration(budget if budget is not None else setting('budget', '10m'))   # bad input fails before any file is written
-    inflight = max(1, int(inflight if inflight is not None else setting('loop_inflight', 3)))
+    inflight = loop_inflight(device, inflight if inflight is not None else setting('loop_inflight', 'auto'))
     close = None
     if bench_fn is None and (gpus or cluster):               # before the run folder: a bad request leaves nothing behind
         from autokernel.cluster import judging_pipelines

@@ -211,18 +211,24 @@ def test_ipc_check_cpu(tmp_path):
     assert all(r["right"] for r in res["rows"]) and {r["candidate"] for r in res["rows"]} >= {"stale_chunk", "scribble_chunk"}
 
 
-def test_harness_cost_is_measured_before_the_candidate_loads(tmp_path, monkeypatch):
-    """The worker path's own cost is timed on the kind's reference while the worker runs only the harness (before
-    `load`), once per case; the candidate's time has it taken off and the record says how much."""
-    sent, ask = [], J.Session.ask
-    monkeypatch.setattr(J.Session, "ask", lambda self, msg: (sent.append(msg.get("op")), ask(self, msg))[1])
-    monkeypatch.setattr(J, "_HARNESS", {})
+def _softmax_baseline(tmp_path):
+    "A folder with the library's Triton softmax and a tiny float32 spec for it: `(folder, spec)`."
     k = ops.KINDS["softmax"]
     case = ops.make_case("softmax", [[3, 24]], "float32")
     spec = {"kind": "softmax", "backend": "triton", "case": case, "dtypes": ["float32"], "test_cases": k.test_cases(case)}
     d = tmp_path / "k"
     d.mkdir()
     (d / "kernel.py").write_text(ops.baseline_path("softmax", "triton").read_text())
+    return d, spec
+
+
+def test_harness_cost_is_measured_before_the_candidate_loads(tmp_path, monkeypatch):
+    """The worker path's own cost is timed on the kind's reference while the worker runs only the harness (before
+    `load`), once per case; the candidate's time has it taken off and the record says how much."""
+    sent, ask = [], J.Session.ask
+    monkeypatch.setattr(J.Session, "ask", lambda self, msg: (sent.append(msg.get("op")), ask(self, msg))[1])
+    monkeypatch.setattr(J, "_HARNESS", {})
+    d, spec = _softmax_baseline(tmp_path)
     r = B.bench(d, spec, device="cpu", verbose=False)
     assert r["verdict"] == "pass", r["reason"]
     assert sent.index("reference") < sent.index("load")
@@ -238,12 +244,7 @@ def test_precompile_warms_every_checked_call_before_the_checks(tmp_path, monkeyp
     sent, ask = [], J.Session.ask
     monkeypatch.setattr(J.Session, "ask", lambda self, msg: (sent.append(msg), ask(self, msg))[1])
     monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "always")
-    k = ops.KINDS["softmax"]
-    case = ops.make_case("softmax", [[3, 24]], "float32")
-    spec = {"kind": "softmax", "backend": "triton", "case": case, "dtypes": ["float32"], "test_cases": k.test_cases(case)}
-    d = tmp_path / "k"
-    d.mkdir()
-    (d / "kernel.py").write_text(ops.baseline_path("softmax", "triton").read_text())
+    d, spec = _softmax_baseline(tmp_path)
     r = B.bench(d, spec, device="cpu", timing=False, verbose=False)
     assert r["verdict"] == "pass", r["reason"]
     ops_sent = [m.get("op") for m in sent]
