@@ -1326,12 +1326,13 @@ def _layout(a):
     if not isinstance(a, torch.Tensor): return a
     return {'zeros': {'shape': list(a.shape), 'stride': list(a.stride()), 'offset': a.storage_offset(), 'dtype': core.dtype_name(a.dtype)}}
 
-def warm_calls(spec, device) -> list[dict]:
-    "The distinct calls of `spec`'s five stages: `{'args', 'kwargs'}`, each tensor as `{'zeros': layout}` (built on fake tensors)."
+def warm_calls(spec, device, only=STAGES) -> list[dict]:
+    "The distinct calls of `spec`'s stages (`only`): `{'args', 'kwargs'}`, each tensor as `{'zeros': layout}` (built on fake tensors)."
     from torch._subclasses.fake_tensor import FakeTensorMode
     from autokernel import ops
     kind, calls, seen = ops.KINDS[spec['kind']], [], set()
-    for checks in plan(spec, device).values():
+    for stage, checks in plan(spec, device).items():
+        if stage not in only: continue
         for case, dtype, _, _ in checks:
             c = ops.with_dtype(case, dtype)
             if repr(c) in seen: continue
@@ -1348,9 +1349,9 @@ def precompiling(spec, device) -> bool:
     how = str(core.setting('bench_precompile', 'auto')).lower()
     return how == 'always' or (how == 'auto' and core.is_gpu(device) and spec.get('backend', 'triton') == 'triton')
 
-def precompile(ctx, spec) -> dict:
-    "The worker's `warm` reply for every call of `spec`'s stages (`{'warmed', 'errors', 'seconds'}`)."
-    return ctx.sess.ask({'op': 'warm', 'calls': warm_calls(spec, ctx.device)})
+def precompile(ctx, spec, only=STAGES) -> dict:
+    "The worker's `warm` reply for every call of `spec`'s stages in `only` (`{'warmed', 'errors', 'seconds'}`)."
+    return ctx.sess.ask({'op': 'warm', 'calls': warm_calls(spec, ctx.device, only)})
 
 # %% ../nbs/03b_judge.ipynb #15ee9699
 def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None) -> dict:
@@ -1364,11 +1365,12 @@ def judge_job(sess, kernel_path, spec, timing=True, baseline=None, on_stage=None
     emit('import')
     try: load_kernel(sess, ops.KINDS[spec['kind']], kernel_path, ctx)
     except Judged as j: return {**res, 'verdict': j.verdict, 'cause': j.cause, 'stage': 'import', 'reason': j.reason}
+    only = ('smoke',) if timing == 'retime' else STAGES
     if precompiling(spec, ctx.device):   # kernel_fn's first calls: a fault or forbidden op here is the smoke stage's
         emit('smoke')
-        t1 = _perf(); precompile(ctx, spec); res['elapsed_s']['precompile'] = _perf() - t1   # (the judge's clock)
+        t1 = _perf(); precompile(ctx, spec, only); res['elapsed_s']['precompile'] = _perf() - t1   # (the judge's clock)
     t2 = _perf()
-    st = run_stages(ctx, spec, on_stage=emit, only=('smoke',) if timing == 'retime' else STAGES)
+    st = run_stages(ctx, spec, on_stage=emit, only=only)
     res.update(st)
     if res['cause'] == 'compile_error' and res['stage'] == 'smoke': res['stage'] = 'compile'
     smoke = st['stages']['smoke'].get('seconds', 0.0)
