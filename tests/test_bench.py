@@ -265,3 +265,23 @@ def test_planted_alike_with_precompile(tmp_path, monkeypatch, name):
     monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "always")
     res = B.bench(_copy(name, tmp_path), planted_spec(name), device="cpu", timing=False, timeout=60, verbose=False)
     assert matches(res, name), json.dumps({k: res.get(k) for k in ("verdict", "cause", "stage", "reason")})
+
+
+def test_a_process_started_in_a_warm_call_is_rejected(tmp_path, monkeypatch):
+    """The attack on the warm calls: a candidate that recognises them (all-zero inputs) and leaves a process behind
+    there, behaving honestly on every judged call, is rejected at the first check (its worker keeps a process)."""
+    monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "always")
+    d, spec = _softmax_baseline(tmp_path)
+    (d / "kernel.py").write_text((d / "kernel.py").read_text() + '''
+
+_honest = kernel_fn
+def kernel_fn(x, *args, **kwargs):
+    if not bool(x.any()):                     # only the judge's compile-only warm call has all-zero inputs
+        import subprocess
+        subprocess.Popen(["sleep", "60"], start_new_session=True)
+    return _honest(x, *args, **kwargs)
+''')
+    r = B.bench(d, spec, device="cpu", timing=False, verbose=False)
+    assert (r["verdict"], r["cause"], r["stage"]) == ("rejected", "process", "smoke"), r["reason"]
+    monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "never")      # without warm calls it is an honest kernel
+    assert B.bench(d, spec, device="cpu", timing=False, verbose=False)["verdict"] == "pass"
