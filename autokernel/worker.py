@@ -388,7 +388,8 @@ def compile_only():
 # %% ../nbs/03c_worker.ipynb #b57be8b9
 def zeros_like_desc(d: dict, device) -> torch.Tensor:
     "Zeros in the layout of a `{'shape', 'stride', 'offset', 'dtype'}` description, on the worker's own device."
-    extent = d.get('offset', 0) + (1 + sum((n - 1) * s for n, s in zip(d['shape'], d['stride'])) if all(d['shape']) else 0)
+    from autokernel.ops import storage_extent
+    extent = d.get('offset', 0) + storage_extent(d['shape'], d['stride'])
     return torch.zeros(max(extent, 1), dtype=_dtype(d['dtype']), device=device).as_strided(d['shape'], d['stride'], d.get('offset', 0))
 
 def do_warm(st, msg) -> dict:
