@@ -93,6 +93,7 @@ case "$1" in
             step judge_overhead "$(lim overhead 240)" python3 benchmarks/judge_overhead.py ${ONLY:+--only "$ONLY"} ;;
   pace)     setup_once
             for w in ${WORKERS:-3}; do   # WORKERS="3 8": one pace per pool size, each kept as harness_pace_w<N>.json
+              rm -f benchmarks/results/harness_pace.json   # (a run cut short must not pass on the last size's file)
               step harness_pace_w$w "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers "$w"
               cp benchmarks/results/harness_pace.json "$out/harness_pace_w$w.json" 2> /dev/null; done ;;
   *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits overhead pace loop kernelbench multi profile)" >&2; exit 2 ;;
