@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_export.ipynb #04ea68c2
 from __future__ import annotations
-import argparse, hashlib, json, re, shutil
+import argparse, hashlib, inspect, json, math, re, shutil
 from pathlib import Path
 
 from .core import AutokernelError, load_json, save_json
@@ -12,7 +12,7 @@ from .core import AutokernelError, load_json, save_json
 # %% auto #0
 __all__ = ['JIT_SRC', 'AK_IMPORT', 'CPP_TYPES', 'BUILDER_JIT', 'package_name', 'python_name', 'function_names', 'export_kernels',
            'verified_end_to_end', 'standalone_source', 'kernel_facts', 'init_source', 'metadata', 'op_schema',
-           'cuda_parts', 'builder_files', 'readme', 'export', 'export_cmd']
+           'cuda_parts', 'builder_files', 'readme', 'export', 'export_cmd', 'check_export']
 
 # %% ../nbs/10_export.ipynb #e851ada3
 def package_name(run_name: str) -> str:
@@ -275,15 +275,52 @@ def export(source, out, name: str | None = None, force: bool = False) -> Path:
 
 # %% ../nbs/10_export.ipynb #9a33b990
 def export_cmd(argv: list[str]) -> int:
-    "`autokernel export --run R --out DIR [--name NAME] [--force]`"
+    "`autokernel export --run R --out DIR [--name NAME] [--force] [--check [--device D]]`"
     ap = argparse.ArgumentParser(prog='autokernel export', description="a run's winning kernels as a Hugging Face `kernels` package")
     ap.add_argument('--run', required=True, help='the run folder (runs/NAME), or a kernel folder')
     ap.add_argument('--out', required=True, help='the package folder to write')
     ap.add_argument('--name', default=None, help='the kernel name (default autokernel-<run>)')
     ap.add_argument('--force', action='store_true', help='replace a non-empty --out that is not an earlier export')
+    ap.add_argument('--check', action='store_true', help='load the package with `kernels` and check every kernel against float64 PyTorch')
+    ap.add_argument('--device', default='auto', help='where --check runs (auto: the GPU when there is one)')
     a = ap.parse_args(argv)
     if not Path(a.run).is_dir(): raise AutokernelError(f"no run folder {a.run}")
     out = export(a.run, a.out, a.name, a.force)
     meta = load_json(out/'build'/'torch-universal'/'metadata.json')
     print(f"wrote {out}: package {meta['name']}; load it with kernels.get_local_kernel(Path({str(out)!r}))")
-    return 0
+    if not a.check: return 0
+    rows = check_export(out, a.run, a.device)
+    for r in rows: print(f"  {r['function']:<18} {r['dtype']:<9} {r['shape']:<16} {'ok  ' if r['ok'] else 'FAIL'} {r['detail']}")
+    print(f"check: {sum(r['ok'] for r in rows)} of {len(rows)} pass against float64 PyTorch")
+    return 0 if all(r['ok'] for r in rows) else 1
+
+# %% ../nbs/10_export.ipynb #75c9a355
+def _smallest_case(kind, spec) -> dict:
+    cases = list(spec.get('test_cases') or kind.test_cases(spec['case']))
+    return min(cases, key=lambda c: sum(math.prod(m['shape']) for m in c['inputs'] if isinstance(m, dict) and 'shape' in m))
+
+def check_export(out, source, device='cpu', seed: int | None = None) -> list[dict]:
+    "Load the package in `out` with `kernels`; check each kernel against the float64 reference: `[{function, dtype, shape, ok, max_rel_err, detail}]`."
+    import kernels as hf_kernels
+    import torch
+    from autokernel import ops
+    from autokernel.core import get_device, is_gpu
+    dev = get_device(device)
+    pkg = hf_kernels.get_local_kernel(Path(out))
+    here = Path(pkg.__file__).resolve().parent
+    for fn in pkg.KERNELS:      # `kernels` names modules by the package id: an earlier import of that id would be checked instead
+        src = Path(inspect.getfile(getattr(pkg, fn))).resolve()
+        if src.parent != here: raise AutokernelError(f"{fn} comes from {src}, imported earlier in this process under the same package id: check {out} in a fresh process")
+    entries = {k['name']: k for k in export_kernels(source)[0]}
+    seed = torch.seed() % 2**31 if seed is None else seed
+    rows = []
+    for fn, f in pkg.KERNELS.items():
+        spec = entries[f['kernel']]['spec']
+        kind = ops.get_kind(spec['kind'])
+        case = spec['case'] if is_gpu(dev) else _smallest_case(kind, spec)
+        for dt in (spec.get('dtypes') or [case['inputs'][0]['dtype']]) if is_gpu(dev) else [case['inputs'][0]['dtype']]:
+            try: r = ops.check_kernel(getattr(pkg, fn), kind, case, dtype=dt, device=dev, seed=seed)
+            except Exception as e: r = {'ok': False, 'max_rel_err': None, 'detail': f'{type(e).__name__}: {str(e)[:200]}'}
+            rows.append({'function': fn, 'kernel': f['kernel'], 'dtype': dt, 'shape': _shape(case['inputs'][0]),
+                         'ok': bool(r['ok']), 'max_rel_err': r.get('max_rel_err'), 'detail': r.get('detail') or ''})
+    return rows

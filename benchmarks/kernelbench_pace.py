@@ -9,6 +9,8 @@ CPU smoke (what the tests run; its timings are the Triton interpreter, not compa
                          python3 benchmarks/kernelbench_pace.py tests/kernelbench/level1/3_Softmax.py --device cpu \\
                              --budget-per-problem 1s --out /tmp/kb.json"""
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +29,26 @@ def summary(res: dict) -> list[dict]:
             for lv, s in res["scores"].items()]
 
 
+CHECK = ("import json, sys; from autokernel.export import check_export; "
+         "print(json.dumps(check_export(sys.argv[1], sys.argv[2], sys.argv[3])))")
+
+
+def export_checks(res: dict, pkgs: Path, device: str, n: int, say=print) -> list[dict]:
+    """Export the runs of the first `n` problems whose kernels ran and were correct, then load each package with `kernels`
+    in a fresh process and check its kernels against float64 PyTorch (`autokernel.export.check_export`)."""
+    from autokernel.export import export
+    out = []
+    for r in [r for r in res["problems"] if r.get("correct")][:n]:
+        pkg = export(r["run"], pkgs / Path(r["run"]).name, force=True)
+        p = subprocess.run([sys.executable, "-c", CHECK, str(pkg), r["run"], device], capture_output=True, text=True, timeout=300)
+        rows = json.loads(p.stdout.splitlines()[-1]) if p.returncode == 0 and p.stdout.strip() else []
+        out.append({"problem": r["problem"], "package": str(pkg), "loaded": bool(rows), "error": p.stderr[-300:] if not rows else "",
+                    "kernels": rows, "ok": bool(rows) and all(k["ok"] for k in rows)})
+        say(f"export {r['problem']}: " + (", ".join(f"{k['function']} {k['dtype']} {'ok' if k['ok'] else 'FAIL'}" for k in rows)
+                                         or f"did not load: {p.stderr.strip().splitlines()[-1:] }"))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="fast_1 on KernelBench-format problems, vs eager and vs torch.compile")
     p.add_argument("path", nargs="?", default=str(ROOT / "tests" / "kernelbench"))
@@ -35,6 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "kernelbench_pace.json"))
     p.add_argument("--runs", default=None, help="where the problems' run folders go (default: a temporary folder)")
+    p.add_argument("--export", type=int, default=2, metavar="N",
+                   help="export the runs of the first N correct problems and check them loaded with `kernels` (default 2; 0: none)")
     a = p.parse_args(argv)
     try:
         probs, dev, budget = find_problems(a.path), core.get_device(a.device), core.parse_duration(a.budget_per_problem)
@@ -44,14 +68,19 @@ def main(argv=None) -> int:
     print(f"kernelbench_pace: {len(probs)} problem(s) from {a.path} on {card}, {budget:.0f}s each", flush=True)
     runs = Path(a.runs) if a.runs else Path(tempfile.mkdtemp(prefix="kernelbench_pace_"))
     t0 = time.time()
-    res = run_set(a.path, runs, a.budget_per_problem, a.max_experiments, dev, trials=KB_TRIALS, tol=KB_TOL,
-                  say=lambda s: print(s, flush=True))
+    def progress(line):                     # the partial results reach --out after each problem: a cut-short call keeps them
+        print(line, flush=True)
+        part = json.loads((runs / "kernelbench.json").read_text())
+        core.save_json({"card": card, "partial": True, "result": part, "measured_on_gpu": core.is_gpu(dev)}, a.out,
+                       "autokernel.kernelbench_pace")
+    res = run_set(a.path, runs, a.budget_per_problem, a.max_experiments, dev, trials=KB_TRIALS, tol=KB_TOL, say=progress)
     print("\n" + results_table(res) + "\n")
     rows = summary(res)
     print(f"fast_1 on {card}" + ("" if res["env"]["comparable"] else " (CPU: timings not comparable; torch.compile not timed)"))
     print(table(rows, ["level", "n", "fast_1 vs eager", "fast_1 vs compile"]))
+    exports = export_checks(res, runs / "exports", str(dev), a.export) if a.export else []
     out = {"card": card, "comparable": res["env"]["comparable"], "wall_s": time.time() - t0, "summary": rows, "result": res,
-           "measured_on_gpu": core.is_gpu(dev)}
+           "exports": exports, "measured_on_gpu": core.is_gpu(dev)}
     core.save_json(out, a.out, "autokernel.kernelbench_pace")
     print(f"wrote {a.out}")
     write_out("kernelbench_pace.json", out)

@@ -107,3 +107,20 @@ def test_cli_export_and_its_errors(tmp_path, capsys):
     assert (tmp_path / "busy" / "mine.txt").read_text() == "keep"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no run folder" in err[0] and "not an earlier export" in err[1]
+
+
+def test_cli_export_check_loads_the_package_and_fails_on_a_wrong_kernel(tmp_path):
+    import subprocess
+    import sys
+    cli = [sys.executable, "-c", "import sys; from autokernel.cli import main; sys.exit(main(sys.argv[1:]))"]
+    run = shutil.copytree(RUN, tmp_path / "run", ignore=shutil.ignore_patterns("report.*"))
+    ok = subprocess.run(cli + ["export", "--run", str(run), "--out", str(tmp_path / "p"), "--check", "--device", "cpu"],
+                        capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stderr[-1500:]
+    used, _ = resolve_kernels(run)
+    assert f"check: {len(used)} of {len(used)} pass against float64 PyTorch" in ok.stdout
+    gelu = Path(next(k["path"] for k in used if k["kind"] == "gelu"))   # the run's winning GELU, made wrong
+    gelu.write_text(gelu.read_text().replace("0.7978845608028654", "0.7"))
+    bad = subprocess.run(cli + ["export", "--run", str(run), "--out", str(tmp_path / "p"), "--check", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 1 and re.search(r"gelu\s+bfloat16\s+\S+\s+FAIL", bad.stdout), bad.stdout[-1500:]

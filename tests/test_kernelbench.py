@@ -178,5 +178,9 @@ def test_pace_benchmark_cpu_smoke_path(tmp_path):
     assert res["measured_on_gpu"] is False and res["comparable"] is False
     assert [s["level"] for s in res["summary"]] == ["level2", "all"] and res["summary"][0]["fast_1 vs compile"] is None
     assert res["result"]["problems"][0]["correct"] is True
+    (ex,) = res["exports"]                           # the run exported and loaded with `kernels` in a fresh process
+    assert ex["problem"] == "level2/3_SiLU_Mul" and ex["loaded"] and ex["ok"]
+    assert [k["ok"] for k in ex["kernels"]] == [True] * len(ex["kernels"]) and ex["kernels"]
+    assert "export level2/3_SiLU_Mul:" in r.stdout
     bad = subprocess.run([sys.executable, str(root / "benchmarks" / "kernelbench_pace.py"), "nope/"], capture_output=True, text=True, cwd=root)
     assert bad.returncode == 2 and "no such file" in bad.stderr
