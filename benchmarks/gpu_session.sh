@@ -75,7 +75,7 @@ case "$1" in
             step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py ${MODEL:+--model "$MODEL"} $([ -n "${MODEL:-}" ] || echo --preset gpt2) --budget "${BUDGET:-8m}" ${INFLIGHT:+--inflight "$INFLIGHT"}
             for r in "$out"/loop-*; do [ -d "$r" ] && tar czf "$r.tgz" -C "$out" "$(basename "$r")" && rm -rf "$r"; done ;;   # every candidate's record
   kernelbench) setup_once
-            step kernelbench 560 python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
+            step kernelbench "$(lim kernelbench 560)" python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
   multi)    setup_once   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)
             step multi_gpu_pace 560 python3 benchmarks/multi_gpu_pace.py --preset gpt2 --budget "${BUDGET:-2m}" --no-ray ;;
   profile)  setup_once
