@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_export.ipynb #04ea68c2
 from __future__ import annotations
-import argparse, hashlib, inspect, json, math, re, shutil
+import argparse, hashlib, inspect, json, math, re, shutil, subprocess, sys
 from pathlib import Path
 
 from .core import AutokernelError, load_json, save_json
@@ -299,8 +299,8 @@ def _smallest_case(kind, spec) -> dict:
     cases = list(spec.get('test_cases') or kind.test_cases(spec['case']))
     return min(cases, key=lambda c: sum(math.prod(m['shape']) for m in c['inputs'] if isinstance(m, dict) and 'shape' in m))
 
-def check_export(out, source, device='cpu', seed: int | None = None) -> list[dict]:
-    "Load the package in `out` with `kernels`; check each kernel against the float64 reference: `[{function, dtype, shape, ok, max_rel_err, detail}]`."
+def _check_loaded(out, source, device, seed) -> list[dict]:
+    "The check itself, in this process: right only when no package of the same id was imported here before."
     import kernels as hf_kernels
     import torch
     from autokernel import ops
@@ -310,7 +310,7 @@ def check_export(out, source, device='cpu', seed: int | None = None) -> list[dic
     here = Path(pkg.__file__).resolve().parent
     for fn in pkg.KERNELS:      # `kernels` names modules by the package id: an earlier import of that id would be checked instead
         src = Path(inspect.getfile(getattr(pkg, fn))).resolve()
-        if src.parent != here: raise AutokernelError(f"{fn} comes from {src}, imported earlier in this process under the same package id: check {out} in a fresh process")
+        if src.parent != here: raise AutokernelError(f"{fn} comes from {src}, imported earlier in this process under the same package id")
     entries = {k['name']: k for k in export_kernels(source)[0]}
     seed = torch.seed() % 2**31 if seed is None else seed
     rows = []
@@ -324,3 +324,16 @@ def check_export(out, source, device='cpu', seed: int | None = None) -> list[dic
             rows.append({'function': fn, 'kernel': f['kernel'], 'dtype': dt, 'shape': _shape(case['inputs'][0]),
                          'ok': bool(r['ok']), 'max_rel_err': r.get('max_rel_err'), 'detail': r.get('detail') or ''})
     return rows
+
+def check_export(out, source, device='cpu', seed: int | None = None) -> list[dict]:
+    "Load the package in `out` with `kernels` in a fresh process; check each kernel against the float64 reference: `[{function, dtype, shape, ok, max_rel_err, detail}]`."
+    code = ("import json, sys; from autokernel.export import _check_loaded\n"
+            "try: print('\\n' + json.dumps({'rows': _check_loaded(*json.loads(sys.argv[1]))}))\n"
+            "except Exception as e: print('\\n' + json.dumps({'error': f'{type(e).__name__}: {e}'}))")
+    args = json.dumps([str(out), str(source), str(device), seed])
+    res = subprocess.run([sys.executable, '-c', code, args], capture_output=True, text=True)
+    last = (res.stdout.strip().splitlines() or [''])[-1]
+    try: got = json.loads(last)
+    except json.JSONDecodeError: raise AutokernelError(f"checking {out} died (exit {res.returncode}): {(res.stderr.strip().splitlines() or [''])[-1][:300]}") from None
+    if 'error' in got: raise AutokernelError(f"checking {out}: {got['error']}")
+    return got['rows']
