@@ -45,16 +45,18 @@ def hf_model(model_type: str, tiny: bool):
     return model, ({'input_ids': ids, 'labels': ids.clone()} if lm else {'input_ids': ids})
 
 
-def profile_model(a, dev) -> tuple[str, dict]:
-    "`(model name, profile JSON)` of the preset or HF model asked for."
+def profile_model(a, dev) -> tuple[str, dict, object, object]:
+    """`(model name, profile JSON, model, inputs)` of the preset or HF model asked for: the loop checks its kernels' plugs
+    on that model (an HF model's name is no preset the loop could rebuild it from)."""
     from autokernel.profile import profile
     if a.preset:
         model, inputs = core.load_model(a.preset, dev)
-        return a.preset, profile(model, inputs, name=a.preset, device=dev)
+        return a.preset, profile(model, inputs, name=a.preset, device=dev), model, inputs
     model, inputs = hf_model(a.model, a.tiny)
     model = model.to(device=dev, dtype=core.default_dtype(dev)).eval()
+    inputs = core.move_inputs(inputs, dev, core.default_dtype(dev))
     name = f"hf-{a.model}" + ('-tiny' if a.tiny else '')
-    return name, profile(model, core.move_inputs(inputs, dev, core.default_dtype(dev)), name=name, device=dev)
+    return name, profile(model, inputs, name=name, device=dev), model, inputs
 
 
 def pace_row(model: str, budget_s: float, s: dict, wall_s: float) -> dict:
@@ -98,7 +100,7 @@ def main(argv=None):
         card = core.device_name(dev)
         print(f'card: {card}  torch {core.environment(dev)["torch"]}  triton {core.environment(dev)["triton"]}', flush=True)
         t0 = time.time()
-        name, prof = profile_model(a, dev)
+        name, prof, model, inputs = profile_model(a, dev)
         print(f'profiled {name} in {time.time() - t0:.1f} s', flush=True)
     except AutokernelError as e:
         print(f'loop_pace: {e}', file=sys.stderr); return 2
@@ -108,7 +110,7 @@ def main(argv=None):
     shutil.rmtree(run, ignore_errors=True)
     t1 = time.time()
     s = optimize(run, profile=prof, top_n=a.top, budget=a.budget, agent=a.agent, device=str(dev), max_experiments=a.max_experiments, inflight=a.inflight,
-                 progress=None, say=lambda m: print(m, flush=True))
+                 model=model, inputs=inputs, progress=None, say=lambda m: print(m, flush=True))
     row = pace_row(name, budget_s, s, time.time() - t1)
     print('\n' + table([{'kernel': k, 'x over library baseline': v, 'x eager': row['speedup_eager'][k]} for k, v in row['kernel_speedups'].items()],
                        ['kernel', 'x over library baseline', 'x eager']))

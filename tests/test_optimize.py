@@ -313,6 +313,23 @@ def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
     assert loop_pace.main(argv[:1] + ['no-such-preset'] + argv[2:]) == 2             # one clear error, exit 2
 
 
+def test_loop_pace_on_an_hf_model_checks_plugs_on_that_model(tmp_path, monkeypatch):
+    "`loop_pace.py --model qwen2 --tiny`: the plug check runs on the HF model built, not on a preset of its run's name."
+    import autokernel.optimize as opt
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import loop_pace
+    from autokernel.optimize import read_plug_check
+    monkeypatch.setattr(opt, 'pool_bench', lambda device, workers=1: (fake_bench, lambda: None))
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
+    monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
+    monkeypatch.delenv('OUT', raising=False)
+    argv = ['--model', 'qwen2', '--tiny', '--top', '2', '--max-experiments', '2', '--device', 'cpu',
+            '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'loop_pace.json')]
+    assert loop_pace.main(argv) == 0
+    pc = read_plug_check(tmp_path / 'run')
+    assert pc['model'] == 'hf-qwen2-tiny' and pc['error'] is None, pc   # was: unknown preset 'hf-qwen2-tiny'
+
+
 def test_no_experiments_on_kernels_that_cannot_be_plugged_in(tmp_path):
     """The plug check runs once on a tiny HF LLaMA before the first experiment: a softmax the model never calls (its SDPA
     attention has none) is `unpluggable` and gets no experiment, nor does a kernel extract marked `no_plug`; the RMSNorm gets
