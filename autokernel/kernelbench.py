@@ -150,8 +150,11 @@ def kinds_found(prof: dict, backend: str = 'triton') -> dict:
 
 # %% ../nbs/09_kernelbench.ipynb #e17c66bd
 def no_kind_note(found: dict) -> str:
-    "`no kind for aten::conv2d, aten::relu`, or ''."
-    return ('no kind for ' + ', '.join(n['op'] for n in found['no_kind'])) if found['no_kind'] else ''
+    "`no kind for aten::conv2d, aten::relu`, with why nothing was extracted when no kind was found, or ''."
+    parts = ['no kind for ' + ', '.join(n['op'] for n in found['no_kind'])] if found['no_kind'] else []
+    if not found['kinds'] and found.get('not_extractable'):
+        parts.append('not extractable: ' + ', '.join(f"{n['op']} ({n['reason']})" for n in found['not_extractable'][:3]))
+    return '; '.join(parts)
 
 # %% ../nbs/09_kernelbench.ipynb #d66d29ad
 def _speedup(timing: dict, base: str, mode: str = 'patched'):

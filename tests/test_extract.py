@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from autokernel.cli import main
 from autokernel.core import AutokernelError, load_json, load_model, repo_root, save_json
@@ -373,3 +374,17 @@ def test_fused_lm_head_on_the_h100_gpt2_profile():
     items, _ = candidates(prof, fuse=True)
     head = [it for it in items if it["kind"] == "matmul" and it["case"]["inputs"][1]["shape"] == [768, 50257]]
     assert len(head) == 1 and head[0]["fraction"] > 0.3 and "linear_cross_entropy" not in {it["kind"] for it in items}
+
+
+def test_an_rmsnorm_module_extracts_from_its_fused_call_as_on_a_gpu():
+    "On a GPU `nn.RMSNorm` records `aten::rms_norm` over one fused `_fused_rms_norm` kernel (no pow/mean/mul children):"
+    "the case comes from that call's x, weight and eps, the same case the CPU's decomposed ops give."
+    m = torch.nn.Sequential(torch.nn.RMSNorm(96, eps=1e-5))
+    prof = profile(m, (torch.randn(6, 96),), name="rms", device="cpu", iters=1, warmup=1)
+    rec = next(r for r in prof["ops"] if r["op"] == "aten::rms_norm")
+    gpu_like = dict(prof, ops=[{**rec, "op": "aten::_fused_rms_norm", "parents": ["aten::rms_norm"]}, {**rec, "time_ms": 0.001}])
+    want = {"inputs": [{"shape": [6, 96], "stride": [96, 1], "dtype": "float32"}, {"shape": [96], "stride": [1], "dtype": "float32"}],
+            "args": {"eps": 1e-5}}
+    for p in (prof, gpu_like):
+        items, skipped = candidates(p)
+        assert [(it["kind"], it["case"]) for it in items] == [("rmsnorm", want)], skipped

@@ -44,9 +44,22 @@ def find_eps(recs):
     raise X.NotExtractable("the profile did not record the RMSNorm's eps")
 
 
-def map_rmsnorm(recs):
-    "The records under one RMSNorm module as an `rmsnorm` case."
+def _fused(recs):
+    "`(record, x, weight)` of an `aten::rms_norm` / `_fused_rms_norm` call with a weight (on a GPU it has no child ops), or None."
     from autokernel import extract as X
+    for r in recs:
+        ts = [m for m in (r.get('inputs') or []) if X.is_tensor(m)]
+        if X.short(r['op']) in ('rms_norm', '_fused_rms_norm') and len(ts) >= 2 and ts[1]['shape'] == ts[0]['shape'][-1:]:
+            return r, ts[0], ts[1]
+    return None
+
+
+def map_rmsnorm(recs):
+    "The records under one RMSNorm module as an `rmsnorm` case: from its `rms_norm` call, else from the ops it is made of."
+    from autokernel import extract as X
+    if (f := _fused(recs)) is not None:
+        r, x, w = f
+        return 'rmsnorm', X.case([X.tmeta(x, 'x'), X.tmeta(w, 'weight')], eps=find_eps([r] + [q for q in recs if q is not r]))
     x = X.group_x(recs, ('to', '_to_copy', 'pow'))
     n = x['shape'][-1]
     ws = [m for r in recs if X.short(r['op']) == 'mul' for m in (r.get('inputs') or []) if X.is_tensor(m) and m['shape'] == [n]]
