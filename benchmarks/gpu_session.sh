@@ -4,7 +4,8 @@
 #                           through .git/info/exclude; carry both: run(..., carry=[".whl", ".gpu"]))
 #   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE...    (STAGEs below, one after another in one call; logs and
 #                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit; ONLY=kinds
-#                           for kernels_*, EXPLOITS=names for exploits, N=candidates and WORKERS=pool sizes for pace)
+#                           for kernels_*, EXPLOITS=names for exploits, N=candidates and WORKERS=pool sizes for pace,
+#                           KB_PATH=problems and KB_OUT=results file for kernelbench)
 # Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
 # others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
@@ -75,7 +76,7 @@ case "$1" in
             step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py ${MODEL:+--model "$MODEL"} $([ -n "${MODEL:-}" ] || echo --preset gpt2) --budget "${BUDGET:-8m}" ${INFLIGHT:+--inflight "$INFLIGHT"}
             for r in "$out"/loop-*; do [ -d "$r" ] && tar czf "$r.tgz" -C "$out" "$(basename "$r")" && rm -rf "$r"; done ;;   # every candidate's record
   kernelbench) setup_once
-            step kernelbench "$(lim kernelbench 560)" python3 benchmarks/kernelbench_pace.py --device cuda --budget-per-problem "${BUDGET:-40s}" ;;
+            step kernelbench "$(lim kernelbench 560)" python3 benchmarks/kernelbench_pace.py ${KB_PATH:-} --device cuda --budget-per-problem "${BUDGET:-40s}" ${KB_OUT:+--out "$KB_OUT"} ;;
   multi)    setup_once   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)
             step multi_gpu_pace 560 python3 benchmarks/multi_gpu_pace.py --preset gpt2 --budget "${BUDGET:-2m}" --no-ray ;;
   profile)  setup_once
