@@ -287,8 +287,8 @@ def test_resume_refuses_other_settings(tmp_path):
             raise AssertionError(f'{kw} was silently ignored')
 
 
-def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
-    "benchmarks/loop_pace.py on a tiny preset (fake bench): the table, the pace line and the results file of issue #15."
+def _loop_pace(monkeypatch):
+    "benchmarks/loop_pace.py as a module, its runs on the fake bench with a one-iteration profile."
     import autokernel.optimize as opt
     sys.path.insert(0, str(ROOT / 'benchmarks'))
     import loop_pace
@@ -296,6 +296,12 @@ def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
     monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
     monkeypatch.delenv('OUT', raising=False)
+    return loop_pace
+
+
+def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
+    "benchmarks/loop_pace.py on a tiny preset (fake bench): the table, the pace line and the results file of issue #15."
+    loop_pace = _loop_pace(monkeypatch)
     out = tmp_path / 'loop_pace.json'
     argv = ['--preset', 'gpt2-tiny', '--top', '2', '--max-experiments', '6', '--budget', '10m', '--device', 'cpu',
             '--run', str(tmp_path / 'run'), '--out', str(out)]
@@ -315,14 +321,8 @@ def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
 
 def test_loop_pace_on_an_hf_model_checks_plugs_on_that_model(tmp_path, monkeypatch):
     "`loop_pace.py --model qwen2 --tiny`: the plug check runs on the HF model built, not on a preset of its run's name."
-    import autokernel.optimize as opt
-    sys.path.insert(0, str(ROOT / 'benchmarks'))
-    import loop_pace
     from autokernel.optimize import read_plug_check
-    monkeypatch.setattr(opt, 'pool_bench', lambda device, workers=1: (fake_bench, lambda: None))
-    monkeypatch.setenv('AUTOKERNEL_PROFILE_ITERS', '1')
-    monkeypatch.setenv('AUTOKERNEL_PROFILE_WARMUP', '0')
-    monkeypatch.delenv('OUT', raising=False)
+    loop_pace = _loop_pace(monkeypatch)
     argv = ['--model', 'qwen2', '--tiny', '--top', '2', '--max-experiments', '2', '--device', 'cpu',
             '--run', str(tmp_path / 'run'), '--out', str(tmp_path / 'loop_pace.json')]
     assert loop_pace.main(argv) == 0
