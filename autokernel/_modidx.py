@@ -59,6 +59,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.bench._find_worker': ('bench.html#_find_worker', 'autokernel/bench.py'),
                                   'autokernel.bench._gone': ('bench.html#_gone', 'autokernel/bench.py'),
                                   'autokernel.bench._gpu_box': ('bench.html#_gpu_box', 'autokernel/bench.py'),
+                                  'autokernel.bench._killed_by': ('bench.html#_killed_by', 'autokernel/bench.py'),
                                   'autokernel.bench._load_spec': ('bench.html#_load_spec', 'autokernel/bench.py'),
                                   'autokernel.bench._record': ('bench.html#_record', 'autokernel/bench.py'),
                                   'autokernel.bench.bench': ('bench.html#bench', 'autokernel/bench.py'),

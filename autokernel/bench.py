@@ -281,6 +281,12 @@ def bench(kernel_dir, spec=None, device=None, timing=True, timeout=None, verbose
     return res
 
 # %% ../nbs/03_bench.ipynb #e2c60b20
+def _killed_by(rc) -> signal.Signals | None:
+    "The signal that ended a worker, from its exit status (negative, or a launcher's 128 + signal); None if it lives or exited."
+    if rc is None: return None
+    n = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    return signal.Signals(n) if n in signal.valid_signals() else None
+
 class BenchPool:
     "Pre-started bench workers: `pool.bench(kernel_dir, spec)` -> bench JSON; `pool.map(dirs, spec)`; `pool.close()`."
     def __init__(self, workers=None, device=None, timeout=None, timing=True, spare=None):
@@ -290,11 +296,17 @@ class BenchPool:
         self.timeout, self.timing = timeout, timing
         self.lock = threading.Lock()
         self.idle = [Worker(self.device) for _ in range(max(self.spare, 1))]
-        self.baselines, self.closed = {}, False
+        self.baselines, self.closed, self.lost = {}, False, []
 
     def _take(self) -> Worker:
+        "The next idle worker. One killed by a signal while it waited is replaced, never handed a candidate (it would be charged)."
         with self.lock:
             if self.closed: raise AutokernelError('the bench pool is closed')
+            while self.idle and (sig := _killed_by(self.idle[0].proc.poll())):
+                dead = self.idle.pop(0); dead.kill(); dead.cleanup(); self.lost.append(sig.name)
+                print(f"bench pool: an idle worker was killed ({sig.name}) before any candidate reached it; started another",
+                      file=sys.stderr)
+                self.idle.append(Worker(self.device))
             w = self.idle.pop(0) if self.idle else Worker(self.device)
             self.idle.append(Worker(self.device))
             return w
