@@ -129,8 +129,14 @@ def scrub(text: str) -> str:
     return _URL_CRED.sub(r'\1<secret>@', text)
 
 # %% ../nbs/03_bench.ipynb #10dac67a
+def _killed_by(rc) -> signal.Signals | None:
+    "The signal that ended a worker, from its exit status (negative, or a launcher's 128 + signal); None if it lives or exited."
+    if rc is None: return None
+    n = -rc if rc < 0 else rc - 128 if rc > 128 else 0
+    return signal.Signals(n) if n in signal.valid_signals() else None
+
 def _death(rc, timed_out, timeout, stage, log) -> tuple[str, str]:
-    if rc is not None and rc > 128 and (rc - 128) in signal.valid_signals(): rc = 128 - rc   # a launcher's 128+signal
+    if sig := _killed_by(rc): rc = -sig.value
     low = log.lower()
     where = f" during {stage}" if stage else ''
     if timed_out: return 'timeout', f"no result after {timeout:.0f} s{where}: killed (a hang?)"
@@ -281,12 +287,6 @@ def bench(kernel_dir, spec=None, device=None, timing=True, timeout=None, verbose
     return res
 
 # %% ../nbs/03_bench.ipynb #e2c60b20
-def _killed_by(rc) -> signal.Signals | None:
-    "The signal that ended a worker, from its exit status (negative, or a launcher's 128 + signal); None if it lives or exited."
-    if rc is None: return None
-    n = -rc if rc < 0 else rc - 128 if rc > 128 else 0
-    return signal.Signals(n) if n in signal.valid_signals() else None
-
 class BenchPool:
     "Pre-started bench workers: `pool.bench(kernel_dir, spec)` -> bench JSON; `pool.map(dirs, spec)`; `pool.close()`."
     def __init__(self, workers=None, device=None, timeout=None, timing=True, spare=None):
