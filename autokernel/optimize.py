@@ -29,19 +29,20 @@ __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'dec
            'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
-def _rel_spread(b) -> float:
+def _rel_spread(b, ref=None) -> float:
     t = (b or {}).get('timing') or {}
     lo_hi, m = t.get('kernel_spread_ms'), t.get('kernel_ms')
     if not lo_hi or not m: return 0.0
-    return max(0.0, (lo_hi[1] - lo_hi[0]) / m / 2)
+    return max(0.0, (lo_hi[1] - lo_hi[0]) / (ref or m) / 2)
 
 # %% ../nbs/05_optimize.ipynb #c37da0b7
-def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005) -> float:
-    "The relative timing noise from repeated benches of a candidate and of the incumbent."
+def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005, ref: float | None = None) -> float:
+    """The timing noise from repeated benches of a candidate and of the incumbent: each spread as a fraction of `ref` ms
+    (the incumbent's median, the unit a gain is in) or, without one, of its own median."""
     def between(bs):
         xs = [_ms(b) for b in bs if _ms(b)]
-        return (max(xs) - min(xs)) / statistics.median(xs) if len(xs) > 1 else 0.0
-    return max([floor, between(cands), between(incs)] + [_rel_spread(b) for b in cands + incs])
+        return (max(xs) - min(xs)) / (ref or statistics.median(xs)) if len(xs) > 1 else 0.0
+    return max([floor, between(cands), between(incs)] + [_rel_spread(b, ref) for b in cands + incs])
 
 # %% ../nbs/05_optimize.ipynb #a9f4275d
 def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> dict:
@@ -51,7 +52,7 @@ def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> di
     c, i = [_ms(b) for b in cands if _ms(b)], [_ms(b) for b in incs if _ms(b)]
     if not c or not i: return dict(win=False, gain=None, noise=None, cand_ms=None, inc_ms=None, dropped=dropped)
     cm, im = statistics.median(c), statistics.median(i)
-    gain, noise = (im - cm) / im, timing_noise(cands, incs, floor)
+    gain, noise = (im - cm) / im, timing_noise(cands, incs, floor, ref=im)
     win = len(c) >= 2 and len(i) >= 2 and gain > noise and max(c) < min(i)
     return dict(win=win, gain=gain, noise=noise, cand_ms=cm, inc_ms=im, dropped=dropped)
 
@@ -94,7 +95,7 @@ def screen(scr: dict, inc: dict | None, floor: float = 0.005) -> dict:
     if not retime_passed(scr): return dict(go=False, decision='revert', reason=f'screen: {bench_reason(scr)}', gain=None, noise=None)
     cm, im = _ms(scr), _ms(inc)
     if im is None or not passed(inc): return dict(go=True, decision=None, reason='no incumbent time to screen against', gain=None, noise=None)
-    gain, noise = (im - cm) / im, timing_noise([scr], [inc], floor)
+    gain, noise = (im - cm) / im, timing_noise([scr], [inc], floor, ref=im)
     why = f'{cm:.4g} ms vs {im:.4g} ms: {gain:+.1%} (noise {noise:.1%})'
     if gain > noise: return dict(go=True, decision=None, reason=f'promising: {why}', gain=gain, noise=noise)
     return dict(go=False, decision='screened', reason=f'screened: {why}', gain=gain, noise=noise)
