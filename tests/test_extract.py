@@ -377,8 +377,8 @@ def test_fused_lm_head_on_the_h100_gpt2_profile():
 
 
 def test_an_rmsnorm_module_extracts_from_its_fused_call_as_on_a_gpu():
-    "On a GPU `nn.RMSNorm` records `aten::rms_norm` over one fused `_fused_rms_norm` kernel (no pow/mean/mul children):"
-    "the case comes from that call's x, weight and eps, the same case the CPU's decomposed ops give."
+    """On a GPU `nn.RMSNorm` records `aten::rms_norm` over one fused `_fused_rms_norm` kernel (no pow/mean/mul children):
+    the case comes from that call's x, weight and eps, the same case the CPU's decomposed ops give."""
     m = torch.nn.Sequential(torch.nn.RMSNorm(96, eps=1e-5))
     prof = profile(m, (torch.randn(6, 96),), name="rms", device="cpu", iters=1, warmup=1)
     rec = next(r for r in prof["ops"] if r["op"] == "aten::rms_norm")
