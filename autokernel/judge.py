@@ -522,16 +522,18 @@ STABILITY_VARIANTS = ('large', 'tiny', 'mixed', 'constant_rows')
 
 # %% ../nbs/03b_judge.ipynb #7bda9242
 def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) -> torch.Tensor:
-    "Rescale the float tensor `t` in place for one stability `variant`."
+    """Rescale the float tensor `t` in place for one stability `variant`, in float64 on `t`'s own device (`gen` must be
+    a generator of that device): on a GPU an LM head's logits are gigabytes, and a detour through the host's memory cost
+    seconds per check and the host's RAM."""
     if not t.is_floating_point() or t.numel() == 0: return t
     fi = torch.finfo(t.dtype)
-    x = t.detach().to('cpu', torch.float64)
+    x = t.detach().to(torch.float64)
     amax = x.abs().max().clamp_min(1e-30)
     if variant == 'large': x = x * (0.25 * fi.max / amax)
     elif variant == 'tiny': x = x * (math.sqrt(fi.tiny) / amax)
     elif variant == 'mixed':
         k = math.log10(fi.max) / 3
-        x = x * 10 ** ((torch.rand(x.shape, generator=gen, dtype=torch.float64) * 2 - 1) * k)
+        x = x * 10 ** ((torch.rand(x.shape, generator=gen, dtype=torch.float64, device=x.device) * 2 - 1) * k)
     elif variant == 'constant_rows': x = x[..., :1].expand_as(x).clone() if x.dim() else x
     else: raise ValueError(f"unknown stability variant {variant!r}")
     with torch.no_grad(): t.copy_(x.to(t.dtype))
@@ -602,7 +604,7 @@ def _check(ctx, case, dtype, variant, repeat, seed):
     c = ops.with_dtype(case, dtype)
     args, kwargs = ctx.kind.make_inputs(c, ctx.device, seed)
     where = f"{_case_str(c, dtype)} seed {seed}" + (f" {variant[1]} input {variant[0]}" if variant else '')
-    if variant: stability_transform_(args[variant[0]], variant[1], torch.Generator().manual_seed(seed))
+    if variant: stability_transform_(args[variant[0]], variant[1], torch.Generator(args[variant[0]].device).manual_seed(seed))
     ref = ctx.kind.reference(*_clone(args), **kwargs)
     first = judged_call(ctx, args, kwargs, ref, f" ({where})")
     for _ in range(repeat - 1):
