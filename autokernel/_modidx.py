@@ -470,6 +470,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'autokernel.optimize._attempt': ('optimize.html#_attempt', 'autokernel/optimize.py'),
                                      'autokernel.optimize._bench_again_if_lost': ( 'optimize.html#_bench_again_if_lost',
                                                                                    'autokernel/optimize.py'),
+                                     'autokernel.optimize._beyond_reach': ('optimize.html#_beyond_reach', 'autokernel/optimize.py'),
                                      'autokernel.optimize._cached': ('optimize.html#_cached', 'autokernel/optimize.py'),
                                      'autokernel.optimize._context': ('optimize.html#_context', 'autokernel/optimize.py'),
                                      'autokernel.optimize._experiment': ('optimize.html#_experiment', 'autokernel/optimize.py'),

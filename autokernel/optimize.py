@@ -66,9 +66,15 @@ def bench_reason(b: dict) -> str:
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
 
 # %% ../nbs/05_optimize.ipynb #5d9449a2
+def _beyond_reach(cands: list[dict], incs: list[dict]) -> bool:
+    "Can no further re-timing make a win? A win needs every candidate sample below every incumbent one (`significant`)."
+    c, i = [_ms(b) for b in cands if _ms(b)], [_ms(b) for b in incs if _ms(b)]
+    return bool(c and i) and max(c) >= min(i)
+
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
-    both again; it is called `confirm` times, only for a candidate that passes and looks faster."""
+    both again; it is called up to `confirm` times, only for a candidate that passes and looks faster, and no more once
+    a win is out of reach (more samples can only raise the candidate's slowest and lower the incumbent's fastest)."""
     if not passed(cand): return dict(decision='revert', kept=False, reason=bench_reason(cand), retimes=[])
     if not passed(inc): return dict(decision='keep', kept=True, reason='first candidate that passes every stage', retimes=[])
     cm, im = _ms(cand), _ms(inc)
@@ -81,6 +87,7 @@ def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: f
         if not retime_passed(c2): return dict(decision='revert', kept=False, reason=f'flaky: failed when benched again ({bench_reason(c2)})', retimes=retimes)
         cands.append(c2)
         if retime_passed(i2): incs.append(i2)
+        if _beyond_reach(cands, incs): break
     s = significant(cands, incs, floor)
     why = (f"{s['cand_ms']:.4g} ms vs {s['inc_ms']:.4g} ms: {s['gain']:+.1%} (noise {s['noise']:.1%}, "
            f"{len(cands)} vs {len(incs) - s['dropped']} samples"
