@@ -5,7 +5,8 @@
 #   on the GPU machine:     bash benchmarks/gpu_session.sh STAGE...    (STAGEs below, one after another in one call; logs and
 #                           JSON under $OUT; LIMIT_<STAGE>=seconds overrides a single-step stage's time limit; ONLY=kinds
 #                           for kernels_*, EXPLOITS=names for exploits, N=candidates and WORKERS=pool sizes for pace,
-#                           KB_PATH=problems and KB_OUT=results file for kernelbench)
+#                           KB_PATH=problems and KB_OUT=results file for kernelbench; loop_bg starts the loop stage in a
+#                           session of its own that outlives the call, loop_wait [LIMIT_loop_wait=s] waits and fetches it)
 # Stages run one program at a time: session 5 ran three at once and a planted out-of-memory candidate starved the
 # others' workers, which then failed for reasons of their own. Every step has its own time limit and logs as it goes.
 set -uo pipefail
@@ -26,7 +27,7 @@ setup() {
   el "setup: $(python3 -c 'import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name())' 2>&1)"
   el "sandbox: $(python3 -c 'from autokernel import sandbox; print(sandbox.sandbox_level())' 2>&1)"
 }
-ready=
+ready=${AK_READY:-}   # (set by loop_bg: its loop inherits this setup)
 setup_once() { [ -n "$ready" ] || setup; ready=1; }
 lim() { local v="LIMIT_${1}"; echo "${!v:-$2}"; }
 stage() {
@@ -75,6 +76,18 @@ case "$1" in
   loop)     setup_once
             step loop_pace "$(lim loop 600)" python3 benchmarks/loop_pace.py ${MODEL:+--model "$MODEL"} $([ -n "${MODEL:-}" ] || echo --preset gpt2) --budget "${BUDGET:-8m}" ${INFLIGHT:+--inflight "$INFLIGHT"}
             for r in "$out"/loop-*; do [ -d "$r" ] && tar czf "$r.tgz" -C "$out" "$(basename "$r")" && rm -rf "$r"; done ;;   # every candidate's record
+  loop_bg)  setup_once   # a loop that outlives this call (a 10-minute budget does not fit one): its own session, from a
+            bg=/root/akrun_${BG:-loop}; rm -rf "$bg" /root/akrepo_${BG:-loop}; mkdir -p "$bg"   # copy of the tree (the next
+            cp -a . /root/akrepo_${BG:-loop}                                                    # call re-syncs this one)
+            (cd /root/akrepo_${BG:-loop} && AK_READY=1 OUT=$bg LIMIT_loop=${LIMIT_loop:-1000} setsid nohup bash benchmarks/gpu_session.sh loop \
+               > "$bg/bg.log" 2>&1 < /dev/null &)
+            sleep 2; el "loop_bg: started ${MODEL:-gpt2} ${BUDGET:-8m} into $bg" ;;
+  loop_wait) bg=/root/akrun_${BG:-loop}; t_end=$(( $(date +%s) + $(lim loop_wait 540) ))   # waits for loop_bg's stage, fetches its files
+            while pgrep -f "gpu_session.sh loop$" > /dev/null && [ "$(date +%s)" -lt "$t_end" ]; do sleep 5; done
+            if pgrep -f "gpu_session.sh loop$" > /dev/null; then el "loop_wait: still running"; else el "loop_wait: done"; fi
+            mkdir -p "$out/${BG:-loop}"; find "$bg" -maxdepth 1 -type f -exec cp {} "$out/${BG:-loop}"/ \;   # (the run folder: as loop-*.tgz once done)
+            tail -3 "$bg/loop_pace.log" 2> /dev/null
+            dmesg 2> /dev/null | grep -i -E "killed process|out of memory" | tail -5 > "$out/${BG:-loop}/dmesg_kills.txt" ;;
   kernelbench) setup_once
             step kernelbench "$(lim kernelbench 560)" python3 benchmarks/kernelbench_pace.py ${KB_PATH:-} --device cuda --budget-per-problem "${BUDGET:-40s}" ${KB_OUT:+--out "$KB_OUT"} ;;
   multi)    setup_once   # on nvidia-h200-x4: 1, 2 and 4 pipelines (Ray: its wheel is 79 MB, over the 64 MiB carry -- check the image)
@@ -97,7 +110,7 @@ case "$1" in
               rm -f benchmarks/results/harness_pace.json   # (a run cut short must not pass on the last size's file)
               step harness_pace_w$w "$(lim pace 120)" python3 benchmarks/harness_pace.py --n "${N:-30}" --workers "$w"
               cp benchmarks/results/harness_pace.json "$out/harness_pace_w$w.json" 2> /dev/null; done ;;
-  *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits overhead pace loop kernelbench multi profile)" >&2; exit 2 ;;
+  *) echo "usage: $0 STAGE... (prepare smoke ipc e2e_short check judge e2e kernels kernels_triton kernels_cuda graph exploits overhead pace loop loop_bg loop_wait kernelbench multi profile)" >&2; exit 2 ;;
 esac
 }
 [ $# -gt 0 ] || { stage ""; }
