@@ -329,7 +329,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.graph_round': ('judge.html#graph_round', 'autokernel/judge.py'),
                                   'autokernel.judge.graphs_on': ('judge.html#graphs_on', 'autokernel/judge.py'),
                                   'autokernel.judge.harness_cost': ('judge.html#harness_cost', 'autokernel/judge.py'),
-                                  'autokernel.judge.held': ('judge.html#held', 'autokernel/judge.py'),
                                   'autokernel.judge.ipc_alloc': ('judge.html#ipc_alloc', 'autokernel/judge.py'),
                                   'autokernel.judge.ipc_free': ('judge.html#ipc_free', 'autokernel/judge.py'),
                                   'autokernel.judge.is_contiguous': ('judge.html#is_contiguous', 'autokernel/judge.py'),

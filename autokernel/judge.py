@@ -31,7 +31,7 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS
            'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
-           'timing_setup', 'harness_cost', 'held', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda',
+           'timing_setup', 'harness_cost', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda',
            'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling',
            'precompile', 'judge_job']
 
@@ -999,94 +999,74 @@ def harness_cost(sess, spec) -> dict:
         c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
         if not sess.ask({'op': 'reference', 'kind': spec['kind']}).get('ok'): raise WorkerGone('died')
         try:
-            ref = time_candidate(ctx, c, dtype, S, n_rounds, 1, k0, out_like)      # (it takes the GPU as it needs it)
-            with device_lock(ctx.device): loc = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, k0, out_like)
+            with device_lock(ctx.device):
+                ref = time_candidate(ctx, c, dtype, S, n_rounds, 1, k0, out_like)
+                loc = time_local(ctx.kind.reference, ctx.kind, c, ctx.device, S, n_rounds, k0, out_like)
             _HARNESS[key] = {'ms': max(0.0, ref['per_call_ms'] - ref['protocol_ms'] - loc['per_call_ms']), 'graphed': ref['graphed']}
         except Judged as j: _HARNESS[key] = {'ms': 0.0, 'graphed': None, 'error': j.reason}
         sess.threads0 = sess.tasks()       # threads the reference started are the harness's, not the candidate's
     return _HARNESS[key]
 
 # %% ../nbs/03b_judge.ipynb #52b2244c
-@contextmanager
-def held(ctx, box: dict, shared=False):
-    """`device_lock` for one section of a timing: alone (the clock runs) or `shared` (the judge's own checks). The waits
-    add up in `box['wait']` and move the worker's deadline on; the time held alone adds up in `box['held']`."""
-    t0 = _perf()
-    with device_lock(ctx.device, shared=shared):
-        t1 = _perf()
-        box['wait'] += t1 - t0
-        if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t1 - t0
-        try: yield
-        finally:
-            if not shared: box['held'] += _perf() - t1
-
 def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, protocol=True) -> dict:
-    """The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case).
-    Only the clock's span holds the GPU alone (`held`); the judge's checks of a round (every input intact, no late
-    write, the sampled outputs against float64) and the next round's fresh inputs share it, as correctness checks do."""
+    "The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case)."
     from autokernel import ops
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
-    box = {'wait': 0.0, 'held': 0.0}
-    with held(ctx, box, shared=True):
-        sets0 = [_fresh(kind, c, dev)[0] for _ in range(S)]     # shared, and kept as the private sources of the judge's copies
-        shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in sets] for sets in sets0]
-        slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
-        graph = graphs_on(dev)
-        r = s.ask({'op': 'prepare', 'sets': [[d for d, _ in sh] for sh in shared], 'slots': [[d for d, _ in sl] for sl in slots],
-                   'kwargs': kwargs, 'graph': graph})
-        if not r.get('ok'): raise classify_error(r)
-        if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
-        if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
-        graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
-        copies = Copies(shared, slots, sets0, dev)
-        del sets0
+    sets0 = [_fresh(kind, c, dev)[0] for _ in range(S)]     # shared, and kept as the private sources of the judge's copies
+    shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in sets] for sets in sets0]
+    slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
+    graph = graphs_on(dev)
+    r = s.ask({'op': 'prepare', 'sets': [[d for d, _ in sh] for sh in shared], 'slots': [[d for d, _ in sl] for sl in slots],
+               'kwargs': kwargs, 'graph': graph})
+    if not r.get('ok'): raise classify_error(r)
+    if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
+    if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
+    graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
     rng, walls, verified, says = random.SystemRandom(), [], 0, []
+    copies = Copies(shared, slots, sets0, dev)
+    del sets0
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
-        with held(ctx, box, shared=True):
-            copies.load(_fresh(kind, c, dev)[0] for _ in range(S))     # the round's inputs, private until the clock runs
-            for sl in slots:
-                for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
-            core.sync(dev)
-        with held(ctx, box):                            # the GPU alone while the clock runs
-            t0 = _perf()                                # the clock runs from before the worker can see an input ...
-            mine = copies.refill()
-            r = s.ask({'op': 'go'})
-            seen = copies.read()                        # ... until the judge holds a copy of every output
-            core.sync(dev)
-            wall = (_perf() - t0) * 1e3
-        with held(ctx, box, shared=True):
-            pick = sorted(rng.sample(range(S), min(S, verify_n)))
-            if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
-            if not r.get('ok'): raise classify_error(r)
-            if r.get('guard') is False: raise reject('harness_patch', "the candidate removed the forbidden-op guard while timed")
-            if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
-            s.ask({'op': 'ping'}); core.sync(dev)
-            check_process(ctx, ' while timed')
-            for i, sh in enumerate(shared):              # judge-side: the worker's own report above can be forged, this cannot
-                if not all(t is None or t.intact() for _, t in sh):
-                    raise reject('mutation', f"kernel_fn modified input set {i} in place while timed")
-            for i, sl in enumerate(slots):                # every slot: a late write anywhere is caught, not only in the sample
-                if not all(same_bits(a, t.read()) for a, (_, t) in zip(seen[i], sl)):
-                    raise reject('async', "outputs kept changing after the worker said its timed calls were done")
-            for i in pick:
-                ref64 = ops.reference64(ctx.kind_name, mine[i], kwargs, device=dev if core.is_gpu(dev) else 'cpu')
-                outs = [t.view(rt.shape) for rt, t in zip(out_like, seen[i])]
-                cmp = compare_all(outs, flat_tensors(ref64), dtype)
-                if not cmp['ok'] and not as_good_as_eager(cmp, outs, kind.reference(*_clone(mine[i]), **kwargs), ref64, dtype):
-                    raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
-                                 "wrong when timed: results cached, or skipped work?)")
-                verified += 1
+        copies.load(_fresh(kind, c, dev)[0] for _ in range(S))     # the round's inputs, private until the clock runs
+        for sl in slots:
+            for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
+        core.sync(dev)
+        t0 = _perf()                                   # the clock runs from before the worker can see an input ...
+        mine = copies.refill()
+        r = s.ask({'op': 'go'})
+        seen = copies.read()                           # ... until the judge holds a copy of every output
+        core.sync(dev)
+        wall = (_perf() - t0) * 1e3
+        pick = sorted(rng.sample(range(S), min(S, verify_n)))
+        if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
+        if not r.get('ok'): raise classify_error(r)
+        if r.get('guard') is False: raise reject('harness_patch', "the candidate removed the forbidden-op guard while timed")
+        if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
+        s.ask({'op': 'ping'}); core.sync(dev)
+        check_process(ctx, ' while timed')
+        for i, sh in enumerate(shared):              # judge-side: the worker's own report above can be forged, this cannot
+            if not all(t is None or t.intact() for _, t in sh):
+                raise reject('mutation', f"kernel_fn modified input set {i} in place while timed")
+        for i, sl in enumerate(slots):                # every slot: a late write anywhere is caught, not only in the sample
+            if not all(same_bits(a, t.read()) for a, (_, t) in zip(seen[i], sl)):
+                raise reject('async', "outputs kept changing after the worker said its timed calls were done")
+        for i in pick:
+            ref64 = ops.reference64(ctx.kind_name, mine[i], kwargs, device=dev if core.is_gpu(dev) else 'cpu')
+            outs = [t.view(rt.shape) for rt, t in zip(out_like, seen[i])]
+            cmp = compare_all(outs, flat_tensors(ref64), dtype)
+            if not cmp['ok'] and not as_good_as_eager(cmp, outs, kind.reference(*_clone(mine[i]), **kwargs), ref64, dtype):
+                raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
+                             "wrong when timed: results cached, or skipped work?)")
+            verified += 1
         if rnd:
             walls.append(wall)
             if isinstance(r.get('device_ms'), (int, float)): says.append(float(r['device_ms']) / S)
     if protocol:                      # now, the worker stopped; else `judge_alone` measures it once the worker is gone
-        with held(ctx, box), frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
+        with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
     else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
             'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed,
-            'worker_says_ms': _pct(says, .5) if says else None,    # the worker's own clock: a diagnostic, never scored
-            'lock_wait_s': box['wait'], 'locked_s': box['held']}
+            'worker_says_ms': _pct(says, .5) if says else None}   # the worker's own clock: a diagnostic, never scored
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
@@ -1131,20 +1111,26 @@ def time_stage(ctx, spec, baseline=None) -> dict:
                 compiled = torch.compile(ctx.kind.reference, dynamic=False)
                 compiled(*a0, **k0); core.sync(ctx.device)
         except Exception as e: compiled, comp_note = None, f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}"
-    if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += _perf() - t_wait   # the judge's compile
+    t_lock = _perf()
     alone = gpu and ctx.sess is not None and ctx.sess.stop is not None
-    cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
-    box = {'wait': cand['lock_wait_s'], 'held': cand['locked_s']}   # how long it waited for the GPU, and then held it alone
-    if not alone:
-        with held(ctx, box): own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
+    with device_lock(ctx.device):
+        t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
+        if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
+        cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
+        if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
+        t_held, waited = _perf() - t_locked, t_locked - t_lock
     try: check(ctx, spec['case'], dtype)       # the worker's last job: still correct after the timing
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
     if alone:     # on a GPU the judge's own measurements wait until the worker is gone: stopping its process would not
         t_stop = _perf()  # stop GPU work it had queued, and that work would inflate them; killed, its context goes with it
         ctx.sess.stop()
-        t_stop = _perf() - t_stop
-        with held(ctx, box): own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
+        t1w = _perf()
+        t_stop = t1w - t_stop
+        with device_lock(ctx.device):
+            t1 = _perf()
+            own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
+            t_held, waited = t_held + _perf() - t1, waited + t1 - t1w
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
@@ -1165,7 +1151,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
             'per_set_wall_ms': cand['per_call_ms'], 'worker_says_ms': cand['worker_says_ms'],
-            'lock_wait_s': box['wait'], 'locked_s': box['held'], 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
+            'lock_wait_s': waited, 'locked_s': t_held, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 
