@@ -337,6 +337,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.judge_job': ('judge.html#judge_job', 'autokernel/judge.py'),
                                   'autokernel.judge.judged_call': ('judge.html#judged_call', 'autokernel/judge.py'),
                                   'autokernel.judge.load_kernel': ('judge.html#load_kernel', 'autokernel/judge.py'),
+                                  'autokernel.judge.malloc_retrying': ('judge.html#malloc_retrying', 'autokernel/judge.py'),
                                   'autokernel.judge.measure_ceilings': ('judge.html#measure_ceilings', 'autokernel/judge.py'),
                                   'autokernel.judge.no_worse_than_eager': ('judge.html#no_worse_than_eager', 'autokernel/judge.py'),
                                   'autokernel.judge.order_overflow': ('judge.html#order_overflow', 'autokernel/judge.py'),

@@ -22,12 +22,12 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 
 # %% auto #0
-__all__ = ['ARENA_CHUNK', 'POISON', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
+__all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
            'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED',
            'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply',
-           'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session',
-           'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context',
-           'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
+           'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared',
+           'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok',
+           'Context', 'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
            'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
@@ -83,15 +83,33 @@ _ARENA_LOCK, _IPC, _QUARANTINE = threading.Lock(), {}, []   # chunk pointer -> (
 _INT_OF_WIDTH = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 # %% ../nbs/03b_judge.ipynb #178ffdcb
+CUDA_OOM = 2    # cudaErrorMemoryAllocation
+
+def malloc_retrying(malloc, release, tries: int = 8, wait: float = 0.5) -> int:
+    """`malloc()` (a CUDA error code) until it is not out of memory, at most `tries` times; before each retry `release()`
+    (the judge's cached blocks back to the driver) and a growing wait (other benches finish and free theirs)."""
+    for i in range(tries):
+        rc = malloc()
+        if rc != CUDA_OOM or i == tries - 1: return rc
+        release()
+        time.sleep(wait * i)
+    return rc
+
 def ipc_alloc(nbytes: int, device) -> torch.Tensor:
     """`nbytes` (rounded up to 2 MiB) of uint8 in an allocation of its own: cudaMalloc outside torch's allocator, so no
-    other judge tensor shares its IPC handle and nothing keeps it alive after `ipc_free`. Its handle is recorded."""
+    other judge tensor shares its IPC handle and nothing keeps it alive after `ipc_free`. Its handle is recorded. Out of
+    memory, it retries (`malloc_retrying`): in session 12's GPT-2 loop on the H200 (8 in flight), 4 LM-head and attention
+    benches failed with "cudaMalloc failed: out of memory" while torch's cache held the judge's freed blocks."""
     import ctypes
     from .worker import IpcHandle, cuda_check, cudart, device_tensor
     device, nbytes = torch.device(device), -(-nbytes // (2 << 20)) * (2 << 20)
     ptr, handle = ctypes.c_void_p(), IpcHandle()
     with torch.cuda.device(device):
-        cuda_check(cudart().cudaMalloc(ctypes.byref(ptr), nbytes), 'cudaMalloc')
+        # torch's allocator keeps what the judge's threads freed: on out of memory it goes back to the driver first
+        rc = malloc_retrying(lambda: cudart().cudaMalloc(ctypes.byref(ptr), nbytes),
+                             lambda: (cudart().cudaGetLastError(), torch.cuda.empty_cache()))
+        if rc: cudart().cudaGetLastError()      # (cleared: torch's next launch check must not find it)
+        cuda_check(rc, 'cudaMalloc')
         cuda_check(cudart().cudaIpcGetMemHandle(ctypes.byref(handle), ptr), 'cudaIpcGetMemHandle')
     t = device_tensor(ptr.value, nbytes)
     with _ARENA_LOCK: _IPC[t.data_ptr()] = (bytes(handle), ptr.value, device)
@@ -236,6 +254,7 @@ class Session:
     "The judge's end of one worker."
     def __init__(self, proc, rw_dir, device, pid, deadline=None, chain=(), stop=None):
         self.p, self.dir, self.device, self.pid, self.deadline = proc, Path(rw_dir), torch.device(device), pid, deadline
+        self.judge_since = time.time()   # since when the judge, not the worker, has the turn: that time moves the deadline on
         self.stop = stop            # kills the worker's whole tree and waits for it (the judge then measures alone)
         self.chain, self.buf, self.n, self.live = set(chain) | {pid}, b'', 0, []
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
@@ -243,6 +262,8 @@ class Session:
         self.harness = {'ms': 0.0, 'graphed': None}   # what the worker path adds to a call (`harness_cost`, before the candidate)
 
     def send(self, msg):
+        if self.deadline is not None and self.judge_since is not None: self.deadline += time.time() - self.judge_since
+        self.judge_since = None
         from multiprocessing.reduction import ForkingPickler
         import struct
         import io
@@ -272,6 +293,7 @@ class Session:
             self.buf += chunk
             if len(self.buf) > MAX_REPLY and b'\n' not in self.buf[:MAX_REPLY]: raise reject('protocol', "the worker sent an oversized reply")
         line, self.buf = self.buf.split(b'\n', 1)
+        self.judge_since = time.time()
         return parse_reply(line + b'\n')
 
     def ask(self, msg) -> dict:
@@ -874,9 +896,9 @@ def _cpu_ticks(pids) -> int:
 # %% ../nbs/03b_judge.ipynb #2c87dd1f
 @contextmanager
 def frozen(sess):
-    "The worker's whole tree stopped (SIGSTOP, SIGCONT after) while the judge times its own work; its deadline moves on."
+    "The worker's whole tree stopped (SIGSTOP, SIGCONT after) while the judge times its own work."
     import signal
-    stopped, t0 = [], time.time()
+    stopped = []
     for _ in range(2) if sess is not None else ():             # twice: a process forked while we stopped its parent
         for pid in [sess.p.pid, *descendants(sess.p.pid)]:
             if pid not in stopped:
@@ -890,7 +912,6 @@ def frozen(sess):
         for pid in stopped:
             try: os.kill(pid, signal.SIGCONT)
             except OSError: pass
-        if sess is not None and sess.deadline is not None: sess.deadline += time.time() - t0
 
 # %% ../nbs/03b_judge.ipynb #41f6467c
 def copy_ms(out_like, device, S) -> float:
@@ -1103,7 +1124,6 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     c, dtype, a0, k0, out_like, S, n_rounds = timing_setup(ctx, spec)
     t_setup = _perf() - t_setup
     compiled, comp_note = None, ('torch.compile not timed on the CPU' if not gpu else None)
-    t_wait = _perf()
     if gpu and (baseline or {}).get('compile_ms') is None:
         try:    # compiled before the exclusive lock is taken, sharing the GPU as the correctness checks do: the
                 # compile's GPU work never runs while a timing does, and one compile at a time (dynamo is not thread-safe)
@@ -1115,7 +1135,6 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     alone = gpu and ctx.sess is not None and ctx.sess.stop is not None
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
-        if ctx.sess is not None and ctx.sess.deadline is not None: ctx.sess.deadline += t_locked - t_wait   # the judge's waits
         cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
         if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
         t_held, waited = _perf() - t_locked, t_locked - t_lock

@@ -285,3 +285,29 @@ def kernel_fn(x, *args, **kwargs):
     assert (r["verdict"], r["cause"], r["stage"]) == ("rejected", "process", "smoke"), r["reason"]
     monkeypatch.setenv("AUTOKERNEL_BENCH_PRECOMPILE", "never")      # without warm calls it is an honest kernel
     assert B.bench(d, spec, device="cpu", timing=False, verbose=False)["verdict"] == "pass"
+
+
+ECHO_WORKER = r'''
+import pickle, struct, sys, time
+while True:
+    n = sys.stdin.buffer.read(8)
+    if len(n) < 8: break
+    msg = pickle.loads(sys.stdin.buffer.read(struct.unpack("<Q", n)[0]))
+    time.sleep(msg.get("sleep", 0))
+    sys.stdout.write('{"ok": true}\n'); sys.stdout.flush()
+'''
+
+
+def test_deadline_counts_the_worker_time_only(tmp_path):
+    """The bench's time limit is the worker's own time, between a request and its reply: the judge's work between
+    requests (its checks, its waits for a contended GPU) moves the deadline on; a worker slow to reply still misses it."""
+    p = subprocess.Popen([sys.executable, "-c", ECHO_WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        sess = J.Session(p, tmp_path, "cpu", p.pid, deadline=time.time() + 0.6)
+        for _ in range(3):
+            time.sleep(0.4)                                   # the judge's own work: 1.2 s in all, past the first deadline
+            assert sess.ask({"op": "ping", "sleep": 0.05})["ok"]
+        with pytest.raises(J.WorkerGone) as e: sess.ask({"op": "ping", "sleep": 2.0})
+        assert e.value.how == "timeout"
+    finally:
+        p.kill(); p.wait()
