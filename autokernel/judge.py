@@ -23,17 +23,17 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 # %% auto #0
 __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
-           'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED',
-           'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'parse_reply',
-           'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared',
-           'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok',
-           'Context', 'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
-           'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
-           'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
-           'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
-           'timing_setup', 'harness_cost', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling',
-           'precompile', 'judge_job']
+           'MASKED_ROLES', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS',
+           'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error',
+           'well_formed', 'parse_reply', 'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena',
+           'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits',
+           'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
+           'no_worse_than_eager', 'as_good_as_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check',
+           'order_overflow', 'forgive_order_overflow', 'contract_cases', 'is_edge', 'plan', 'run_stages',
+           'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round',
+           'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol', 'timing_setup', 'harness_cost',
+           'time_candidate', 'judge_alone', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files',
+           'scan_source', 'load_kernel', 'warm_calls', 'precompiling', 'precompile', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -66,12 +66,25 @@ def classify_error(r: dict) -> Judged:
     return fail('exception', f"kernel_fn raised {short}")
 
 # %% ../nbs/03b_judge.ipynb #c98a2eaa
+_LIST_FIELDS = ('forbidden', 'outs', 'copied', 'errors')
+
+def well_formed(r: dict) -> bool:
+    "Do the reply's fields the judge reads have their types? (lists where lists are read, int lists for shapes and strides)"
+    if any(r.get(k) is not None and not isinstance(r[k], list) for k in _LIST_FIELDS): return False
+    if r.get('n') is not None and not isinstance(r['n'], int): return False
+    for m in r.get('outs') or []:
+        if not isinstance(m, dict): return False
+        if any(m.get(k) is not None and not (isinstance(m[k], list) and all(type(x) is int for x in m[k])) for k in ('shape', 'stride')):
+            return False
+    return True
+
 def parse_reply(line: bytes) -> dict:
     "One reply line as a dict; anything else is a protocol violation (a rejection)."
     if len(line) >= MAX_REPLY: raise reject('protocol', "the worker sent an oversized reply")
     try: r = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError): raise reject('protocol', "the worker sent a reply that is not JSON") from None
     if not isinstance(r, dict): raise reject('protocol', "the worker sent a reply that is not an object")
+    if not well_formed(r): raise reject('protocol', "the worker sent a reply whose fields have the wrong types")
     if r.get('forbidden_hit'):
         raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces ({str(r['forbidden_hit'])[:80]})")
     return r
@@ -256,7 +269,7 @@ class Session:
         self.p, self.dir, self.device, self.pid, self.deadline = proc, Path(rw_dir), torch.device(device), pid, deadline
         self.judge_since = time.time()   # since when the judge, not the worker, has the turn: that time moves the deadline on
         self.stop = stop            # kills the worker's whole tree and waits for it (the judge then measures alone)
-        self.chain, self.buf, self.n, self.live = set(chain) | {pid}, b'', 0, []
+        self.chain, self.buf, self.n, self.live, self.files = set(chain) | {pid}, b'', 0, [], []
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
         self.harness = {'ms': 0.0, 'graphed': None}   # what the worker path adds to a call (`harness_cost`, before the candidate)
@@ -278,8 +291,20 @@ class Session:
         p.dispatch_table[torch.Tensor] = p.dispatch_table[torch.nn.Parameter] = no_cuda
         p.dump(msg)
         b = f.getvalue()
-        try: self.p.stdin.write(struct.pack('<Q', len(b)) + b); self.p.stdin.flush()
-        except (BrokenPipeError, OSError): raise WorkerGone('died') from None
+        self._write(struct.pack('<Q', len(b)) + b)
+
+    def _write(self, data: bytes):
+        "Write to the worker's pipe by the deadline: a worker that stops reading (or fills its own pipe) times out."
+        fd = self.p.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            left = None if self.deadline is None else self.deadline - time.time()
+            if left is not None and left <= 0: raise WorkerGone('timeout')
+            if not select.select([], [fd], [], left)[1]: raise WorkerGone('timeout')
+            try: view = view[os.write(fd, view):]
+            except BlockingIOError: continue
+            except OSError: raise WorkerGone('died') from None
 
     def recv(self) -> dict:
         fd = self.p.stdout.fileno()
@@ -308,6 +333,7 @@ class Session:
             return self.arena.describe(sh.view), sh
         name = f"buf{os.urandom(8).hex()}.bin"          # unguessable, created here (never a link the worker planted),
         fd = os.open(self.dir / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        self.files.append(name)
         sh = Shared(t, fd=fd)                            # and used through our own descriptor, so a later rename or
         self.live.append(sh)                             # link swap in the worker's directory cannot redirect it
         sh.write(t)
@@ -352,9 +378,10 @@ class Session:
             except Judged: bad = True
             finally: os.close(sh.fd)
         self.live.clear()
-        for f in self.dir.glob('buf*.bin'):
-            try: f.unlink()
+        for name in self.files:                      # ours by name: never a scan of a directory the worker can fill
+            try: (self.dir / name).unlink()
             except OSError: pass
+        self.files.clear()
         if bad and check:
             raise reject('out_of_bounds', "kernel_fn wrote outside its inputs and outputs, into memory the judge shared with it")
 
@@ -541,6 +568,7 @@ def compare_all(out, ref64, dtype) -> dict:
 
 # %% ../nbs/03b_judge.ipynb #195ad6e7
 STABILITY_VARIANTS = ('large', 'tiny', 'mixed', 'constant_rows')
+MASKED_ROLES = ('scores', 'logits', 'attn_bias')   # inputs where -inf is an ordinary value: a masked score, a banned token
 
 # %% ../nbs/03b_judge.ipynb #7bda9242
 def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) -> torch.Tensor:
@@ -549,7 +577,7 @@ def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) ->
     seconds per check and the host's RAM."""
     if not t.is_floating_point() or t.numel() == 0: return t
     fi = torch.finfo(t.dtype)
-    x = t.detach().to(torch.float64)
+    x = t.detach().to(torch.float64).contiguous()
     amax = x.abs().max().clamp_min(1e-30)
     if variant == 'large': x = x * (0.25 * fi.max / amax)
     elif variant == 'tiny': x = x * (math.sqrt(fi.tiny) / amax)
@@ -557,6 +585,11 @@ def stability_transform_(t: torch.Tensor, variant: str, gen: torch.Generator) ->
         k = math.log10(fi.max) / 3
         x = x * 10 ** ((torch.rand(x.shape, generator=gen, dtype=torch.float64, device=x.device) * 2 - 1) * k)
     elif variant == 'constant_rows': x = x[..., :1].expand_as(x).clone() if x.dim() else x
+    elif variant == 'masked':        # -inf at one place in every other row (a row is never all -inf)
+        rows = x.view(-1, x.shape[-1]) if x.dim() else x.view(1, 1)
+        if rows.shape[1] > 1:
+            r = torch.arange(0, rows.shape[0], 2, device=x.device)
+            rows[r, torch.randint(0, rows.shape[1], (r.numel(),), generator=gen, device=x.device)] = float('-inf')
     else: raise ValueError(f"unknown stability variant {variant!r}")
     with torch.no_grad(): t.copy_(x.to(t.dtype))
     return t
@@ -721,7 +754,9 @@ def plan(spec, device='cpu') -> dict:
     floats = [i for i, m in enumerate(stab.get('inputs', [])) if m and not str(m.get('dtype', 'float')).startswith(('int', 'bool'))]
     return {'smoke': [(case, dtypes[0], None, 1)],
             'sweep': [(c, d, None, 1) for c in sweep for d in dtypes] + [(c, dtypes[0], None, 1) for c in contract_cases(spec, device)],
-            'stability': [(stab, d, (i, v), 1) for d in dtypes for i in floats for v in STABILITY_VARIANTS],
+            'stability': [(stab, d, (i, v), 1) for d in dtypes for i in floats for v in STABILITY_VARIANTS]
+                         + [(stab, d, (i, 'masked'), 1) for d in dtypes for i in floats
+                            if i < len(kind.roles) and kind.roles[i] in MASKED_ROLES],
             'determinism': [(case, dtypes[0], None, 3)],
             'edges': [(c, d, None, 1) for c in edges for d in dtypes]}
 

@@ -63,6 +63,11 @@ EXPECT = {
     "stale_chunk": ("fail", {"wrong"}, "smoke"),      # poisoned before reuse, fresh inputs every check
     "late_grandchild": ("rejected", {"process"}, "smoke"),        # the judge compares its own copies; /proc shows it
     "truncate_shared": ("rejected", {"out_of_bounds"}, "smoke"),  # a short read, never the judge's SIGBUS
+    # session 12's red team
+    "pipe_fill": ("error", {"timeout"}, None),        # fills its own control pipe: the judge's write times out, never hangs
+    "reply_forbidden_int": ("rejected", {"protocol"}, "smoke"),  # a forged `forbidden: 1` once crashed the judge
+    "reply_stride_int": ("rejected", {"protocol"}, "smoke"),     # a forged `stride: 1` likewise
+    "masked_rows_zero": ("fail", {"wrong"}, "stability"),        # zeros for a row holding -inf: the `masked` variant
 }
 ON_GPU = {   # where a GPU's shared buffers (the arena, no files) make another outcome the right one
     "truncate_shared": ("fail", {"wrong"}, "smoke"),                # no file to truncate: its zeros are a wrong result
@@ -78,10 +83,12 @@ CLASS = {"forge_json_dumps": "result forgery", "forge_result": "result forgery",
          "wrong_strides": "output strides", "link_plant": "judge's writes redirected", "small_only": "test sizes", "timed_in_place": "timed path differs", "timed_static_out": "timed path differs", "reply_nested": "forged reply", "reply_bad_device": "forged reply", "guard_destroy": "forbidden op", "dynamic_softmax": "forbidden op", "idle_spin": "judge's CPU stolen", "baseline_softmax": "honest",
          "peek_chunk": "shared memory: reading past the input", "scribble_chunk": "shared memory: writing past the buffers",
          "stale_chunk": "shared memory: stale data in reuse", "late_grandchild": "shared memory: a writer outliving the call",
+         "pipe_fill": "hanging the judge", "reply_forbidden_int": "forged reply", "reply_stride_int": "forged reply",
+         "masked_rows_zero": "test inputs",
          "truncate_shared": "shared memory: killing the judge"}
 TIMED = {"baseline_softmax", "cache_by_ptr", "timed_garbage", "content_cache", "patch_random_sample",
          "rewrite_ceilings", "dynamo_disable", "patch_timer", "patch_event", "timed_in_place", "timed_static_out", "idle_spin"}   # also run through the timing stage
-TIMEOUT = {"hang": 4}                                 # seconds; the others get the pool's default
+TIMEOUT = {"hang": 4, "pipe_fill": 4}                                 # seconds; the others get the pool's default
 
 
 def matches(res: dict, name: str, gpu: bool = False) -> bool:
