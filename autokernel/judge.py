@@ -1068,6 +1068,9 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     "The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case)."
     from autokernel import ops
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
+    parts, lap = dict.fromkeys(('setup', 'inputs', 'clock', 'checks', 'verify', 'protocol'), 0.0), [_perf()]
+    def took(part):                                  # where the time with the GPU held goes (bench.json `hold_parts_s`)
+        now = _perf(); parts[part] += now - lap[0]; lap[0] = now
     sets0 = [_fresh(kind, c, dev)[0] for _ in range(S)]     # shared, and kept as the private sources of the judge's copies
     shared = [[s.share(a) if isinstance(a, torch.Tensor) else (a, None) for a in sets] for sets in sets0]
     slots = [[s.slot(r.numel(), r.dtype) for r in out_like] for _ in range(S)]
@@ -1081,17 +1084,20 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     rng, walls, verified, says = random.SystemRandom(), [], 0, []
     copies = Copies(shared, slots, sets0, dev)
     del sets0
+    took('setup')
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
         copies.load(_fresh(kind, c, dev)[0] for _ in range(S))     # the round's inputs, private until the clock runs
         for sl in slots:
             for _, t in sl: t.fill(float('nan') if t.dtype.is_floating_point else 0)
         core.sync(dev)
+        took('inputs')
         t0 = _perf()                                   # the clock runs from before the worker can see an input ...
         mine = copies.refill()
         r = s.ask({'op': 'go'})
         seen = copies.read()                           # ... until the judge holds a copy of every output
         core.sync(dev)
         wall = (_perf() - t0) * 1e3
+        took('clock')
         pick = sorted(rng.sample(range(S), min(S, verify_n)))
         if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
         if not r.get('ok'): raise classify_error(r)
@@ -1105,6 +1111,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
         for i, sl in enumerate(slots):                # every slot: a late write anywhere is caught, not only in the sample
             if not all(same_bits(a, t.read()) for a, (_, t) in zip(seen[i], sl)):
                 raise reject('async', "outputs kept changing after the worker said its timed calls were done")
+        took('checks')
         for i in pick:
             ref64 = ops.reference64(ctx.kind_name, mine[i], kwargs, device=dev if core.is_gpu(dev) else 'cpu')
             outs = [t.view(rt.shape) for rt, t in zip(out_like, seen[i])]
@@ -1113,16 +1120,19 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
                 raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
                              "wrong when timed: results cached, or skipped work?)")
             verified += 1
+        took('verify')
         if rnd:
             walls.append(wall)
             if isinstance(r.get('device_ms'), (int, float)): says.append(float(r['device_ms']) / S)
     if protocol:                      # now, the worker stopped; else `judge_alone` measures it once the worker is gone
         with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
     else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
+    took('protocol')
     s.release()
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified, 'out_like': out_like, 'kwargs': kwargs,
             'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed,
-            'worker_says_ms': _pct(says, .5) if says else None}   # the worker's own clock: a diagnostic, never scored
+            'worker_says_ms': _pct(says, .5) if says else None,   # the worker's own clock: a diagnostic, never scored
+            'hold_parts_s': {k: round(v, 4) for k, v in parts.items()}}
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
@@ -1171,8 +1181,9 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
         cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
+        t_alone = _perf()
         if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
-        t_held, waited = _perf() - t_locked, t_locked - t_lock
+        t_held, waited, t_alone = _perf() - t_locked, t_locked - t_lock, _perf() - t_alone
     try: check(ctx, spec['case'], dtype)       # the worker's last job: still correct after the timing
     except Judged as j:
         raise reject('caching', f"correct before timing, wrong after it: {j.reason}") if j.cause == 'wrong' else j
@@ -1184,7 +1195,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         with device_lock(ctx.device):
             t1 = _perf()
             own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
-            t_held, waited = t_held + _perf() - t1, waited + t1 - t1w
+            t_held, waited, t_alone = t_held + _perf() - t1, waited + t1 - t1w, t_alone + _perf() - t1
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
@@ -1205,7 +1216,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'graphed': cand['graphed'], 'graph_error': cand['graph_error'], 'baseline_graphed': base_graphed,
             'worker_frozen': fz, 'worker_stopped_first': alone, 'verified_calls': cand['verified'],
             'per_set_wall_ms': cand['per_call_ms'], 'worker_says_ms': cand['worker_says_ms'],
-            'lock_wait_s': waited, 'locked_s': t_held, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
+            'lock_wait_s': waited, 'locked_s': t_held,
+            'hold_parts_s': {**cand['hold_parts_s'], 'judge_alone': round(t_alone, 4)}, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
 

@@ -86,13 +86,16 @@ def main(argv=None):
                      "speedup_eager": t.get("speedup_eager"), "roofline_pct": t.get("roofline_pct"),
                      "precompile_s": e.get("precompile"), "compile_s": e.get("compile"), "correct_s": e.get("correctness"),
                      "timing_s": e.get("timing"), "lock_wait_s": e.get("timing_lock_wait"), "stop_s": e.get("timing_stop"), "wall_s": e.get("wall")})
+    def hold_parts(rs):   # where a timing's exclusive hold of the GPU went, part by part (median seconds)
+        ps = [(x.get("timing") or {}).get("hold_parts_s") or {} for x in rs]
+        return {k: statistics.median(p[k] for p in ps if k in p) for k in sorted({k for p in ps for k in p})}
     med = lambda k: statistics.median([r[k] for r in rows if isinstance(r.get(k), (int, float))] or [float("nan")])
     summary = {"card": core.device_name(device), "device_type": device.type, "sandbox": B.isolation(gpu)["level"],
                "kind": a.kind, "case": case, "n": len(rows), "workers": pool.n,
                "pool_ready_s": ready, "wall_s": wall, "candidates_per_hour": len(rows) / wall * 3600,
                "median_worker_start_s": statistics.median(r["elapsed_s"].get("worker_start", 0) for r in results),
                "median_precompile_s": med("precompile_s"), "median_compile_s": med("compile_s"), "median_correctness_s": med("correct_s"), "median_timing_s": med("timing_s"), "median_lock_wait_s": med("lock_wait_s"), "median_stop_s": med("stop_s"),
-               "median_wall_s": med("wall_s"), "verdicts": {v: sum(r["verdict"] == v for r in rows) for v in ("pass", "fail", "rejected", "error")},
+               "median_wall_s": med("wall_s"), "median_hold_parts_s": hold_parts(results), "verdicts": {v: sum(r["verdict"] == v for r in rows) for v in ("pass", "fail", "rejected", "error")},
                "best_ms": min((r["kernel_ms"] for r in rows if r["kernel_ms"]), default=None),
                **({"judge_gpu_reserved_gb": torch.cuda.memory_reserved(device) / 2**30,
                    "judge_gpu_peak_reserved_gb": torch.cuda.max_memory_reserved(device) / 2**30} if gpu else {})}

@@ -233,6 +233,9 @@ def test_harness_cost_is_measured_before_the_candidate_loads(tmp_path, monkeypat
     assert r["verdict"] == "pass", r["reason"]
     assert sent.index("reference") < sent.index("load")
     assert r["timing"]["harness_ms"] == J._HARNESS[next(iter(J._HARNESS))]["ms"] >= 0
+    parts = r["timing"]["hold_parts_s"]                   # where the time with the GPU held went, part by part
+    assert set(parts) == {"setup", "inputs", "clock", "checks", "verify", "protocol", "judge_alone"} and parts["clock"] > 0
+    assert sum(parts.values()) <= r["timing"]["locked_s"] + 0.01
     n = len(sent)
     r2 = B.bench(d, spec, device="cpu", verbose=False)
     assert r2["verdict"] == "pass" and "reference" not in sent[n:] and len(J._HARNESS) == 1
