@@ -45,6 +45,11 @@ def timing_noise(cands: list[dict], incs: list[dict], floor: float = 0.005, ref:
     return max([floor, between(cands), between(incs)] + [_rel_spread(b, ref) for b in cands + incs])
 
 # %% ../nbs/05_optimize.ipynb #a9f4275d
+def _beyond_reach(cands: list[dict], incs: list[dict]) -> bool:
+    "Can no further re-timing make a win? A win needs every candidate sample below every incumbent one (`significant`)."
+    c, i = [_ms(b) for b in cands if _ms(b)], [_ms(b) for b in incs if _ms(b)]
+    return bool(c and i) and max(c) >= min(i)
+
 def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> dict:
     "Does the candidate beat the incumbent beyond the noise? `{'win', 'gain', 'noise', 'cand_ms', 'inc_ms', 'dropped'}`."
     kept = drop_slow_outliers(incs)
@@ -53,7 +58,7 @@ def significant(cands: list[dict], incs: list[dict], floor: float = 0.005) -> di
     if not c or not i: return dict(win=False, gain=None, noise=None, cand_ms=None, inc_ms=None, dropped=dropped)
     cm, im = statistics.median(c), statistics.median(i)
     gain, noise = (im - cm) / im, timing_noise(cands, incs, floor, ref=im)
-    win = len(c) >= 2 and len(i) >= 2 and gain > noise and max(c) < min(i)
+    win = len(c) >= 2 and len(i) >= 2 and gain > noise and not _beyond_reach(cands, incs)
     return dict(win=win, gain=gain, noise=noise, cand_ms=cm, inc_ms=im, dropped=dropped)
 
 # %% ../nbs/05_optimize.ipynb #3bdc8502
@@ -66,11 +71,6 @@ def bench_reason(b: dict) -> str:
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
 
 # %% ../nbs/05_optimize.ipynb #5d9449a2
-def _beyond_reach(cands: list[dict], incs: list[dict]) -> bool:
-    "Can no further re-timing make a win? A win needs every candidate sample below every incumbent one (`significant`)."
-    c, i = [_ms(b) for b in cands if _ms(b)], [_ms(b) for b in incs if _ms(b)]
-    return bool(c and i) and max(c) >= min(i)
-
 def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
     both again; it is called up to `confirm` times, only for a candidate that passes and looks faster, and no more once
