@@ -270,7 +270,6 @@ class Session:
         self.judge_since = time.time()   # since when the judge, not the worker, has the turn: that time moves the deadline on
         self.stop = stop            # kills the worker's whole tree and waits for it (the judge then measures alone)
         self.chain, self.buf, self.n, self.live, self.files = set(chain) | {pid}, b'', 0, [], []
-        os.set_blocking(proc.stdin.fileno(), False)   # the judge's writes wait in `_write`, by the deadline, never in write()
         self.arena = acquire_arena(self.device) if core.is_gpu(self.device) else None
         self.threads0 = self.tasks()
         self.harness = {'ms': 0.0, 'graphed': None}   # what the worker path adds to a call (`harness_cost`, before the candidate)
@@ -297,6 +296,7 @@ class Session:
     def _write(self, data: bytes):
         "Write to the worker's pipe by the deadline: a worker that stops reading (or fills its own pipe) times out."
         fd = self.p.stdin.fileno()
+        os.set_blocking(fd, False)
         view = memoryview(data)
         while view:
             left = None if self.deadline is None else self.deadline - time.time()
