@@ -367,6 +367,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.time_stage': ('judge.html#time_stage', 'autokernel/judge.py'),
                                   'autokernel.judge.timing_sets': ('judge.html#timing_sets', 'autokernel/judge.py'),
                                   'autokernel.judge.timing_setup': ('judge.html#timing_setup', 'autokernel/judge.py'),
+                                  'autokernel.judge.verify_later': ('judge.html#verify_later', 'autokernel/judge.py'),
+                                  'autokernel.judge.verify_timed': ('judge.html#verify_timed', 'autokernel/judge.py'),
                                   'autokernel.judge.warm_calls': ('judge.html#warm_calls', 'autokernel/judge.py'),
                                   'autokernel.judge.well_formed': ('judge.html#well_formed', 'autokernel/judge.py')},
             'autokernel.kernelbench': { 'autokernel.kernelbench._correct_str': ( 'kernelbench.html#_correct_str',

@@ -314,3 +314,15 @@ def test_deadline_counts_the_worker_time_only(tmp_path):
         assert e.value.how == "timeout"
     finally:
         p.kill(); p.wait()
+
+
+@pytest.mark.parametrize("cap", ["default", 0])
+def test_timed_calls_are_verified_after_the_rounds_or_at_once(tmp_path, monkeypatch, cap):
+    """The sampled timed calls are copied and verified once the rounds are over (the GPU given back), up to
+    VERIFY_LATER_BYTES of copies; past it, at once as before. Either way a candidate wrong only while timed is caught."""
+    if cap != "default": monkeypatch.setattr(J, "VERIFY_LATER_BYTES", cap)
+    res = B.bench(_copy("timed_garbage", tmp_path), planted_spec("timed_garbage"), device="cpu", timeout=60, verbose=False)
+    assert matches(res, "timed_garbage"), res.get("reason")
+    d, spec = _softmax_baseline(tmp_path)
+    honest = B.bench(d, spec, device="cpu", verbose=False)
+    assert honest["verdict"] == "pass" and honest["timing"]["verified_calls"] > 0
