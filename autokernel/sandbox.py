@@ -5,7 +5,8 @@ temp dir, an environment built from an allowlist, limits, and nothing that outli
 
 # %% ../nbs/03a_sandbox.ipynb #sbx003
 from __future__ import annotations
-import importlib.util, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
+import importlib.util, os, re, resource, shutil, signal, subprocess, sys, tempfile, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -379,6 +380,24 @@ class Box:
     shm_before: set | None = None   # the host's /dev/shm names at the start, where the worker shares it
     stopped: bool = False
 
+# %% ../nbs/03a_sandbox.ipynb #spawn02
+_spawner, _spawner_lock = None, threading.Lock()
+
+def _on_spawner(fn):
+    "Run `fn()` (a Popen) on the process's one spawner thread, whose lifetime is the process's; the main thread runs it itself."
+    global _spawner
+    if threading.current_thread() is threading.main_thread(): return fn()
+    with _spawner_lock:
+        if _spawner is None: _spawner = ThreadPoolExecutor(1, thread_name_prefix='autokernel-spawn')
+    return _spawner.submit(fn).result()
+
+def _forget_spawner():
+    global _spawner
+    _spawner = None   # a forked child has none of its parent's threads
+
+os.register_at_fork(after_in_child=_forget_spawner)
+
+
 # %% ../nbs/03a_sandbox.ipynb #d4690e04
 def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=False, env=None, pass_fds=(), ro=(),
                     seed=None, cwd=None, level=None, pid_namespace=True, host_shm=None, base_env=None,
@@ -401,8 +420,8 @@ def sandboxed_popen(argv, *, rw_dir=None, limits: Limits | None = None, gpu=Fals
     shm_before = _shm_names() if host_shm or level == 'rlimits' else None
     if level == 'bwrap': inner = bwrap_args(rw, gpu, ro, cwd, pid_namespace, limits.tmp_bytes, host_shm) + inner
     launcher = [sys.executable, '-I', '-S', '-c', launcher_source(cfg), *inner]
-    p = subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw), pass_fds=tuple(pass_fds),
-                         start_new_session=True, close_fds=True, **popen_kw)
+    p = _on_spawner(lambda: subprocess.Popen(launcher, env=sandbox_env(rw, env, base_env, gpu), cwd=str(cwd or rw),
+                                             pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True, **popen_kw))
     p.sandbox = Box(level, str(rw), owns, cfg['cgroup'], level == 'bwrap' and pid_namespace, supervise, shm_before)
     return p
 
