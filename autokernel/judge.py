@@ -23,12 +23,12 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 # %% auto #0
 __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
-           'MASKED_ROLES', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'HARNESS_SAMPLES', 'VERIFY_LATER_BYTES',
-           'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged',
-           'fail', 'reject', 'WorkerGone', 'classify_error', 'well_formed', 'parse_reply', 'malloc_retrying',
-           'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session',
-           'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context',
-           'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
+           'MASKED_ROLES', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'TOO_GOOD_RETIMES', 'HARNESS_SAMPLES',
+           'VERIFY_LATER_BYTES', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES',
+           'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'well_formed', 'parse_reply',
+           'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared',
+           'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok',
+           'Context', 'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
            'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
            'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
            'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
@@ -850,6 +850,7 @@ def _plausible(c) -> bool:
     except (KeyError, TypeError, AttributeError): return False
 
 TOO_GOOD = 0.8      # measured < TOO_GOOD x the most generous floor: rejected
+TOO_GOOD_RETIMES = 2  # before that verdict, the judge's own copies (what is subtracted) re-timed this many times
 
 # %% ../nbs/03b_judge.ipynb #e11e03b8
 def roofline(kind, case, ms, ceilings, dtype=None) -> dict:
@@ -1230,14 +1231,20 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     hc = getattr(ctx.sess, 'harness', None) or {}         # the worker path's own cost, measured on the reference alike
     h = hc.get('ms', 0.0) if hc.get('graphed') == cand['graphed'] else 0.0
     ms = max(cand['per_call_ms'] - cpc - h, 1e-6)
-    rl = roofline(ctx.kind, c, ms, ceilings, dtype)
+    rl, retimed = roofline(ctx.kind, c, ms, ceilings, dtype), 0
+    if gpu and alone and ms < TOO_GOOD * rl['min_possible_ms']:   # before that verdict, the judge's own copies
+        with device_lock(ctx.device):                              # re-timed (the worker is gone), the least kept
+            for retimed in range(1, TOO_GOOD_RETIMES + 1):
+                cpc = min(cpc, time_protocol(cand['copies'], ctx.kind, c, ctx.device, S, n_rounds) + cp)
+        ms = max(cand['per_call_ms'] - cpc - h, 1e-6)
+        rl = roofline(ctx.kind, c, ms, ceilings, dtype)
     if gpu and ms < TOO_GOOD * rl['min_possible_ms']:
         raise reject('too_good', f"measured {ms:.4f} ms, below the physical floor of its bytes and FLOPs "
                      f"({rl['min_possible_ms']:.4f} ms on this card): too good to be true")
     spread = sorted(w / S - cpc - h for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
-            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'harness_ms': h,
+            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'protocol_retimed': retimed, 'harness_ms': h,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
                      "copy out, less the judge's own copies (timed alone, the worker stopped) and the worker path's own "
                      "cost (the reference timed through the worker before the candidate loaded, less it timed locally)",
