@@ -23,18 +23,18 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 
 # %% auto #0
 __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'STABILITY_VARIANTS',
-           'MASKED_ROLES', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'TOO_GOOD_RETIMES', 'HARNESS_SAMPLES',
-           'VERIFY_LATER_BYTES', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES',
-           'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'well_formed', 'parse_reply',
-           'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared',
-           'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok',
-           'Context', 'check_process', 'judged_call', 'no_worse_than_eager', 'as_good_as_eager', 'compare_all',
-           'stability_transform_', 'device_lock', 'check', 'order_overflow', 'forgive_order_overflow', 'contract_cases',
-           'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings', 'roofline', 'timing_sets',
-           'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms', 'Copies', 'time_protocol',
-           'timing_setup', 'harness_cost', 'verify_timed', 'verify_later', 'time_candidate', 'judge_alone',
-           'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel',
-           'warm_calls', 'precompiling', 'precompile', 'judge_job']
+           'MASKED_ROLES', 'BIG_FLOAT64', 'CONTRACT_FACTOR', 'STAGES', 'TOO_GOOD', 'TOO_GOOD_RETIMES',
+           'HARNESS_SAMPLES', 'VERIFY_LATER_BYTES', 'COMPILE_LOCK', 'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED',
+           'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone', 'classify_error', 'well_formed',
+           'parse_reply', 'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_', 'Arena', 'acquire_arena',
+           'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits', 'flat_tensors',
+           'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call', 'no_worse_than_eager',
+           'as_good_as_eager', 'compare_all', 'stability_transform_', 'device_lock', 'check', 'order_overflow',
+           'forgive_order_overflow', 'float64_room', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path',
+           'measure_ceilings', 'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round', 'time_local',
+           'frozen', 'copy_ms', 'Copies', 'time_protocol', 'timing_setup', 'harness_cost', 'verify_timed',
+           'verify_later', 'time_candidate', 'judge_alone', 'time_stage', 'time_cuda', 'protected_paths', 'protect',
+           'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling', 'precompile', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -653,6 +653,20 @@ def forgive_order_overflow(kind_name, args, kwargs, outs, ref64) -> list:
         fixed.append(torch.where(m, r.to(o.device, o.dtype), o) if m.any() else o)
     return fixed
 
+# %% ../nbs/03b_judge.ipynb #room02
+BIG_FLOAT64 = 1 << 30          # bytes: a float64 reference larger than this waits for the judge's one big slot
+_BIG_FLOAT64_LOCK = threading.Lock()
+
+@contextmanager
+def float64_room(device, tensors):
+    "Hold the judge's one slot for a big float64 reference of `tensors` (inputs and outputs) on a GPU; free it after."
+    big = core.is_gpu(device) and 8 * sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)) > BIG_FLOAT64
+    if not big: yield; return
+    with _BIG_FLOAT64_LOCK:
+        try: yield
+        finally: torch.cuda.empty_cache()
+
+
 # %% ../nbs/03b_judge.ipynb #b59c270b
 def _check(ctx, case, dtype, variant, repeat, seed):
     from autokernel import ops
@@ -670,6 +684,12 @@ def _check(ctx, case, dtype, variant, repeat, seed):
                 raise fail('nondeterministic', f"two runs on the same inputs differ bitwise ({where})")
         elif not compare_all(again, [t.double() for t in first], dtype)['ok']:
             raise fail('nondeterministic', f"two runs on the same inputs differ beyond tolerance ({where})")
+    with float64_room(ctx.device, [*args, *flat_tensors(ref)]):
+        return _judge64(ctx, args, kwargs, first, ref, dtype, variant, where)
+
+def _judge64(ctx, args, kwargs, first, ref, dtype, variant, where) -> dict:
+    "`_check`'s float64 half: the outputs `first` against the float64 reference (freed when it returns)."
+    from autokernel import ops
     ref64 = ops.reference64(ctx.kind_name, args, kwargs, device=ctx.device if core.is_gpu(ctx.device) else 'cpu')
     if variant and not compare_all(ref, ref64, dtype)['ok']: return {'max_rel_err': 0.0, 'skipped': True}
     if variant: first = forgive_order_overflow(ctx.kind_name, args, kwargs, first, ref64)
@@ -1076,6 +1096,9 @@ VERIFY_LATER_BYTES = 2 << 30    # the sampled timed calls kept for verification 
 
 def verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs):
     "Timed call `i` of round `rnd` (its inputs `ins`, outputs `outs`) against float64; raises `timed_wrong`."
+    with float64_room(ctx.device, [*ins, *outs]): _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs)
+
+def _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs):
     from autokernel import ops
     dev, kind = ctx.device, ctx.kind
     ref64 = ops.reference64(ctx.kind_name, ins, kwargs, device=dev if core.is_gpu(dev) else 'cpu')
