@@ -71,11 +71,12 @@ def bench_reason(b: dict) -> str:
     return f"failed stages: {', '.join(fs)}" if fs else f"verdict {b.get('verdict')}"
 
 # %% ../nbs/05_optimize.ipynb #5d9449a2
-def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005) -> dict:
+def decide(cand: dict, inc: dict | None, retime=None, confirm: int = 2, floor: float = 0.005, ok=passed) -> dict:
     """Keep or revert `cand` against the incumbent `inc` (bench JSONs). `retime()` -> `(cand_bench, inc_bench)` benches
     both again; it is called up to `confirm` times, only for a candidate that passes and looks faster, and no more once
-    a win is out of reach (more samples can only raise the candidate's slowest and lower the incumbent's fastest)."""
-    if not passed(cand): return dict(decision='revert', kept=False, reason=bench_reason(cand), retimes=[])
+    a win is out of reach (more samples can only raise the candidate's slowest and lower the incumbent's fastest).
+    `ok(cand)`: did it pass (`retime_passed` for a screen, which ran the smoke check and the timing only)?"""
+    if not ok(cand): return dict(decision='revert', kept=False, reason=bench_reason(cand), retimes=[])
     if not passed(inc): return dict(decision='keep', kept=True, reason='first candidate that passes every stage', retimes=[])
     cm, im = _ms(cand), _ms(inc)
     if cm is None or im is None: return dict(decision='revert', kept=False, reason='no timing to compare', retimes=[])
@@ -315,13 +316,13 @@ def _write_candidate(cdir: Path, source: str, spec_path: Path, meta: dict, llm: 
     os.replace(tmp, cdir)                                    # the folder appears whole, or not at all
 
 # %% ../nbs/05_optimize.ipynb #67448a0e
-def _retimer(bench_fn, cdir, best_dir, device, timing, counter):
+def _retimer(bench_fn, cdir, best_dir, device, timing, counter, prefix=''):
     def retime():
         counter[0] += 1
         mode = 'retime' if timing else timing             # smoke + timing: the full five stages already passed
         i = bench_kernel(bench_fn, best_dir, device, mode)
         c = bench_kernel(bench_fn, cdir, device, mode)
-        save_json(c, cdir/f'retime_{counter[0]}.json'); save_json(i, cdir/f'retime_{counter[0]}_incumbent.json')
+        save_json(c, cdir/f'{prefix}retime_{counter[0]}.json'); save_json(i, cdir/f'{prefix}retime_{counter[0]}_incumbent.json')
         return c, i
     return retime
 
@@ -362,6 +363,12 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
     if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
         scr = _cached(cdir/'screen.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, 'retime'))
         s = screen(scr, inc0, setting('min_gain', 0.005))
+        if s['go'] and s['gain'] is not None:                # promising: re-timed against the incumbent before the checks
+            with L['log']: inc_dir0 = best_dir(run_dir, name, rows)
+            pre = decide(scr, inc0, _retimer(bench_fn, cdir, inc_dir0, device, timing, [0], 'screen_'), confirm=confirm,
+                         floor=setting('min_gain', 0.005), ok=retime_passed)
+            if not pre['kept']: s = dict(s, go=False, decision='revert' if pre['reason'].startswith('flaky') else 'screened',
+                                         reason=f"screened: {pre['reason']}", gain=pre.get('gain'), noise=pre.get('noise'))
         if not s['go']: b, dec = scr, dict(s, kept=False, judged='screen')
     if dec is None: b = _cached(cdir/'bench.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, timing))
     with L['decide'][name]:
