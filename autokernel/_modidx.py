@@ -745,6 +745,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'autokernel.sandbox._set_limits': ('sandbox.html#_set_limits', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._setting': ('sandbox.html#_setting', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._shm_names': ('sandbox.html#_shm_names', 'autokernel/sandbox.py'),
+                                    'autokernel.sandbox._spawn_loop': ('sandbox.html#_spawn_loop', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox._tasks_of_uid': ('sandbox.html#_tasks_of_uid', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.bwrap_args': ('sandbox.html#bwrap_args', 'autokernel/sandbox.py'),
                                     'autokernel.sandbox.cache_env': ('sandbox.html#cache_env', 'autokernel/sandbox.py'),

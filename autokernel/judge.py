@@ -5,6 +5,7 @@
 # %% ../nbs/03b_judge.ipynb #b9a944d4
 from __future__ import annotations
 import ast
+import collections
 import fcntl
 import json
 import math
@@ -655,14 +656,15 @@ def forgive_order_overflow(kind_name, args, kwargs, outs, ref64) -> list:
 
 # %% ../nbs/03b_judge.ipynb #room02
 BIG_FLOAT64 = 1 << 30          # bytes: a float64 reference larger than this waits for the judge's one big slot
-_BIG_FLOAT64_LOCK = threading.Lock()
+_BIG_FLOAT64_LOCKS = collections.defaultdict(threading.Lock)   # one per GPU: a card's memory is its own
 
 @contextmanager
 def float64_room(device, tensors):
-    "Hold the judge's one slot for a big float64 reference of `tensors` (inputs and outputs) on a GPU; free it after."
+    """Hold the judge's one slot of `device` for a big float64 reference of `tensors` (inputs and outputs); free it
+    after. The body must not raise with the reference alive (a traceback would keep it): it returns its verdict."""
     big = core.is_gpu(device) and 8 * sum(t.numel() for t in tensors if isinstance(t, torch.Tensor)) > BIG_FLOAT64
     if not big: yield; return
-    with _BIG_FLOAT64_LOCK:
+    with _BIG_FLOAT64_LOCKS[torch.device(device).index or 0]:
         try: yield
         finally: torch.cuda.empty_cache()
 
@@ -685,17 +687,19 @@ def _check(ctx, case, dtype, variant, repeat, seed):
         elif not compare_all(again, [t.double() for t in first], dtype)['ok']:
             raise fail('nondeterministic', f"two runs on the same inputs differ beyond tolerance ({where})")
     with float64_room(ctx.device, [*args, *flat_tensors(ref)]):
-        return _judge64(ctx, args, kwargs, first, ref, dtype, variant, where)
+        res = _judge64(ctx, args, kwargs, first, ref, dtype, variant, where)
+    if isinstance(res, Judged): raise res               # raised here: its traceback holds no float64 reference
+    return res
 
 def _judge64(ctx, args, kwargs, first, ref, dtype, variant, where) -> dict:
-    "`_check`'s float64 half: the outputs `first` against the float64 reference (freed when it returns)."
+    "`_check`'s float64 half: the outputs `first` against the float64 reference (freed when it returns); a `Judged` is returned."
     from autokernel import ops
     ref64 = ops.reference64(ctx.kind_name, args, kwargs, device=ctx.device if core.is_gpu(ctx.device) else 'cpu')
     if variant and not compare_all(ref, ref64, dtype)['ok']: return {'max_rel_err': 0.0, 'skipped': True}
     if variant: first = forgive_order_overflow(ctx.kind_name, args, kwargs, first, ref64)
     cmp = compare_all(first, ref64, dtype)
     if not cmp['ok'] and as_good_as_eager(cmp, first, ref, ref64, dtype, variant): return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
-    if not cmp['ok']: raise fail('wrong', f"wrong result on {where}: {cmp['detail']}")
+    if not cmp['ok']: return fail('wrong', f"wrong result on {where}: {cmp['detail']}")
     return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
 
 # %% ../nbs/03b_judge.ipynb #2c0b41e9
@@ -1096,7 +1100,8 @@ VERIFY_LATER_BYTES = 2 << 30    # the sampled timed calls kept for verification 
 
 def verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs):
     "Timed call `i` of round `rnd` (its inputs `ins`, outputs `outs`) against float64; raises `timed_wrong`."
-    with float64_room(ctx.device, [*ins, *outs]): _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs)
+    with float64_room(ctx.device, [*ins, *outs]): wrong = _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs)
+    if wrong is not None: raise wrong                   # outside the room, as `_check` does
 
 def _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs):
     from autokernel import ops
@@ -1105,8 +1110,9 @@ def _verify_timed(ctx, case_dtype, kwargs, out_like, rnd, i, ins, outs):
     outs = [t.view(rt.shape) for rt, t in zip(out_like, outs)]
     cmp = compare_all(outs, flat_tensors(ref64), case_dtype)
     if not cmp['ok'] and not as_good_as_eager(cmp, outs, kind.reference(*_clone(ins), **kwargs), ref64, case_dtype):
-        raise reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
-                     "wrong when timed: results cached, or skipped work?)")
+        return reject('timed_wrong', f"timed call {i} of round {rnd} returned a wrong result (correct when judged, "
+                      "wrong when timed: results cached, or skipped work?)")
+    return None
 
 def verify_later(ctx, cand, dtype) -> int:
     """The timed calls `time_candidate` kept (`cand['later']`), verified after the GPU is given back (call it under the

@@ -362,9 +362,10 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
     dec = None
     if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
         scr = _cached(cdir/'screen.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, 'retime'))
+        with L['log']:                                       # the incumbent now (one may have been kept meanwhile)
+            sync_best(run_dir, name, rows); inc0, inc_dir0 = incumbent_bench(run_dir, name, rows), best_dir(run_dir, name, rows)
         s = screen(scr, inc0, setting('min_gain', 0.005))
         if s['go'] and s['gain'] is not None:                # promising: re-timed against the incumbent before the checks
-            with L['log']: inc_dir0 = best_dir(run_dir, name, rows)
             pre = decide(scr, inc0, _retimer(bench_fn, cdir, inc_dir0, device, timing, [0], 'screen_'), confirm=confirm,
                          floor=setting('min_gain', 0.005), ok=retime_passed)
             if not pre['kept']: s = dict(s, go=False, decision='revert' if pre['reason'].startswith('flaky') else 'screened',

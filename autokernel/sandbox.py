@@ -5,8 +5,8 @@ temp dir, an environment built from an allowlist, limits, and nothing that outli
 
 # %% ../nbs/03a_sandbox.ipynb #sbx003
 from __future__ import annotations
-import importlib.util, os, re, resource, shutil, signal, subprocess, sys, tempfile, threading, time
-from concurrent.futures import ThreadPoolExecutor
+import importlib.util, os, queue, re, resource, shutil, signal, subprocess, sys, tempfile, threading, time
+from concurrent.futures import Future
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -381,19 +381,32 @@ class Box:
     stopped: bool = False
 
 # %% ../nbs/03a_sandbox.ipynb #spawn02
-_spawner, _spawner_lock = None, threading.Lock()
+_spawns, _spawner_ident, _spawner_lock = None, None, threading.Lock()
+
+def _spawn_loop(q):
+    while True:
+        fn, fut = q.get()
+        if fut.set_running_or_notify_cancel():
+            try: fut.set_result(fn())
+            except BaseException as e: fut.set_exception(e)   # noqa: BLE001 (the caller re-raises it)
 
 def _on_spawner(fn):
-    "Run `fn()` (a Popen) on the process's one spawner thread, whose lifetime is the process's; the main thread runs it itself."
-    global _spawner
-    if threading.current_thread() is threading.main_thread(): return fn()
+    """Run `fn()` (a Popen) on the process's one spawner thread: a daemon, so it lives until the process exits (an
+    executor's thread is joined at shutdown before the other threads are). The main thread and the spawner run it directly."""
+    global _spawns, _spawner_ident
+    me = threading.current_thread()
+    if me is threading.main_thread() or me.ident == _spawner_ident: return fn()
     with _spawner_lock:
-        if _spawner is None: _spawner = ThreadPoolExecutor(1, thread_name_prefix='autokernel-spawn')
-    return _spawner.submit(fn).result()
+        if _spawns is None:
+            _spawns = queue.SimpleQueue()
+            t = threading.Thread(target=_spawn_loop, args=(_spawns,), name='autokernel-spawn', daemon=True)
+            t.start(); _spawner_ident = t.ident
+    fut = Future(); _spawns.put((fn, fut))
+    return fut.result()
 
 def _forget_spawner():
-    global _spawner
-    _spawner = None   # a forked child has none of its parent's threads
+    global _spawns, _spawner_ident, _spawner_lock
+    _spawns, _spawner_ident, _spawner_lock = None, None, threading.Lock()   # a forked child has none of its parent's threads
 
 os.register_at_fork(after_in_child=_forget_spawner)
 
