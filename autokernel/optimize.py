@@ -396,7 +396,7 @@ def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> di
         return _experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw)
 
 # %% ../nbs/05_optimize.ipynb #30952b83
-def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print, locks=None, on_row=None) -> int:
+def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print, locks=None, on_row=None, screening=True) -> int:
     "Finish what a killed run left: candidates screened, benched or in flight but never logged. Returns how many."
     logged = {(r.get('kernel'), r.get('candidate')) for r in rows}
     k = 0
@@ -407,7 +407,7 @@ def recover(run_dir, rows, bench_fn, device, timing, backend, confirm, say=print
             state = 'benched, not logged' if (cdir/'bench.json').exists() or (cdir/'screen.json').exists() else 'in flight'
             say(f'recovering {name}/{cdir.name} ({state})')
             run_experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, time.time(), locks,
-                           on_row=on_row)
+                           screening=screening, on_row=on_row)
             k += 1
     for t in Path(run_dir).rglob('.*.tmp'): shutil.rmtree(t, ignore_errors=True) if t.is_dir() else t.unlink()
     return k
@@ -557,7 +557,7 @@ def _loop(run_dir, run, P, backend, bench_fn, budget_s, max_exp, dev, agent, tim
         box['open'] -= 1                                     # one attempt fewer that has not logged its row yet
         if box['state'] is not None: record(box['state'], row, cfg); save_state(box['state'], run_dir)
         if on_row: on_row(row)
-    recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say, L)
+    recover(run_dir, rows, bench_fn, dev, timing, backend, confirm, say, L, screening=screening)
     check_plugs(run_dir, model, inputs, dev, say, learn=not rows)   # before any experiment: which kernels can run in the model
     model = inputs = None
     specs = {n: load_json(d/'spec.json') for n, d in baseline_dirs(run_dir).items()}   # a kernel may have been re-extracted
