@@ -71,6 +71,64 @@ def pace_row(model: str, budget_s: float, s: dict, wall_s: float) -> dict:
                 comparable=s.get('comparable'), run=s['run'])
 
 
+RECORDS = {'screen.json': 'screen', 'bench.json': 'full bench', 'screen_retime': "screen's re-timing", 'retime': "full bench's re-timing"}
+
+
+def _record_class(name: str) -> str | None:
+    "Which part of an experiment a candidate's record is: `RECORDS`' values (re-timings count the incumbent's half too)."
+    if name in RECORDS: return RECORDS[name]
+    return next((v for k, v in RECORDS.items() if name.startswith(k + '_')), None)
+
+
+def time_parts(run_dir: Path, wall_s: float, slots: int) -> dict:
+    """Where the loop's slot time went, from every record its benches wrote (`elapsed_s`): per class of record (`RECORDS`)
+    the count, the slot-seconds and the medians of its wall, correctness, exclusive GPU hold (`gpu_alone`), the timing's wait
+    for that hold, and the checks' waits for the shared GPU (behind other benches' timings); and the share of the
+    run's wall time that some bench held the GPU alone (near 1: the card's timing lock, not the slots, sets the pace)."""
+    from autokernel import core
+    parts, held = {}, 0.0
+    for f in sorted(Path(run_dir).glob('*/candidates/*/*.json')):
+        cls = _record_class(f.name)
+        if cls is None: continue
+        try: b = json.loads(f.read_text())
+        except (OSError, ValueError): continue
+        e = b.get('elapsed_s') or {}
+        p = parts.setdefault(cls, {'records': 0, 'slot_s': 0.0, 'wall': [], 'correctness': [], 'locked': [], 'lock_wait': [],
+                                   'check_lock_wait': [], 'stages': {}})
+        p['records'] += 1
+        p['slot_s'] += float(e.get('wall') or e.get('total') or 0.0)
+        for k, src in (('wall', 'wall'), ('correctness', 'correctness'), ('locked', 'timing_locked'), ('lock_wait', 'timing_lock_wait')):
+            if isinstance(e.get(src), (int, float)): p[k].append(float(e[src]))
+        held += float(e.get('timing_locked') or 0.0)
+        waits = [v['lock_wait_s'] for v in (b.get('stages') or {}).values() if isinstance((v or {}).get('lock_wait_s'), (int, float))]
+        if waits: p['check_lock_wait'].append(sum(waits))
+        for st, v in (b.get('stages') or {}).items():
+            if isinstance((v or {}).get('seconds'), (int, float)): p['stages'].setdefault(st, []).append(v['seconds'])
+    med = lambda xs: round(core.percentile(xs, .5), 3) if xs else None
+    out = {cls: {'records': p['records'], 'slot_s': round(p['slot_s'], 1), 'median_wall_s': med(p['wall']),
+                 'median_correctness_s': med(p['correctness']), 'median_gpu_alone_s': med(p['locked']),
+                 'median_lock_wait_s': med(p['lock_wait']), 'median_check_lock_wait_s': med(p['check_lock_wait']),
+                 'median_stage_s': {k: med(v) for k, v in p['stages'].items()}}
+           for cls, p in parts.items()}
+    return {'by_record': out, 'gpu_alone_s': round(held, 1), 'gpu_alone_share': round(held / wall_s, 3) if wall_s else None,
+            'slot_s_available': round(wall_s * slots, 1)}
+
+
+def inflight_of(run_dir: Path) -> int:
+    "How many candidates the run's loop judged at once (its last `start` line in schedule.jsonl)."
+    starts = [json.loads(x) for x in (Path(run_dir)/'schedule.jsonl').read_text().splitlines() if '"start"' in x]
+    return int(next((r['inflight'] for r in reversed(starts) if r.get('decision') == 'start' and r.get('inflight')), 1))
+
+
+def time_table(tp: dict) -> str:
+    "`time_parts` as a markdown table."
+    rows = [{'record': cls, **{k: v for k, v in p.items() if k != 'median_stage_s'},
+             'median stages s': ' '.join(f"{k} {v}" for k, v in p['median_stage_s'].items() if v)}
+            for cls, p in tp['by_record'].items()]
+    return table(rows, ['record', 'records', 'slot_s', 'median_wall_s', 'median_correctness_s', 'median_gpu_alone_s',
+                        'median_lock_wait_s', 'median_check_lock_wait_s', 'median stages s'])
+
+
 def merge(path: Path, card: str, row: dict) -> dict:
     "The results file with `row` added (replacing an earlier run of the same model on the same card)."
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -112,11 +170,15 @@ def main(argv=None):
     s = optimize(run, profile=prof, top_n=a.top, budget=a.budget, agent=a.agent, device=str(dev), max_experiments=a.max_experiments, inflight=a.inflight,
                  model=model, inputs=inputs, progress=None, say=lambda m: print(m, flush=True))
     row = pace_row(name, budget_s, s, time.time() - t1)
+    row['time_parts'] = time_parts(run, row['wall_s'], inflight_of(run))
     print('\n' + table([{'kernel': k, 'x over library baseline': v, 'x eager': row['speedup_eager'][k]} for k, v in row['kernel_speedups'].items()],
                        ['kernel', 'x over library baseline', 'x eager']))
     print(f"\n{name} on {card}: {row['judged']} judged ({row['screened']} screened, {row['fully_judged']} fully judged), "
           f"{row['kept']} kept, in {row['wall_s']:.0f} s: {row['candidates_per_hour']} candidates/hour"
           + ('' if core.is_gpu(dev) else '  [CPU: a smoke test, not GPU numbers]'))
+    tp = row['time_parts']
+    print(f"\nwhere the time went ({tp['slot_s_available']} slot-seconds; the GPU held alone by a bench {tp['gpu_alone_s']} s, "
+          f"{tp['gpu_alone_share']} of the wall time" + ('' if core.is_gpu(dev) else '; the CPU has no such lock') + "):\n" + time_table(tp))
     path = Path(a.out) if a.out else ROOT/'benchmarks'/'results'/('loop_pace.json' if core.is_gpu(dev) else 'loop_pace_cpu.json')
     res = merge(path, card, row)
     path.write_text(json.dumps(res, indent=1) + '\n')

@@ -315,6 +315,10 @@ def test_loop_pace_writes_the_results_file(tmp_path, monkeypatch, capsys):
     for name, x in r['kernel_speedups'].items():                   # baseline time over the best's, from the log
         base = next(q for q in rows if q['kernel'] == name and q['decision'] == 'baseline')
         assert abs(x - base['kernel_ms'] / [q for q in rows if q['kernel'] == name][-1]['best']['best_ms']) < 1e-3
+    tp, run = r['time_parts']['by_record'], tmp_path / 'run'
+    for f, cls in (('bench.json', 'full bench'), ('screen.json', 'screen')):    # every record of the run, counted once
+        assert tp.get(cls, {}).get('records', 0) == len(list(run.glob(f'*/candidates/*/{f}'))), (cls, tp)
+    assert sum(p['records'] for p in tp.values()) == len([f for f in run.glob('*/candidates/*/*.json') if loop_pace._record_class(f.name)])
     assert 'candidates/hour' in capsys.readouterr().out
     assert loop_pace.main(argv[:1] + ['no-such-preset'] + argv[2:]) == 2             # one clear error, exit 2
 
