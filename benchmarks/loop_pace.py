@@ -10,6 +10,8 @@ at a GPT-2-small-like size (hidden 768, 12 layers, 8 x 1024 tokens; `--tiny`: hi
 Writes benchmarks/results/loop_pace.json on a GPU (loop_pace_cpu.json on the CPU: not GPU numbers), merging runs of
 other models already there for the same card, and $OUT/loop_pace.json when $OUT is set:
 `{"card", "runs": [{"model", "budget_s", "judged", "screened", "kept", "candidates_per_hour", "kernel_speedups"}]}`.
+Each run also holds `time_parts` (printed as a table): where the slot time went, per class of record the benches wrote
+(screens, full benches, their re-timings against the incumbent), with the exclusive GPU hold and the lock waits.
 """
 import argparse
 import json
