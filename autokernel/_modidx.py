@@ -328,6 +328,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.device_lock': ('judge.html#device_lock', 'autokernel/judge.py'),
                                   'autokernel.judge.end_lease': ('judge.html#end_lease', 'autokernel/judge.py'),
                                   'autokernel.judge.fail': ('judge.html#fail', 'autokernel/judge.py'),
+                                  'autokernel.judge.first_changed': ('judge.html#first_changed', 'autokernel/judge.py'),
                                   'autokernel.judge.flat_tensors': ('judge.html#flat_tensors', 'autokernel/judge.py'),
                                   'autokernel.judge.float64_room': ('judge.html#float64_room', 'autokernel/judge.py'),
                                   'autokernel.judge.forgive_order_overflow': ('judge.html#forgive_order_overflow', 'autokernel/judge.py'),
