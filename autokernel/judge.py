@@ -35,8 +35,9 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FA
            'float64_room', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings',
            'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms',
            'first_changed', 'Copies', 'time_protocol', 'timing_setup', 'harness_cost', 'verify_timed', 'verify_later',
-           'time_candidate', 'judge_alone', 'time_stage', 'time_cuda', 'protected_paths', 'protect', 'tampered_files',
-           'scan_source', 'load_kernel', 'warm_calls', 'precompiling', 'precompile', 'judge_job']
+           'time_candidate', 'judge_alone', 'alone_key', 'record_alone', 'known_alone', 'time_stage', 'time_cuda',
+           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling',
+           'precompile', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -939,9 +940,11 @@ def _measure(device) -> dict:
 def ceilings_path() -> Path: return core.cache_dir() / 'judge' / 'ceilings.json'
 
 # %% ../nbs/03b_judge.ipynb #84bb1fec
+def _ceilings_key(device) -> str: return f"{core.device_name(device)}|{torch.__version__}".replace('/', '_')
+
 def measure_ceilings(device, refresh=False) -> dict:
     "This card's ceilings: measured once by the judge, cached in the judge's file, kept in memory after the first read."
-    key = f"{core.device_name(device)}|{torch.__version__}".replace('/', '_')
+    key = _ceilings_key(device)
     if key in _CEILINGS and not refresh: return _CEILINGS[key]
     path = ceilings_path()
     try: cache = json.loads(path.read_text()) if path.exists() else {}
@@ -953,6 +956,7 @@ def measure_ceilings(device, refresh=False) -> dict:
         _OWN_WRITES[path] = path.read_bytes()
     _CEILINGS[key] = cache[key]
     return cache[key]
+
 
 # %% ../nbs/03b_judge.ipynb #cd2907a1
 def _plausible(c) -> bool:
@@ -1324,6 +1328,30 @@ def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
             'baseline_graphed': base_graphed, 'compile_note': note, 'frozen': {'pids': fz['pids'], 'cpu_ticks': fz['cpu_ticks']}}
 
 
+# %% ../nbs/03b_judge.ipynb #alone02
+_ALONE: dict = {}       # per case: the judge's own copies timed alone by its first benches (`record_alone`)
+
+def alone_key(ctx, c, S, n_rounds, copies_graphed) -> tuple:
+    "What the judge's own copies' costs depend on: the case, its sets and rounds, how they ran, the card."
+    return (ctx.kind_name, repr(c), int(S), int(n_rounds), bool(copies_graphed), core.device_name(ctx.device))
+
+def record_alone(key, own: dict):
+    "Keep a `judge_alone` measurement of the copies (`protocol_ms` less `copy_ms`, and `copy_ms`): the first few of a case."
+    h = _ALONE.setdefault(key, {'protocol': [], 'copy': []})
+    if own.get('cached') or len(h['protocol']) >= HARNESS_SAMPLES: return
+    h['protocol'].append(own['protocol_ms'] - own['copy_ms']); h['copy'].append(own['copy_ms'])
+
+def known_alone(key, device, baseline, compiled) -> dict | None:
+    "`judge_alone`'s answer with no GPU work, once the copies of `key` were measured `HARNESS_SAMPLES` times and the rest is known; else None."
+    h, b = _ALONE.get(key), baseline or {}
+    if not h or len(h['protocol']) < HARNESS_SAMPLES or _ceilings_key(device) not in _CEILINGS: return None
+    if b.get('eager_ms') is None or (b.get('compile_ms') is None and compiled is not None): return None
+    cp = min(h['copy'])
+    return {'ceilings': _CEILINGS[_ceilings_key(device)], 'copy_ms': cp, 'protocol_ms': min(h['protocol']) + cp,
+            'eager_ms': b['eager_ms'], 'compile_ms': b.get('compile_ms'), 'baseline_graphed': dict(b.get('baseline_graphed') or {}),
+            'compile_note': None, 'frozen': {'pids': 0, 'cpu_ticks': 0}, 'cached': True}
+
+
 # %% ../nbs/03b_judge.ipynb #7370972d
 COMPILE_LOCK = threading.Lock()
 
@@ -1357,10 +1385,14 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         ctx.sess.stop()
         t1w = _perf()
         t_stop = t1w - t_stop
-        with device_lock(ctx.device):
-            t1 = _perf()
-            own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
-            t_held, waited, t_alone = t_held + _perf() - t1, waited + t1 - t1w, t_alone + _perf() - t1
+        key = alone_key(ctx, c, S, n_rounds, cand['judge_copies_graphed'])
+        own = known_alone(key, ctx.device, baseline, compiled)   # the case's copies already timed alone: no second turn
+        if own is None:
+            with device_lock(ctx.device):
+                t1 = _perf()
+                own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, None)    # (nothing left to stop)
+                t_held, waited, t_alone = t_held + _perf() - t1, waited + t1 - t1w, t_alone + _perf() - t1
+            record_alone(key, own)
     ceilings, cp, cpc, eager_ms, comp_ms, base_graphed, fz = (own[k] for k in ('ceilings', 'copy_ms', 'protocol_ms', 'eager_ms',
                                                                                 'compile_ms', 'baseline_graphed', 'frozen'))
     comp_note = own['compile_note'] or comp_note
@@ -1380,7 +1412,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     spread = sorted(w / S - cpc - h for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
-            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'protocol_retimed': retimed, 'harness_ms': h,
+            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'protocol_retimed': retimed, 'protocol_cached': bool(own.get('cached')), 'harness_ms': h,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
                      "copy out, less the judge's own copies (timed alone, the worker stopped) and the worker path's own "
                      "cost (the reference timed through the worker before the candidate loaded, less it timed locally)",
@@ -1391,6 +1423,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'hold_parts_s': {**cand['hold_parts_s'], 'judge_alone': round(t_alone, 4)}, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
+
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7
 def _flush_buffer(device):
