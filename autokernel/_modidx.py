@@ -523,6 +523,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'autokernel.optimize.run_experiment': ('optimize.html#run_experiment', 'autokernel/optimize.py'),
                                      'autokernel.optimize.run_summary': ('optimize.html#run_summary', 'autokernel/optimize.py'),
                                      'autokernel.optimize.screen': ('optimize.html#screen', 'autokernel/optimize.py'),
+                                     'autokernel.optimize.screen_spec': ('optimize.html#screen_spec', 'autokernel/optimize.py'),
                                      'autokernel.optimize.setup_run': ('optimize.html#setup_run', 'autokernel/optimize.py'),
                                      'autokernel.optimize.significant': ('optimize.html#significant', 'autokernel/optimize.py'),
                                      'autokernel.optimize.status_line': ('optimize.html#status_line', 'autokernel/optimize.py'),

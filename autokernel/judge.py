@@ -25,11 +25,11 @@ from .sandbox import descendants   # the sandbox's /proc walk: every living desc
 # %% auto #0
 __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FACTOR', 'ROWS_PER_CHUNK', 'CONDITION_EPS',
            'CONDITION_PAIRS', 'STABILITY_VARIANTS', 'MASKED_ROLES', 'BIG_FLOAT64', 'CONTRACT_FACTOR', 'STAGES',
-           'TOO_GOOD', 'TOO_GOOD_RETIMES', 'HARNESS_SAMPLES', 'VERIFY_LATER_BYTES', 'COMPILE_LOCK', 'SLEEP_MARGIN',
-           'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject', 'WorkerGone',
-           'classify_error', 'well_formed', 'parse_reply', 'malloc_retrying', 'ipc_alloc', 'ipc_free', 'poison_',
-           'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits', 'same_bits',
-           'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
+           'TOO_GOOD', 'TOO_GOOD_RETIMES', 'HARNESS_SAMPLES', 'VERIFY_LATER_BYTES', 'BAIL_ROUNDS', 'COMPILE_LOCK',
+           'SLEEP_MARGIN', 'MAX_SLEEP_MS', 'MAX_EXPOSED', 'HARNESS_NAMES', 'HARNESS_ATTRS', 'Judged', 'fail', 'reject',
+           'WorkerGone', 'classify_error', 'well_formed', 'parse_reply', 'malloc_retrying', 'ipc_alloc', 'ipc_free',
+           'poison_', 'Arena', 'acquire_arena', 'return_arena', 'Shared', 'Session', 'banned_ops', 'probe_op', 'bits',
+           'same_bits', 'flat_tensors', 'is_contiguous', 'stride_ok', 'Context', 'check_process', 'judged_call',
            'no_worse_than_eager', 'as_good_as_eager', 'compare_all', 'within_conditioning', 'stability_transform_',
            'device_lock', 'check', 'end_lease', 'shared_gpu', 'order_overflow', 'forgive_order_overflow',
            'float64_room', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings',
@@ -1226,11 +1226,14 @@ def verify_later(ctx, cand, dtype) -> int:
         verify_timed(ctx, dtype, cand['kwargs'], cand['out_like'], rnd, i, ins, outs)
     return cand['verified_later']
 
-def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, protocol=True) -> dict:
+BAIL_ROUNDS = 2      # timed rounds before a screen may stop early (`bail_wall_ms`)
+
+def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, protocol=True, bail_wall_ms=None) -> dict:
     """The candidate's timed rounds on `S` fresh input sets (`kwargs` and the reference's outputs `out_like` of the case),
     back to back with the GPU held alone (the caller holds the lock). The sampled timed calls are copied for
     `verify_later` rather than verified between the rounds: their float64 references were part of what held the card
-    alone for a timing (session 12, H200: 0.6-4.9 s per kernel for 20-150 ms of clocked calls)."""
+    alone for a timing (session 12, H200: 0.6-4.9 s per kernel for 20-150 ms of clocked calls). `bail_wall_ms` (a
+    screen's): stop after `BAIL_ROUNDS` timed rounds whose least wall per set is above it; it cannot be kept anyway."""
     s, kind, dev = ctx.sess, ctx.kind, ctx.device
     parts, lap = dict.fromkeys(('setup', 'inputs', 'clock', 'checks', 'verify', 'protocol'), 0.0), [_perf()]
     def took(part):                                  # where the time with the GPU held goes (bench.json `hold_parts_s`)
@@ -1245,7 +1248,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     if r.get('forbidden'): raise reject('forbidden_op', f"kernel_fn calls the PyTorch op it replaces while timed ({', '.join(map(str, r['forbidden']))[:120]})")
     if r.get('alias'): raise reject('aliasing', "an output shares memory with an input or the previous call's output while timed")
     graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
-    rng, walls, verified, says, later, kept_bytes = random.SystemRandom(), [], 0, [], [], 0
+    rng, walls, verified, says, later, kept_bytes, bailed = random.SystemRandom(), [], 0, [], [], 0, None
     copies = Copies(shared, slots, sets0, dev)
     del sets0
     took('setup')
@@ -1290,6 +1293,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
         if rnd:
             walls.append(wall)
             if isinstance(r.get('device_ms'), (int, float)): says.append(float(r['device_ms']) / S)
+            if bail_wall_ms and rnd < n_rounds and len(walls) >= BAIL_ROUNDS and min(walls) / S > bail_wall_ms: bailed = rnd; break
     if protocol:                      # now, the worker stopped; else `judge_alone` measures it once the worker is gone
         with frozen(s): protocol = time_protocol(copies, kind, c, dev, S, n_rounds)
     else: protocol = None             # (on a GPU the copies' buffers stay valid memory after the release, until `close`)
@@ -1298,8 +1302,9 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified + len(later), 'later': later,
             'verified_later': len(later), 'out_like': out_like, 'kwargs': kwargs,
             'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed,
-            'worker_says_ms': _pct(says, .5) if says else None,   # the worker's own clock: a diagnostic, never scored
+            'worker_says_ms': _pct(says, .5) if says else None, 'bailed_after_rounds': bailed,   # the worker's own clock: a diagnostic, never scored
             'hold_parts_s': {k: round(v, 4) for k, v in parts.items()}}
+
 
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
@@ -1372,7 +1377,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     alone = gpu and ctx.sess is not None and ctx.sess.stop is not None
     with device_lock(ctx.device):
         t_locked = _perf()                     # how long this bench waited for the GPU, and how long it then held it
-        cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone)
+        cand = time_candidate(ctx, c, dtype, S, n_rounds, S if not gpu else min(S, 8), k0, out_like, protocol=not alone,
+                              bail_wall_ms=spec.get('bail_wall_ms'))
         t_alone = _perf()
         if not alone: own = judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, ctx.sess)
         t_held, waited, t_alone = _perf() - t_locked, t_locked - t_lock, _perf() - t_alone
@@ -1412,7 +1418,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
     spread = sorted(w / S - cpc - h for w in cand['walls_ms'])
     return {'case': c, 'dtype': dtype, 'kernel_ms': ms, 'kernel_spread_ms': [_pct(spread, .2), _pct(spread, .8)],
             'eager_ms': eager_ms, 'compile_ms': comp_ms, 'speedup_eager': eager_ms / ms, 'speedup_compile': comp_ms / ms if comp_ms else None,
-            'compile_note': comp_note, 'reps': S * n_rounds, 'input_sets': S, 'rounds': n_rounds, 'copy_ms': cp, 'protocol_ms': cpc, 'protocol_retimed': retimed, 'protocol_cached': bool(own.get('cached')), 'harness_ms': h,
+            'compile_note': comp_note, 'reps': S * len(cand['walls_ms']), 'input_sets': S, 'rounds': len(cand['walls_ms']), 'copy_ms': cp, 'protocol_ms': cpc, 'protocol_retimed': retimed, 'protocol_cached': bool(own.get('cached')), 'bailed_after_rounds': cand['bailed_after_rounds'], 'harness_ms': h,
             'clock': "judge wall clock per call over rounds of back-to-back calls, from the inputs' copy in to the outputs' "
                      "copy out, less the judge's own copies (timed alone, the worker stopped) and the worker path's own "
                      "cost (the reference timed through the worker before the candidate loaded, less it timed locally)",
@@ -1423,6 +1429,8 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'hold_parts_s': {**cand['hold_parts_s'], 'judge_alone': round(t_alone, 4)}, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
+
+
 
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7

@@ -24,8 +24,8 @@ from .agents import make_proposer, search_propose, read_dict, source_hash, body_
 # %% auto #0
 __all__ = ['timing_noise', 'significant', 'failing_stages', 'bench_reason', 'decide', 'screen', 'default_bench', 'pool_bench',
            'bench_kernel', 'progress_bar', 'status_line', 'progress_figure', 'live_plot', 'make_row', 'setup_run',
-           'profiled_model', 'plug_line', 'check_plugs', 'new_locks', 'worker_lost', 'run_experiment', 'recover',
-           'wall_spent', 'loop_inflight', 'optimize', 'gpu_shapes_on_cpu', 'run_summary', 'format_summary',
+           'profiled_model', 'plug_line', 'check_plugs', 'new_locks', 'worker_lost', 'screen_spec', 'run_experiment',
+           'recover', 'wall_spent', 'loop_inflight', 'optimize', 'gpu_shapes_on_cpu', 'run_summary', 'format_summary',
            'optimize_cmd']
 
 # %% ../nbs/05_optimize.ipynb #4ee07af6
@@ -122,15 +122,16 @@ def pool_bench(device, workers: int = 1):
     return (lambda kernel_dir, spec=None, device=None, timing=True: pool.bench(kernel_dir, spec, timing=timing)), pool.close
 
 # %% ../nbs/05_optimize.ipynb #04fe68d3
-def bench_kernel(bench_fn, kernel_dir, device, timing) -> dict:
-    "Bench one folder; any exception becomes an `error` verdict."
+def bench_kernel(bench_fn, kernel_dir, device, timing, spec=None) -> dict:
+    "Bench one folder (its spec.json, or `spec`); any exception becomes an `error` verdict."
     t0 = time.time()
-    try: res = bench_fn(Path(kernel_dir), spec=Path(kernel_dir)/'spec.json', device=device, timing=timing)
+    try: res = bench_fn(Path(kernel_dir), spec=spec or Path(kernel_dir)/'spec.json', device=device, timing=timing)
     except Exception as e:  # noqa: BLE001 (a crash of the bench is an error verdict, never a crash of the loop)
         res = {'ok': False, 'verdict': 'error', 'reason': f'the bench raised {type(e).__name__}: {str(e)[:300]}', 'stages': {}}
     res.setdefault('elapsed_s', {})
     if isinstance(res['elapsed_s'], dict): res['elapsed_s'].setdefault('total', round(time.time() - t0, 3))
     return res
+
 
 # %% ../nbs/05_optimize.ipynb #8d4e3eed
 class _Lines:
@@ -343,13 +344,25 @@ def worker_lost(b: dict) -> bool:
     return (b or {}).get('verdict') == 'error' and b.get('cause') in ('oom', 'crash', 'worker_start') and b.get('stage') in (None, 'import')
 
 # %% ../nbs/05_optimize.ipynb #691e4306
-def _bench_again_if_lost(bench_fn, cdir, device, timing) -> dict:
+def _bench_again_if_lost(bench_fn, cdir, device, timing, spec=None) -> dict:
     "A bench (or screen); once more if the worker was lost before the candidate ran (the first one kept as `*_lost.json`)."
-    b = bench_kernel(bench_fn, cdir, device, timing)
+    b = bench_kernel(bench_fn, cdir, device, timing, spec)
     if worker_lost(b):
         save_json(b, cdir/f"{'screen' if timing == 'retime' else 'bench'}_lost.json")
-        b = bench_kernel(bench_fn, cdir, device, timing)
+        b = bench_kernel(bench_fn, cdir, device, timing, spec)
     return b
+
+
+# %% ../nbs/05_optimize.ipynb #ss02
+def screen_spec(cdir, inc: dict | None) -> dict | None:
+    """The spec a screen is judged with: the candidate's, with `bail_wall_ms`, the incumbent's wall per input set times the
+    setting `screen_bail` (0: off), so that the judge stops timing a candidate that far behind after two rounds (it frees
+    the card for the others: most screens are of candidates that lose). None when there is nothing to bail against."""
+    factor = setting('screen_bail', 1.5, float)
+    wall = ((inc or {}).get('timing') or {}).get('per_set_wall_ms')
+    if not factor or not isinstance(wall, (int, float)) or wall <= 0: return None
+    return {**load_json(Path(cdir)/'spec.json', 'autokernel.spec'), 'bail_wall_ms': factor * wall}
+
 
 # %% ../nbs/05_optimize.ipynb #921d4a72
 def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
@@ -361,7 +374,7 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
     with L['log']: sync_best(run_dir, name, rows); inc0 = incumbent_bench(run_dir, name, rows)
     dec = None
     if screening and timing and not base and passed(inc0) and not (cdir/'bench.json').exists():
-        scr = _cached(cdir/'screen.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, 'retime'))
+        scr = _cached(cdir/'screen.json', lambda: _bench_again_if_lost(bench_fn, cdir, device, 'retime', screen_spec(cdir, inc0)))
         with L['log']:                                       # the incumbent now (one may have been kept meanwhile)
             sync_best(run_dir, name, rows); inc0, inc_dir0 = incumbent_bench(run_dir, name, rows), best_dir(run_dir, name, rows)
         s = screen(scr, inc0, setting('min_gain', 0.005))
@@ -386,6 +399,7 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
             sync_best(run_dir, name, rows)                   # a kept candidate, or the baseline (even a failing one)
             if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
+
 
 # %% ../nbs/05_optimize.ipynb #6c7e76fd
 def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> dict:

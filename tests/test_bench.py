@@ -331,3 +331,14 @@ def test_timed_calls_are_verified_after_the_rounds_or_at_once(tmp_path, monkeypa
     d, spec = _softmax_baseline(tmp_path)
     honest = B.bench(d, spec, device="cpu", verbose=False)
     assert honest["verdict"] == "pass" and honest["timing"]["verified_calls"] > 0
+
+
+def test_a_screen_far_behind_stops_after_two_timed_rounds(tmp_path):
+    "`bail_wall_ms` (a screen's spec): the timing stops after BAIL_ROUNDS rounds slower than it; without it, every round runs."
+    shutil.copy(ops.baseline_path("softmax", "triton"), tmp_path / "kernel.py")
+    spec = planted_spec("baseline_softmax")
+    bailed = B.bench(tmp_path, {**spec, "bail_wall_ms": 1e-9}, device="cpu", timing="retime", timeout=120, verbose=False)
+    full = B.bench(tmp_path, {**spec, "bail_wall_ms": 1e9}, device="cpu", timing="retime", timeout=120, verbose=False)
+    assert bailed["verdict"] == full["verdict"] == "pass", (bailed.get("reason"), full.get("reason"))
+    assert (bailed["timing"]["bailed_after_rounds"], bailed["timing"]["rounds"]) == (J.BAIL_ROUNDS, J.BAIL_ROUNDS)
+    assert full["timing"]["bailed_after_rounds"] is None and full["timing"]["rounds"] > J.BAIL_ROUNDS
