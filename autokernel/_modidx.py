@@ -348,6 +348,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                   'autokernel.judge.known_alone': ('judge.html#known_alone', 'autokernel/judge.py'),
                                   'autokernel.judge.load_kernel': ('judge.html#load_kernel', 'autokernel/judge.py'),
                                   'autokernel.judge.malloc_retrying': ('judge.html#malloc_retrying', 'autokernel/judge.py'),
+                                  'autokernel.judge.may_reuse_alone': ('judge.html#may_reuse_alone', 'autokernel/judge.py'),
                                   'autokernel.judge.measure_ceilings': ('judge.html#measure_ceilings', 'autokernel/judge.py'),
                                   'autokernel.judge.no_worse_than_eager': ('judge.html#no_worse_than_eager', 'autokernel/judge.py'),
                                   'autokernel.judge.order_overflow': ('judge.html#order_overflow', 'autokernel/judge.py'),

@@ -35,9 +35,9 @@ __all__ = ['ARENA_CHUNK', 'POISON', 'CUDA_OOM', 'GUARD', 'CONTAINING', 'EAGER_FA
            'float64_room', 'contract_cases', 'is_edge', 'plan', 'run_stages', 'ceilings_path', 'measure_ceilings',
            'roofline', 'timing_sets', 'time_rounds', 'graphs_on', 'graph_round', 'time_local', 'frozen', 'copy_ms',
            'first_changed', 'Copies', 'time_protocol', 'timing_setup', 'harness_cost', 'verify_timed', 'verify_later',
-           'time_candidate', 'judge_alone', 'alone_key', 'record_alone', 'known_alone', 'time_stage', 'time_cuda',
-           'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls', 'precompiling',
-           'precompile', 'judge_job']
+           'time_candidate', 'judge_alone', 'alone_key', 'record_alone', 'known_alone', 'may_reuse_alone', 'time_stage',
+           'time_cuda', 'protected_paths', 'protect', 'tampered_files', 'scan_source', 'load_kernel', 'warm_calls',
+           'precompiling', 'precompile', 'judge_job']
 
 # %% ../nbs/03b_judge.ipynb #70759b53
 class Judged(Exception):
@@ -1334,27 +1334,38 @@ def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
 
 
 # %% ../nbs/03b_judge.ipynb #alone02
-_ALONE: dict = {}       # per case: the judge's own copies timed alone by its first benches (`record_alone`)
+_ALONE: dict = {}       # per case: the least of every measurement of the judge's own copies timed alone (`record_alone`)
+_ALONE_LOCK = threading.Lock()
 
 def alone_key(ctx, c, S, n_rounds, copies_graphed) -> tuple:
-    "What the judge's own copies' costs depend on: the case, its sets and rounds, how they ran, the card."
-    return (ctx.kind_name, repr(c), int(S), int(n_rounds), bool(copies_graphed), core.device_name(ctx.device))
+    "What the judge's own copies' costs depend on: the case, its sets and rounds, how they ran, the card (and which one)."
+    dev = ctx.device
+    props = (dev.index, torch.cuda.get_device_properties(dev).multi_processor_count) if core.is_gpu(dev) else (None, None)
+    return (ctx.kind_name, repr(c), int(S), int(n_rounds), bool(copies_graphed), core.device_name(dev), *props)
 
 def record_alone(key, own: dict):
-    "Keep a `judge_alone` measurement of the copies (`protocol_ms` less `copy_ms`, and `copy_ms`): the first few of a case."
-    h = _ALONE.setdefault(key, {'protocol': [], 'copy': []})
-    if own.get('cached') or len(h['protocol']) >= HARNESS_SAMPLES: return
-    h['protocol'].append(own['protocol_ms'] - own['copy_ms']); h['copy'].append(own['copy_ms'])
+    "Fold a fresh `judge_alone` measurement of the copies into the case's least ones (`protocol_ms` less `copy_ms`; `copy_ms`)."
+    if own.get('cached'): return
+    with _ALONE_LOCK:
+        h = _ALONE.setdefault(key, {'protocol': float('inf'), 'copy': float('inf'), 'n': 0})
+        h['protocol'] = min(h['protocol'], own['protocol_ms'] - own['copy_ms'])
+        h['copy'], h['n'] = min(h['copy'], own['copy_ms']), h['n'] + 1
 
 def known_alone(key, device, baseline, compiled) -> dict | None:
     "`judge_alone`'s answer with no GPU work, once the copies of `key` were measured `HARNESS_SAMPLES` times and the rest is known; else None."
-    h, b = _ALONE.get(key), baseline or {}
-    if not h or len(h['protocol']) < HARNESS_SAMPLES or _ceilings_key(device) not in _CEILINGS: return None
+    with _ALONE_LOCK: h, b = dict(_ALONE.get(key) or {}), baseline or {}
+    if h.get('n', 0) < HARNESS_SAMPLES or _ceilings_key(device) not in _CEILINGS: return None
     if b.get('eager_ms') is None or (b.get('compile_ms') is None and compiled is not None): return None
-    cp = min(h['copy'])
-    return {'ceilings': _CEILINGS[_ceilings_key(device)], 'copy_ms': cp, 'protocol_ms': min(h['protocol']) + cp,
+    return {'ceilings': _CEILINGS[_ceilings_key(device)], 'copy_ms': h['copy'], 'protocol_ms': h['protocol'] + h['copy'],
             'eager_ms': b['eager_ms'], 'compile_ms': b.get('compile_ms'), 'baseline_graphed': dict(b.get('baseline_graphed') or {}),
             'compile_note': None, 'frozen': {'pids': 0, 'cpu_ticks': 0}, 'cached': True}
+
+def may_reuse_alone(spec, cand) -> bool:
+    """Only a screen whose raw wall per set is no better than the incumbent's (`incumbent_wall_ms`, from `screen_spec`)
+    reuses the case's copies: it is screened out whatever is subtracted, or, if the subtraction lets it through, re-timed
+    against the incumbent by fresh benches. Every bench that can decide a keep measures its own subtraction afresh."""
+    inc = spec.get('incumbent_wall_ms')
+    return isinstance(inc, (int, float)) and inc > 0 and cand['per_call_ms'] >= inc
 
 
 # %% ../nbs/03b_judge.ipynb #7370972d
@@ -1392,7 +1403,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
         t1w = _perf()
         t_stop = t1w - t_stop
         key = alone_key(ctx, c, S, n_rounds, cand['judge_copies_graphed'])
-        own = known_alone(key, ctx.device, baseline, compiled)   # the case's copies already timed alone: no second turn
+        own = known_alone(key, ctx.device, baseline, compiled) if may_reuse_alone(spec, cand) else None   # no second turn
         if own is None:
             with device_lock(ctx.device):
                 t1 = _perf()
@@ -1429,6 +1440,7 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'hold_parts_s': {**cand['hold_parts_s'], 'judge_alone': round(t_alone, 4)}, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
+
 
 
 

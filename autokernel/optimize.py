@@ -355,13 +355,15 @@ def _bench_again_if_lost(bench_fn, cdir, device, timing, spec=None) -> dict:
 
 # %% ../nbs/05_optimize.ipynb #ss02
 def screen_spec(cdir, inc: dict | None) -> dict | None:
-    """The spec a screen is judged with: the candidate's, with `bail_wall_ms`, the incumbent's wall per input set times the
-    setting `screen_bail` (0: off), so that the judge stops timing a candidate that far behind after two rounds (it frees
-    the card for the others: most screens are of candidates that lose). None when there is nothing to bail against."""
+    """The spec a screen is judged with: the candidate's, with the incumbent's raw wall per input set (`incumbent_wall_ms`)
+    and `bail_wall_ms`, that times the setting `screen_bail` (0: off), so that the judge stops timing a candidate that far
+    behind after two rounds (it frees the card for the others: most screens are of candidates that lose). None when
+    there is no incumbent time to compare with."""
     factor = setting('screen_bail', 1.5, float)
     wall = ((inc or {}).get('timing') or {}).get('per_set_wall_ms')
-    if not factor or not isinstance(wall, (int, float)) or wall <= 0: return None
-    return {**load_json(Path(cdir)/'spec.json', 'autokernel.spec'), 'bail_wall_ms': factor * wall}
+    if not isinstance(wall, (int, float)) or wall <= 0: return None
+    return {**load_json(Path(cdir)/'spec.json', 'autokernel.spec'), 'incumbent_wall_ms': wall,
+            **({'bail_wall_ms': factor * wall} if factor else {})}
 
 
 # %% ../nbs/05_optimize.ipynb #921d4a72
