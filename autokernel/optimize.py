@@ -356,14 +356,16 @@ def _bench_again_if_lost(bench_fn, cdir, device, timing, spec=None) -> dict:
 # %% ../nbs/05_optimize.ipynb #ss02
 def screen_spec(cdir, inc: dict | None) -> dict | None:
     """The spec a screen is judged with: the candidate's, with the incumbent's raw wall per input set (`incumbent_wall_ms`)
-    and `bail_wall_ms`, that times the setting `screen_bail` (0: off), so that the judge stops timing a candidate that far
-    behind after two rounds (it frees the card for the others: most screens are of candidates that lose). None when
-    there is no incumbent time to compare with."""
+    and its number of sets, and `bail_wall_ms`, that wall times the setting `screen_bail` (0: off; at least 1), so that the
+    judge stops timing a candidate that far behind after two rounds (it frees the card for the others: most screens are
+    of candidates that lose). None when there is no incumbent time to compare with (or no readable spec)."""
     factor = setting('screen_bail', 1.5, float)
-    wall = ((inc or {}).get('timing') or {}).get('per_set_wall_ms')
-    if not isinstance(wall, (int, float)) or wall <= 0: return None
-    return {**load_json(Path(cdir)/'spec.json', 'autokernel.spec'), 'incumbent_wall_ms': wall,
-            **({'bail_wall_ms': factor * wall} if factor else {})}
+    t = (inc or {}).get('timing') or {}
+    wall, sets = t.get('per_set_wall_ms'), t.get('input_sets')
+    if not isinstance(wall, (int, float)) or wall <= 0 or not isinstance(sets, int): return None
+    try: spec = load_json(Path(cdir)/'spec.json', 'autokernel.spec')
+    except Exception: return None        # noqa: BLE001  (the bench then reads it and says what is wrong)
+    return {**spec, 'incumbent_wall_ms': wall, 'incumbent_sets': sets, **({'bail_wall_ms': max(factor, 1.0) * wall} if factor > 0 else {})}
 
 
 # %% ../nbs/05_optimize.ipynb #921d4a72

@@ -337,8 +337,12 @@ def test_a_screen_far_behind_stops_after_two_timed_rounds(tmp_path):
     "`bail_wall_ms` (a screen's spec): the timing stops after BAIL_ROUNDS rounds slower than it; without it, every round runs."
     shutil.copy(ops.baseline_path("softmax", "triton"), tmp_path / "kernel.py")
     spec = planted_spec("baseline_softmax")
-    bailed = B.bench(tmp_path, {**spec, "bail_wall_ms": 1e-9}, device="cpu", timing="retime", timeout=120, verbose=False)
-    full = B.bench(tmp_path, {**spec, "bail_wall_ms": 1e9}, device="cpu", timing="retime", timeout=120, verbose=False)
-    assert bailed["verdict"] == full["verdict"] == "pass", (bailed.get("reason"), full.get("reason"))
+    S = J.timing_sets(None, None, "cpu", 1)                              # the sets of the incumbent's timing: the same
+    run = lambda **kw: B.bench(tmp_path, {**spec, **kw}, device="cpu", timing="retime", timeout=120, verbose=False)
+    bailed, full = run(bail_wall_ms=1e-9, incumbent_sets=S), run(bail_wall_ms=1e9, incumbent_sets=S)
+    other_sets = run(bail_wall_ms=1e-9, incumbent_sets=S + 1)            # walls per set over other sets: not compared
+    assert all(r["verdict"] == "pass" for r in (bailed, full, other_sets)), [r.get("reason") for r in (bailed, full, other_sets)]
     assert (bailed["timing"]["bailed_after_rounds"], bailed["timing"]["rounds"]) == (J.BAIL_ROUNDS, J.BAIL_ROUNDS)
-    assert full["timing"]["bailed_after_rounds"] is None and full["timing"]["rounds"] > J.BAIL_ROUNDS
+    assert bailed["timing"]["screen_vs"] == {"bail_wall_ms": 1e-9}
+    for r in (full, other_sets): assert r["timing"]["bailed_after_rounds"] is None and r["timing"]["rounds"] > J.BAIL_ROUNDS
+    assert other_sets["timing"]["screen_vs"] is None

@@ -139,8 +139,9 @@ def test_gpu_pool_reuses_the_judges_own_copies_timed_alone(tmp_path):
     spec = planted_spec("baseline_softmax")
     with B.BenchPool(workers=1, device="cuda", timeout=300) as pool:
         runs = [pool.bench(tmp_path, spec) for _ in range(J.HARNESS_SAMPLES)]
-        slow = pool.bench(tmp_path, {**spec, "incumbent_wall_ms": 1e-9}, timing="retime")     # raw-slower than any incumbent
-        fast = pool.bench(tmp_path, {**spec, "incumbent_wall_ms": 1e9}, timing="retime")      # would be a new best: measures
+        S = runs[0]["timing"]["input_sets"]
+        slow = pool.bench(tmp_path, {**spec, "incumbent_wall_ms": 1e-9, "incumbent_sets": S}, timing="retime")   # raw-slower
+        fast = pool.bench(tmp_path, {**spec, "incumbent_wall_ms": 1e9, "incumbent_sets": S}, timing="retime")    # a new best
     assert all(r["verdict"] == "pass" for r in runs + [slow, fast]), [r.get("reason") for r in runs + [slow, fast]]
     assert not any(r["timing"]["protocol_cached"] for r in runs + [fast]) and slow["timing"]["protocol_cached"] is True
     t = slow["timing"]
