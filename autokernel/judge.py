@@ -464,8 +464,6 @@ class Context:
         self.threads = sess.threads0 if sess else 0
         self.lease, self.lease_since, self.slice_s = None, 0.0, 0.0   # the shared GPU lock kept across checks (`shared_gpu`)
 
-
-
 # %% ../nbs/03b_judge.ipynb #fc72e246
 def check_process(ctx, when=''):
     "Reject new threads or processes of the worker (read from /proc by the judge)."
@@ -615,7 +613,6 @@ def within_conditioning(kind_name, args, kwargs, outs, ref64, dtype, seed, pairs
         if float(torch.linalg.vector_norm(excess)) > tol['rel'] * float(torch.linalg.vector_norm(rf)): return False
     return True
 
-
 # %% ../nbs/03b_judge.ipynb #195ad6e7
 STABILITY_VARIANTS = ('large', 'tiny', 'mixed', 'constant_rows')
 MASKED_ROLES = ('scores', 'logits', 'attn_bias')   # inputs where -inf is an ordinary value: a masked score, a banned token
@@ -675,7 +672,6 @@ def check(ctx, case, dtype, variant=None, repeat=1, seed=None) -> dict:
     "One judged check of the candidate; raises `Judged` on anything wrong. Returns `{'max_rel_err', 'skipped'}`."
     with shared_gpu(ctx): return _check(ctx, case, dtype, variant, repeat, seed)
 
-
 # %% ../nbs/03b_judge.ipynb #lease02
 def end_lease(ctx):
     "Give back the shared GPU lock `run_stages` kept across checks (`check_slice_s`), if held."
@@ -694,7 +690,6 @@ def shared_gpu(ctx):
     try: yield
     finally:
         if not slice_s or time.perf_counter() - ctx.lease_since >= slice_s: end_lease(ctx)
-
 
 # %% ../nbs/03b_judge.ipynb #a4a0fab3
 def order_overflow(kind_name, args, kwargs, device='cpu') -> list:
@@ -772,7 +767,6 @@ def _judge64(ctx, args, kwargs, first, ref, dtype, variant, where, seed=0) -> di
         return {'max_rel_err': cmp['max_rel_err'], 'skipped': False, 'ill_conditioned': True}
     if not cmp['ok']: return fail('wrong', f"wrong result on {where}: {cmp['detail']}")
     return {'max_rel_err': cmp['max_rel_err'], 'skipped': False}
-
 
 # %% ../nbs/03b_judge.ipynb #2c0b41e9
 CONTRACT_FACTOR = 4
@@ -896,10 +890,6 @@ def _run_stage(ctx, name, checks, only, stages, res, on_stage):
         st['detail'] = st['detail'] or '; '.join(notes)
     stages[name] = st
 
-
-
-
-
 # %% ../nbs/03b_judge.ipynb #4ba97216
 _perf = time.perf_counter
 _CEILINGS: dict = {}
@@ -956,7 +946,6 @@ def measure_ceilings(device, refresh=False) -> dict:
         _OWN_WRITES[path] = path.read_bytes()
     _CEILINGS[key] = cache[key]
     return cache[key]
-
 
 # %% ../nbs/03b_judge.ipynb #cd2907a1
 def _plausible(c) -> bool:
@@ -1090,7 +1079,6 @@ def first_changed(groups) -> int | None:
     if not flags: return None
     hit = torch.stack([f.to(flags[0].device) for f in flags]).nonzero()
     return where[int(hit[0])] if hit.numel() else None
-
 
 # %% ../nbs/03b_judge.ipynb #450c47b1
 class Copies:
@@ -1302,10 +1290,9 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     return {'per_call_ms': _pct(walls, .5) / S, 'walls_ms': walls, 'verified': verified + len(later), 'later': later,
             'verified_later': len(later), 'out_like': out_like, 'kwargs': kwargs,
             'protocol_ms': protocol, 'judge_copies_graphed': copies.graphed, 'copies': copies, **graphed,
-            'worker_says_ms': _pct(says, .5) if says else None, 'bailed_after_rounds': bailed,   # the worker's own clock: a diagnostic, never scored
+            'worker_says_ms': _pct(says, .5) if says else None,   # the worker's own clock: a diagnostic, never scored
+            'bailed_after_rounds': bailed,
             'hold_parts_s': {k: round(v, 4) for k, v in parts.items()}}
-
-
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:
@@ -1366,7 +1353,6 @@ def may_reuse_alone(spec, cand) -> bool:
     against the incumbent by fresh benches. Every bench that can decide a keep measures its own subtraction afresh."""
     inc = spec.get('incumbent_wall_ms')
     return isinstance(inc, (int, float)) and inc > 0 and cand['per_call_ms'] >= inc
-
 
 # %% ../nbs/03b_judge.ipynb #7370972d
 COMPILE_LOCK = threading.Lock()
@@ -1443,11 +1429,6 @@ def time_stage(ctx, spec, baseline=None) -> dict:
             'hold_parts_s': {**cand['hold_parts_s'], 'judge_alone': round(t_alone, 4)}, 'setup_s': t_setup, 'stop_s': t_stop if alone else 0.0, 'judge_copies_graphed': cand['judge_copies_graphed'],
             'timing_note': (f"timed unalike: candidate graphed={cand['graphed']}, baselines {base_graphed}"
                             if any(v != cand['graphed'] for v in base_graphed.values()) else None), 'comparable': gpu, **{k: v for k, v in rl.items() if k != 'min_possible_ms'}}
-
-
-
-
-
 
 # %% ../nbs/03b_judge.ipynb #b7dd0cd7
 def _flush_buffer(device):

@@ -132,7 +132,6 @@ def bench_kernel(bench_fn, kernel_dir, device, timing, spec=None) -> dict:
     if isinstance(res['elapsed_s'], dict): res['elapsed_s'].setdefault('total', round(time.time() - t0, 3))
     return res
 
-
 # %% ../nbs/05_optimize.ipynb #8d4e3eed
 class _Lines:
     "A stand-in for a tqdm bar: status lines only."
@@ -352,7 +351,6 @@ def _bench_again_if_lost(bench_fn, cdir, device, timing, spec=None) -> dict:
         b = bench_kernel(bench_fn, cdir, device, timing, spec)
     return b
 
-
 # %% ../nbs/05_optimize.ipynb #ss02
 def screen_spec(cdir, inc: dict | None) -> dict | None:
     """The spec a screen is judged with: the candidate's, with the incumbent's raw wall per input set (`incumbent_wall_ms`)
@@ -366,7 +364,6 @@ def screen_spec(cdir, inc: dict | None) -> dict | None:
     try: spec = load_json(Path(cdir)/'spec.json', 'autokernel.spec')
     except Exception: return None        # noqa: BLE001  (the bench then reads it and says what is wrong)
     return {**spec, 'incumbent_wall_ms': wall, 'incumbent_sets': sets, **({'bail_wall_ms': max(factor, 1.0) * wall} if factor > 0 else {})}
-
 
 # %% ../nbs/05_optimize.ipynb #921d4a72
 def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backend, confirm, t0, locks=None,
@@ -403,7 +400,6 @@ def _experiment(run_dir, name, cdir, meta, rows, bench_fn, device, timing, backe
             sync_best(run_dir, name, rows)                   # a kept candidate, or the baseline (even a failing one)
             if on_row: on_row(row)                           # the scheduler folds it in, in log order
     return row
-
 
 # %% ../nbs/05_optimize.ipynb #6c7e76fd
 def run_experiment(run_dir, name, cdir, meta, rows, bench_fn, *args, **kw) -> dict:
