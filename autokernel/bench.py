@@ -6,6 +6,7 @@ timing against the real PyTorch op on the same card, and the roofline."""
 # %% ../nbs/03_bench.ipynb #1848e237
 from __future__ import annotations
 import argparse
+import atexit
 import json
 import os
 import re
@@ -26,8 +27,8 @@ from . import judge as J
 from .judge import STAGES, roofline, measure_ceilings, time_cuda, Judged  # noqa: F401  (the public names other stages use)
 
 # %% auto #0
-__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'Worker', 'scrub', 'last_error',
-           'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'start_line', 'bench_cmd']
+__all__ = ['WORKER_ARGV', 'isolation', 'worker_env', 'spawn_candidate', 'stop_candidate', 'remove_tree', 'Worker', 'scrub',
+           'last_error', 'run_on', 'finish', 'summary', 'bench', 'BenchPool', 'start_line', 'bench_cmd']
 
 # %% ../nbs/03_bench.ipynb #e1b64851
 WORKER_ARGV = [sys.executable, '-c', 'from autokernel.worker import main; main()']
@@ -78,7 +79,25 @@ def _find_worker(pid) -> tuple[int, set]:
         if len(argv) > 2 and argv[1] == b'-c' and b'autokernel.worker' in argv[2]: return q, chain
     return pid, chain
 
+# %% ../nbs/03_bench.ipynb #rt02
+def remove_tree(path):
+    "Remove `path` and all under it, also directories a candidate made unreadable or read-only; links are removed, never followed."
+    path = Path(path)
+    if path.is_symlink() or path.is_file(): path.unlink(missing_ok=True); return
+    if not path.exists(): return
+    def ours(p):
+        try: os.chmod(p, 0o700)
+        except OSError: pass
+    ours(path)
+    for root, dirs, _ in os.walk(path):              # top-down: each directory is opened up before the walk enters it
+        for d in dirs:
+            if not os.path.islink(os.path.join(root, d)): ours(os.path.join(root, d))
+    shutil.rmtree(path, ignore_errors=True)
+
+
 # %% ../nbs/03_bench.ipynb #c84dbbdc
+_LIVE: set = set()      # workers not cleaned up yet: killed and removed at exit (a pool never closed, an exception)
+
 class Worker:
     "A started worker process, waiting for one job."
     def __init__(self, device):
@@ -90,6 +109,7 @@ class Worker:
         self.proc = spawn_candidate(WORKER_ARGV, self.dir, worker_env(self.device, self.dir), gpu=core.is_gpu(self.device),
                                     stderr=self.log)
         self.level = (getattr(self.proc, 'sandbox', None) and self.proc.sandbox.level) or 'none'
+        _LIVE.add(self)
 
     def wait_ready(self, timeout=300.0) -> bool:
         "Block until the worker says `ready` (or dies, or `timeout` passes)."
@@ -115,7 +135,15 @@ class Worker:
         self.log.close()
 
     def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True); shutil.rmtree(self.logdir, ignore_errors=True)
+        _LIVE.discard(self)
+        remove_tree(self.dir); remove_tree(self.logdir)   # (what the candidate left, also unreadable directories)
+
+@atexit.register
+def _clean_live_workers():
+    for w in list(_LIVE):
+        try: w.kill()
+        except Exception: pass       # noqa: BLE001, S110  (at exit: the rest still go)
+        w.cleanup()
 
 # %% ../nbs/03_bench.ipynb #c30de8d9
 _SECRET_NAME = re.compile(r'KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH', re.I)
