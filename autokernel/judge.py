@@ -858,7 +858,7 @@ def run_stages(ctx, spec, on_stage=None, only=STAGES) -> dict:
     try:
         ctx.slice_s = core.setting('check_slice_s', 0.0)      # the shared GPU lock kept across checks (see `shared_gpu`)
         for name, checks in plan(spec, ctx.device).items(): _run_stage(ctx, name, checks, only, stages, res, on_stage)
-    finally: ctx.slice_s = 0.0; end_lease(ctx)
+    finally: ctx.slice_s = 0.0                               # (each stage gives its lease back: `_run_stage`)
     return {'stages': stages, **res}
 
 def _run_stage(ctx, name, checks, only, stages, res, on_stage):
@@ -889,6 +889,7 @@ def _run_stage(ctx, name, checks, only, stages, res, on_stage):
                                               "sensitivity to a float32 rounding of the inputs (ill-conditioned)")
         st['detail'] = st['detail'] or '; '.join(notes)
     stages[name] = st
+
 
 # %% ../nbs/03b_judge.ipynb #4ba97216
 _perf = time.perf_counter
@@ -1238,6 +1239,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
     graphed = {'graphed': bool(r.get('graphed')), 'graph_error': r.get('graph_error')} if graph else {'graphed': False, 'graph_error': None}
     rng, walls, verified, says, later, kept_bytes, bailed = random.SystemRandom(), [], 0, [], [], 0, None
     copies = Copies(shared, slots, sets0, dev)
+    views = all(t.view is not None for sh in shared + slots for _, t in sh if t is not None)   # GPU buffers: one pass each round
     del sets0
     took('setup')
     for rnd in range(n_rounds + 1):                     # round 0 warms up (caches, clocks) and is verified, not timed
@@ -1262,7 +1264,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
         check_process(ctx, ' while timed')
         # judge-side: the worker's own report above can be forged, this cannot; every slot: a late write anywhere is
         # caught, not only in the sample. GPU buffers in one pass (`first_changed`), the CPU's files one by one
-        if all(t.view is not None for sh in shared + slots for _, t in sh if t is not None):
+        if views:
             bad_in = first_changed([[(t.view, t.src) for _, t in sh if t is not None] for sh in shared])
             bad_out = None if bad_in is not None else first_changed([[(t.view, a) for a, (_, t) in zip(seen[i], sl)] for i, sl in enumerate(slots)])
         else:
@@ -1293,6 +1295,7 @@ def time_candidate(ctx, c, dtype, S, n_rounds, verify_n, kwargs, out_like, proto
             'worker_says_ms': _pct(says, .5) if says else None,   # the worker's own clock: a diagnostic, never scored
             'bailed_after_rounds': bailed,
             'hold_parts_s': {k: round(v, 4) for k, v in parts.items()}}
+
 
 # %% ../nbs/03b_judge.ipynb #d099c63e
 def judge_alone(ctx, cand, c, S, n_rounds, baseline, compiled, worker) -> dict:

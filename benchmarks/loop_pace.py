@@ -102,10 +102,11 @@ def time_parts(run_dir: Path, wall_s: float, slots: int) -> dict:
         for k, src in (('wall', 'wall'), ('correctness', 'correctness'), ('locked', 'timing_locked'), ('lock_wait', 'timing_lock_wait')):
             if isinstance(e.get(src), (int, float)): p[k].append(float(e[src]))
         held += float(e.get('timing_locked') or 0.0)
-        waits = [v['lock_wait_s'] for v in (b.get('stages') or {}).values() if isinstance((v or {}).get('lock_wait_s'), (int, float))]
-        if waits: p['check_lock_wait'].append(sum(waits))
+        waits = []
         for st, v in (b.get('stages') or {}).items():
             if isinstance((v or {}).get('seconds'), (int, float)): p['stages'].setdefault(st, []).append(v['seconds'])
+            if isinstance((v or {}).get('lock_wait_s'), (int, float)): waits.append(v['lock_wait_s'])
+        if waits: p['check_lock_wait'].append(sum(waits))
     med = lambda xs: round(core.percentile(xs, .5), 3) if xs else None
     out = {cls: {'records': p['records'], 'slot_s': round(p['slot_s'], 1), 'median_wall_s': med(p['wall']),
                  'median_correctness_s': med(p['correctness']), 'median_gpu_alone_s': med(p['locked']),
